@@ -1,0 +1,107 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Settings every target of ours shares: Swift 6 mode (from the tools version), stricter existentials,
+/// import visibility, and warnings treated as errors.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "prefactor-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PrefactorWire", targets: ["PrefactorWire"]),
+        .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
+        .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
+        .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
+        .executable(name: "prefactor", targets: ["prefactor"]),
+        .executable(name: "prefactor-server-benchmark", targets: ["ServerBenchmark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .target(name: "PrefactorWire"),
+        .target(
+            name: "PrefactorHTTP",
+            dependencies: [
+                "PrefactorWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PrefactorServer",
+            dependencies: [
+                "PrefactorWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PrefactorServerTesting",
+            dependencies: [
+                "PrefactorServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PrefactorCommands",
+            dependencies: [
+                "PrefactorHTTP",
+                "PrefactorServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "prefactor", dependencies: ["PrefactorCommands"]),
+        .executableTarget(
+            name: "ServerBenchmark",
+            dependencies: [
+                "PrefactorHTTP",
+                "PrefactorServer",
+                "PrefactorServerTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/ServerBenchmark"
+        ),
+        .testTarget(name: "PrefactorWireTests", dependencies: ["PrefactorWire"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "PrefactorHTTPTests",
+            dependencies: ["PrefactorHTTP", "PrefactorServerTesting"]
+        ),
+        .testTarget(
+            name: "PrefactorServerTests",
+            dependencies: [
+                "PrefactorServer", "PrefactorServerTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
+            name: "PrefactorCommandsTests",
+            dependencies: ["PrefactorCommands"]
+        ),
+    ]
+)
+
+for target in package.targets {
+    target.swiftSettings = (target.swiftSettings ?? []) + strictSettings
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PrefactorHTTP
+import PrefactorServer
+import ServiceLifecycle
+
+/// `prefactor serve`: the local Prefactor API server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the local Prefactor API server (Hummingbird + SQLite).",
+        discussion: """
+            The server implements the Prefactor API the official SDKs use, under /api/v1. Data is kept in a SQLite
+            file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts; --in-memory keeps it
+            in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without --token (or
+            $PREFACTOR_API_TOKEN) a token is generated and printed once.
+
+            On start the server prints, each on its own line:
+              PREFACTOR_API_URL=http://HOST:PORT
+              PREFACTOR_API_TOKEN=TOKEN      (only when the token was generated)
+
+            Fault injection (tests and demos), repeatable: --fault '[METHOD ]PATH:OPTIONS' with the options
+            status=CODE, count=N, latency=MS and drop; PATH may contain * wildcards. Examples:
+              --fault 'POST /api/v1/agent_spans:status=503,count=3'
+              --fault '*:latency=50'
+            Faults can also be changed while running: GET/POST/DELETE /__prefactor/faults.
+
+            Stop with Ctrl-C or SIGTERM: in-flight requests finish first.
+            """)
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on; 0 picks a free port.")
+    var port = 4000
+
+    @Option(name: .customLong("db"), help: "The SQLite database file (default: under $XDG_DATA_HOME).")
+    var databasePath: String?
+
+    @Flag(help: "Keep data in memory only (lost on exit).")
+    var inMemory = false
+
+    @Option(help: "The bearer token clients must send (default: $PREFACTOR_API_TOKEN, else generated).")
+    var token: String?
+
+    @Option(name: .customLong("fault"), help: "A fault to inject, e.g. 'POST /api/v1/agent_spans:status=503,count=3'.")
+    var faults: [String] = []
+
+    @Option(help: "The largest request body accepted, in bytes; larger bodies get HTTP 413.")
+    var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
+
+    @Option(help: "Log level on standard error: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        if inMemory && databasePath != nil { throw ValidationError("--db and --in-memory cannot be used together") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+        for fault in faults {
+            do { _ = try FaultRule(parsing: fault) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let explicitToken = token ?? environment["PREFACTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let token = explicitToken ?? ServerConfiguration.generateToken()
+        let database: DatabaseLocation =
+            inMemory ? .inMemory : .file(databasePath ?? DatabaseLocation.defaultFilePath(environment: environment))
+        var logger = Logger(label: "prefactor.server") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration = ServerConfiguration(
+            host: host, port: port, database: database, token: token, maxBodyBytes: maxBodyBytes,
+            faults: try faults.map(FaultRule.init(parsing:)), logger: logger)
+
+        let server: PrefactorAPIServer
+        do {
+            server = try PrefactorAPIServer(configuration: configuration)
+        } catch {
+            if case .file(let path) = database {
+                printError("error: cannot open the database at \(path): \(error)")
+            } else {
+                printError("error: cannot create the in-memory database: \(error)")
+            }
+            throw ExitCode.failure
+        }
+        let host = self.host
+        let generated = explicitToken == nil
+        let application = server.makeApplication { port in
+            let displayHost = host.contains(":") ? "[\(host)]" : host
+            printFlushed("Prefactor API server \(APIClient.sdkVersion) listening on http://\(displayHost):\(port)")
+            switch database {
+            case .file(let path): printFlushed("Database: \(path)")
+            case .inMemory: printFlushed("Database: in memory (data is lost on exit)")
+            }
+            if !configuration.faults.isEmpty {
+                printFlushed("Faults: " + configuration.faults.map { "\($0.method ?? "*") \($0.path)" }.joined(separator: ", "))
+            }
+            printFlushed("PREFACTOR_API_URL=http://\(displayHost):\(port)")
+            if generated { printFlushed("PREFACTOR_API_TOKEN=\(token)") }
+        }
+        do {
+            try await application.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            printError("error: cannot listen on \(host):\(port): the address is already in use (try --port 0 for a free port)")
+            throw ExitCode.failure
+        } catch let error as IOError {
+            printError("error: cannot listen on \(host):\(port): \(error.description)")
+            throw ExitCode.failure
+        }
+    }
+}

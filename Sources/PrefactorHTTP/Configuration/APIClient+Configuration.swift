@@ -1,0 +1,85 @@
+import Foundation
+
+extension APIClient {
+    /// The version of this SDK, sent in `X-Prefactor-SDK`.
+    public static let sdkVersion = "0.1.0"
+
+    /// How the client reaches the API.
+    public struct Configuration: Sendable, CustomStringConvertible {
+        /// The API origin, e.g. `https://app.prefactorai.com` or `http://127.0.0.1:4000`; a trailing `/` is ignored.
+        public var apiURL: String
+        /// The bearer token.
+        public var apiToken: String
+        /// The time limit of each attempt.
+        public var requestTimeout: Duration
+        /// The time limit for opening a connection.
+        public var connectTimeout: Duration
+        /// Retries of transient failures.
+        public var retryPolicy: RetryPolicy
+        /// Extra `name@version` entries placed before this SDK's own in `X-Prefactor-SDK` (adapters).
+        public var sdkEntries: [String]
+        /// The largest response body accepted.
+        public var maxResponseBytes: Int
+
+        /// Creates a configuration with the official SDKs' defaults (30 s per attempt, 10 s to connect, 3 retries).
+        public init(
+            apiURL: String, apiToken: String, requestTimeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(10), retryPolicy: RetryPolicy = RetryPolicy(), sdkEntries: [String] = [],
+            maxResponseBytes: Int = 64 << 20
+        ) {
+            self.apiURL = apiURL
+            self.apiToken = apiToken
+            self.requestTimeout = requestTimeout
+            self.connectTimeout = connectTimeout
+            self.retryPolicy = retryPolicy
+            self.sdkEntries = sdkEntries
+            self.maxResponseBytes = maxResponseBytes
+        }
+
+        /// The `X-Prefactor-SDK` value: adapter entries, then `prefactor-swift@<version>`.
+        public var sdkHeader: String {
+            var entries: [String] = []
+            for entry in sdkEntries.map({ $0.trimmingCharacters(in: .whitespaces) }) + ["prefactor-swift@\(APIClient.sdkVersion)"]
+            where !entry.isEmpty && !entries.contains(entry) {
+                entries.append(entry)
+            }
+            return entries.joined(separator: " ")
+        }
+
+        /// The origin without a trailing slash.
+        var origin: String {
+            var url = apiURL
+            while url.hasSuffix("/") { url.removeLast() }
+            return url
+        }
+
+        /// Checks the configuration as the official SDK does.
+        ///
+        /// - Throws: ``PrefactorHTTPError/Code/configuration`` naming the bad setting.
+        public func validate() throws(PrefactorHTTPError) {
+            func fail(_ message: String) -> PrefactorHTTPError {
+                PrefactorHTTPError(code: .configuration, message: message)
+            }
+            guard !apiURL.isEmpty else { throw fail("The API URL is empty; set PREFACTOR_API_URL or pass --api-url") }
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
+                url.host != nil
+            else { throw fail("The API URL '\(apiURL)' is not an http:// or https:// URL") }
+            guard !apiToken.isEmpty else { throw fail("The API token is empty; set PREFACTOR_API_TOKEN or pass --token") }
+            guard requestTimeout > .zero, connectTimeout > .zero else { throw fail("Timeouts must be greater than zero") }
+            guard retryPolicy.maxRetries >= 0 else { throw fail("maxRetries must be at least 0") }
+            guard retryPolicy.initialDelay > .zero, retryPolicy.maxDelay > .zero else {
+                throw fail("Retry delays must be greater than zero")
+            }
+            guard retryPolicy.initialDelay <= retryPolicy.maxDelay else {
+                throw fail("The initial retry delay must not exceed the maximum delay")
+            }
+            guard retryPolicy.multiplier >= 1 else { throw fail("The retry multiplier must be at least 1") }
+        }
+
+        /// The configuration with the token hidden.
+        public var description: String {
+            "APIClient.Configuration(apiURL: \(apiURL), apiToken: <redacted>, requestTimeout: \(requestTimeout), "
+                + "retries: \(retryPolicy.maxRetries))"
+        }
+    }
+}

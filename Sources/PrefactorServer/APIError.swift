@@ -1,0 +1,79 @@
+import PrefactorWire
+
+/// An error the server answers with the spec's error envelope (spec §5.1).
+///
+/// Each error carries an HTTP status, a machine-readable `code`, a message and, for validation failures,
+/// field errors. Nothing about the request body or the token is ever included.
+public struct APIError: Error, Sendable, Hashable {
+    /// The HTTP status.
+    public var status: Int
+    /// The machine-readable code, e.g. `not_found`.
+    public var code: String
+    /// A human-readable message.
+    public var message: String
+    /// Field errors: field name to messages.
+    public var fieldErrors: [String: [String]]
+
+    /// Creates an API error.
+    public init(status: Int, code: String, message: String, fieldErrors: [String: [String]] = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fieldErrors = fieldErrors
+    }
+
+    /// 404 `not_found`.
+    public static func notFound(_ message: String) -> APIError {
+        APIError(status: 404, code: "not_found", message: message)
+    }
+
+    /// 422 `validation_error` with field errors.
+    public static func validation(_ fieldErrors: [String: [String]], message: String = "Validation failed") -> APIError {
+        APIError(status: 422, code: "validation_error", message: message, fieldErrors: fieldErrors)
+    }
+
+    /// 422 `validation_error` for one field.
+    public static func invalidField(_ field: String, _ problem: String) -> APIError {
+        validation([field: [problem]], message: "Validation failed: \(field) \(problem)")
+    }
+
+    /// 409 `invalid_action`: a transition the state machine does not allow.
+    public static func invalidAction(_ message: String) -> APIError {
+        APIError(status: 409, code: "invalid_action", message: message)
+    }
+
+    /// 409 `conflict`: a resource with that identity already exists.
+    public static func conflict(_ message: String) -> APIError {
+        APIError(status: 409, code: "conflict", message: message)
+    }
+
+    /// 400 `bad_request`: a body that is not a JSON object.
+    public static func badRequest(_ message: String) -> APIError {
+        APIError(status: 400, code: "bad_request", message: message)
+    }
+
+    /// 401 `unauthorized`.
+    public static let unauthorized = APIError(
+        status: 401, code: "unauthorized", message: "Missing or invalid bearer token")
+
+    /// 413 `payload_too_large`.
+    public static func payloadTooLarge(limit: Int) -> APIError {
+        APIError(status: 413, code: "payload_too_large", message: "Request body exceeds the limit of \(limit) bytes")
+    }
+
+    /// The error envelope as JSON text.
+    public var body: String {
+        var object = JSONObjectText()
+        object.string("status", "error")
+        object.string("code", code)
+        object.string("message", message)
+        if !fieldErrors.isEmpty {
+            var errors = JSONObjectText()
+            for (field, messages) in fieldErrors.sorted(by: { $0.key < $1.key }) {
+                errors.value(field, .array(messages.map { .string($0) }))
+            }
+            object.raw("errors", errors.result)
+        }
+        return object.result
+    }
+}

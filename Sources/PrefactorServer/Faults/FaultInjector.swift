@@ -1,0 +1,71 @@
+import Synchronization
+
+/// The live set of fault rules of a running server; change it at any time from tests or over HTTP.
+public final class FaultInjector: Sendable {
+    /// What to do with one request.
+    public struct Decision: Sendable, Equatable {
+        /// Latency to add first.
+        public var latencyMilliseconds: Int = 0
+        /// A status to answer with instead of handling the request.
+        public var status: Int?
+        /// Whether to close the connection without answering.
+        public var dropConnection = false
+    }
+
+    private let rules: Mutex<[FaultRule]>
+
+    /// Creates an injector with initial rules.
+    public init(_ rules: [FaultRule] = []) {
+        self.rules = Mutex(rules)
+    }
+
+    /// Adds a rule.
+    public func add(_ rule: FaultRule) {
+        rules.withLock { $0.append(rule) }
+    }
+
+    /// Removes every rule.
+    public func removeAll() {
+        rules.withLock { $0.removeAll() }
+    }
+
+    /// The rules still in force (those whose count ran out are gone).
+    public var current: [FaultRule] {
+        rules.withLock { $0 }
+    }
+
+    /// Decides the fate of one request and uses up one application of each counted rule that applies.
+    func decide(method: String, path: String) -> Decision? {
+        rules.withLock { rules in
+            guard !rules.isEmpty else { return nil }
+            var decision = Decision()
+            var matched = false
+            var index = 0
+            while index < rules.count {
+                var rule = rules[index]
+                guard rule.matches(method: method, path: path) else {
+                    index += 1
+                    continue
+                }
+                let failing = rule.status != nil || rule.dropConnection
+                if failing && (decision.status != nil || decision.dropConnection) {
+                    index += 1
+                    continue
+                }
+                matched = true
+                decision.latencyMilliseconds += rule.latencyMilliseconds ?? 0
+                if rule.dropConnection { decision.dropConnection = true } else if let status = rule.status { decision.status = status }
+                if let count = rule.count {
+                    if count <= 1 {
+                        rules.remove(at: index)
+                        continue
+                    }
+                    rule.count = count - 1
+                    rules[index] = rule
+                }
+                index += 1
+            }
+            return matched ? decision : nil
+        }
+    }
+}

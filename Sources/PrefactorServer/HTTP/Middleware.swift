@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PrefactorWire
+
+extension Response {
+    static func json(status: Int, _ body: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(body)
+        return Response(
+            status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}
+
+/// Turns every failure into the spec's JSON error envelope and records each request in the ``RequestLog``.
+struct ErrorEnvelopeMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+    let log: RequestLog
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = .json(status: error.status, error.body)
+        } catch is ConnectionDropped {
+            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            throw HTTPError(.internalServerError)
+        } catch let error as HTTPError {
+            let apiError: APIError
+            switch error.status.code {
+            case 404:
+                apiError = .notFound("No route for \(request.method.rawValue) \(request.uri.path)")
+            case 405:
+                apiError = APIError(
+                    status: 405, code: "method_not_allowed",
+                    message: "\(request.method.rawValue) is not allowed on \(request.uri.path)")
+            default:
+                apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
+            }
+            response = .json(status: apiError.status, apiError.body)
+        } catch {
+            logger.error("Unhandled error", metadata: ["prefactor.path": "\(request.uri.path)", "error": "\(error)"])
+            let apiError = APIError(status: 500, code: "internal_error", message: "Internal server error")
+            response = .json(status: 500, apiError.body)
+        }
+        log.record(
+            RecordedRequest(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                status: Int(response.status.code)))
+        return response
+    }
+}
+
+struct ConnectionDropped: Error {}
+
+/// Applies the scripted faults of a ``FaultInjector`` (never to the server's own `/__prefactor` routes).
+struct FaultMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+    let faults: FaultInjector
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard !path.hasPrefix("/__prefactor"),
+            let decision = faults.decide(method: request.method.rawValue, path: path)
+        else {
+            return try await next(request, context)
+        }
+        if decision.latencyMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(decision.latencyMilliseconds))
+        }
+        if decision.dropConnection {
+            try? await context.channel.close()
+            throw ConnectionDropped()
+        }
+        if let status = decision.status {
+            let error = APIError(status: status, code: "injected_fault", message: "Fault injected by the test server (HTTP \(status))")
+            return .json(status: status, error.body)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` on every request.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+    let token: [UInt8]
+
+    init(token: String) {
+        self.token = Array(token.utf8)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError.unauthorized
+        }
+        let presented = Array(header.utf8.dropFirst(7))
+        // Compare in constant time for equal lengths.
+        var difference = presented.count == token.count ? 0 : 1
+        for index in 0..<min(presented.count, token.count) {
+            difference |= Int(presented[index] ^ token[index])
+        }
+        guard difference == 0 else { throw APIError.unauthorized }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import PrefactorWire
+
+/// Percent-decoded query parameters, with the list conventions of the API (`pagination[offset]`,
+/// `pagination[page_size]`, `sorting=-field`).
+struct QueryParameters: Sendable {
+    private var values: [String: String] = [:]
+
+    static let defaultPageSize = 20
+    static let maximumPageSize = 100
+
+    init(query: String?) {
+        guard let query, !query.isEmpty else { return }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            values[key] = value
+        }
+    }
+
+    subscript(key: String) -> String? {
+        guard let value = values[key], !value.isEmpty else { return nil }
+        return value
+    }
+
+    func bool(_ key: String) -> Bool {
+        guard let value = self[key]?.lowercased() else { return false }
+        return value == "true" || value == "1" || value == "yes"
+    }
+
+    func timestamp(_ key: String, errors: inout [String: [String]]) -> Int64? {
+        guard let text = self[key] else { return nil }
+        if let micros = WireDate.parseMicroseconds(text) { return micros }
+        // A literal `+` in a query may arrive as a space.
+        if let space = text.lastIndex(of: " ") {
+            var repaired = text
+            repaired.replaceSubrange(space...space, with: "+")
+            if let micros = WireDate.parseMicroseconds(repaired) { return micros }
+        }
+        errors[key, default: []].append("must be an ISO 8601 timestamp")
+        return nil
+    }
+
+    func page(errors: inout [String: [String]]) -> (offset: Int, size: Int) {
+        var offset = 0
+        var size = QueryParameters.defaultPageSize
+        if let text = self["pagination[offset]"] {
+            if let value = Int(text), value >= 0 { offset = value } else {
+                errors["pagination[offset]", default: []].append("must be an integer >= 0")
+            }
+        }
+        if let text = self["pagination[page_size]"] {
+            if let value = Int(text), (1...QueryParameters.maximumPageSize).contains(value) { size = value } else {
+                errors["pagination[page_size]", default: []].append(
+                    "must be an integer from 1 to \(QueryParameters.maximumPageSize)")
+            }
+        }
+        return (offset, size)
+    }
+
+    struct Sort {
+        var field: String
+        var descending: Bool
+        var sql: String { "\(field) \(descending ? "DESC" : "ASC")" }
+        var wire: Sorting { Sorting(field: field, direction: descending ? "desc" : "asc") }
+    }
+
+    func sorting(allowed: Set<String>, default fallback: String, errors: inout [String: [String]]) -> Sort {
+        func parse(_ text: String) -> Sort {
+            text.hasPrefix("-") ? Sort(field: String(text.dropFirst()), descending: true) : Sort(field: text, descending: false)
+        }
+        guard let text = self["sorting"] else { return parse(fallback) }
+        let sort = parse(text)
+        guard allowed.contains(sort.field) else {
+            errors["sorting", default: []].append("must be one of \(allowed.sorted().joined(separator: ", ")), optionally prefixed with -")
+            return parse(fallback)
+        }
+        return sort
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PrefactorWire
+
+/// How to run the local Prefactor API server.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on; loopback by default.
+    public var host: String
+    /// The port; `0` picks any free port (the bound port is reported when the server runs).
+    public var port: Int
+    /// Where data lives.
+    public var database: DatabaseLocation
+    /// The bearer token every request must carry.
+    public var token: String
+    /// The largest accepted request body; larger bodies get 413.
+    public var maxBodyBytes: Int
+    /// Faults in force from the start.
+    public var faults: [FaultRule]
+    /// Where the server logs.
+    public var logger: Logger
+
+    /// The default body limit: 1 MiB.
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    /// Creates a configuration.
+    public init(
+        host: String = "127.0.0.1", port: Int = 4000, database: DatabaseLocation = .inMemory, token: String,
+        maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes, faults: [FaultRule] = [],
+        logger: Logger = Logger(label: "prefactor.server", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.token = token
+        self.maxBodyBytes = maxBodyBytes
+        self.faults = faults
+        self.logger = logger
+    }
+
+    /// A random token, for `prefactor serve` without `--token`.
+    public static func generateToken() -> String {
+        "pf_local_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+}
+
+/// The local Prefactor API: every endpoint the SDKs use, on Hummingbird and SQLite.
+///
+/// ```swift
+/// let server = try PrefactorAPIServer(configuration: .init(port: 0, token: "dev-token"))
+/// let app = server.makeApplication { port in print("listening on \(port)") }
+/// try await app.runService()
+/// ```
+public final class PrefactorAPIServer: Sendable {
+    /// The configuration the server was created with.
+    public let configuration: ServerConfiguration
+    /// The scripted faults; change them while the server runs.
+    public let faults: FaultInjector
+    /// The requests received.
+    public let requests: RequestLog
+    let store: Store
+
+    /// Opens (or creates) the database and prepares the server.
+    ///
+    /// - Parameter configuration: Where to listen and store data.
+    /// - Throws: When the database cannot be opened or migrated.
+    public init(configuration: ServerConfiguration) throws {
+        self.configuration = configuration
+        self.faults = FaultInjector(configuration.faults)
+        self.requests = RequestLog()
+        self.store = try Store(
+            location: configuration.database, now: { WireDate.microseconds(of: Date()) })
+    }
+
+    /// Builds the Hummingbird application serving the API.
+    ///
+    /// - Parameter onRunning: Called with the bound port once the server accepts connections.
+    /// - Returns: An application to run with `runService()` or inside a `ServiceGroup`.
+    public func makeApplication(
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: buildRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: configuration.logger)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import PrefactorWire
+import Synchronization
+
+/// A response ready to send: its status and JSON body.
+struct StoredResponse: Sendable {
+    var status: Int
+    var body: String
+
+    static func success(_ body: String) -> StoredResponse { StoredResponse(status: 200, body: body) }
+}
+
+/// The emulator's data and the rules applied to it: the state machines of spec §4, idempotency, counts.
+///
+/// Every mutating call runs in one SQLite write transaction: a rejected request rolls back and changes nothing.
+final class Store: Sendable {
+    static let accountID = "acc_local"
+    static let environmentID = "env_local"
+    static let defaultAgentID = "agent_local"
+
+    let writer: any DatabaseWriter
+    let now: @Sendable () -> Int64
+    private let schemas = Mutex<[String: SchemaInfo]>([:])
+
+    init(location: DatabaseLocation, now: @escaping @Sendable () -> Int64) throws {
+        self.writer = try Database.open(location)
+        self.now = now
+        try writer.write { db in
+            let time = now()
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",
+                arguments: [Store.accountID])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO environments (id, account_id, name) VALUES (?, ?, 'local')",
+                arguments: [Store.environmentID, Store.accountID])
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO agents (id, account_id, name, description, status, inserted_at, updated_at)
+                    VALUES (?, ?, 'Local agent', 'The default agent of this server''s token', 'active', ?, ?)
+                    """,
+                arguments: [Store.defaultAgentID, Store.accountID, time, time])
+        }
+    }
+
+    // MARK: Helpers
+
+    static func newID(_ prefix: String) -> String {
+        let hex = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        return prefix + "_" + hex.prefix(24)
+    }
+
+    /// Runs `perform` in a write transaction, replaying the stored response when `key` was seen on `scope`.
+    func write(
+        scope: String, key: String?, _ perform: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse
+    ) async throws -> StoredResponse {
+        let time = now()
+        return try await writer.write { db in
+            if let key,
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
+                    arguments: [scope, key])
+            {
+                return StoredResponse(status: row[0], body: row[1])
+            }
+            let response = try perform(db, time)
+            if let key, response.status < 300 {
+                try db.execute(
+                    sql: "INSERT INTO idempotency_records (scope, key, status, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [scope, key, response.status, response.body, time])
+            }
+            return response
+        }
+    }
+
+    func read<T: Sendable>(_ perform: @escaping @Sendable (GRDB.Database) throws -> T) async throws -> T {
+        try await writer.read(perform)
+    }
+
+    func schemaInfo(_ db: GRDB.Database, id: String?) throws -> SchemaInfo {
+        guard let id else { return SchemaInfo() }
+        if let cached = schemas.withLock({ $0[id] }) { return cached }
+        guard let text = try String.fetchOne(db, sql: "SELECT body FROM agent_schema_versions WHERE id = ?", arguments: [id])
+        else { return SchemaInfo() }
+        var ignored: [String: [String]] = [:]
+        let body = (try? JSONValue(parsing: Data(text.utf8)))?.objectValue ?? [:]
+        let info = SchemaInfo(body: body, errors: &ignored)
+        schemas.withLock { $0[id] = info }
+        return info
+    }
+
+    static func success(_ details: String, control: String? = nil) -> StoredResponse {
+        var object = JSONObjectText()
+        object.string("status", "success")
+        object.raw("details", details)
+        if let control { object.raw("control", control) }
+        return .success(object.result)
+    }
+
+    static func list(_ items: [String], pagination: Pagination, sorting: Sorting) -> StoredResponse {
+        var object = JSONObjectText()
+        object.string("status", "success")
+        object.raw("summaries", "[" + items.joined(separator: ",") + "]")
+        var page = JSONObjectText()
+        page.int("item_count", pagination.itemCount)
+        page.int("item_start", pagination.itemStart)
+        page.int("item_end", pagination.itemEnd)
+        page.int("page_count", pagination.pageCount)
+        page.int("page_index", pagination.pageIndex)
+        page.int("page_offset", pagination.pageOffset)
+        page.int("page_size", pagination.pageSize)
+        page.int("next_page_offset", pagination.nextPageOffset)
+        page.int("previous_page_offset", pagination.previousPageOffset)
+        object.raw("pagination", page.result)
+        var sort = JSONObjectText()
+        sort.string("field", sorting.field)
+        sort.string("direction", sorting.direction)
+        object.raw("sorting", sort.result)
+        return .success(object.result)
+    }
+}

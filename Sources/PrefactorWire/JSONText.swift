@@ -1,0 +1,165 @@
+/// Fast, allocation-light JSON text building for hot paths (the server's responses and stored payloads).
+///
+/// ``JSONObjectText`` appends members to a `String` in the order they are written, and
+/// ``JSONText/serialize(_:)`` writes any ``JSONValue``. Non-finite numbers become `null`, since JSON has no
+/// representation for them.
+public enum JSONText {
+    /// The JSON text of a value, compact, keys in dictionary order.
+    ///
+    /// - Parameter value: The value to write.
+    /// - Returns: JSON text.
+    public static func serialize(_ value: JSONValue) -> String {
+        var output = ""
+        write(value, into: &output)
+        return output
+    }
+
+    /// The JSON text of an object.
+    ///
+    /// - Parameter object: The members.
+    /// - Returns: JSON text.
+    public static func serialize(_ object: [String: JSONValue]) -> String {
+        var output = ""
+        write(.object(object), into: &output)
+        return output
+    }
+
+    /// Appends the JSON text of a value.
+    ///
+    /// - Parameters:
+    ///   - value: The value to write.
+    ///   - output: The text to append to.
+    public static func write(_ value: JSONValue, into output: inout String) {
+        switch value {
+        case .null: output.append("null")
+        case .bool(let flag): output.append(flag ? "true" : "false")
+        case .int(let number): output.append(String(number))
+        case .double(let number): output.append(number.isFinite ? "\(number)" : "null")
+        case .string(let text): quote(text, into: &output)
+        case .array(let items):
+            output.append("[")
+            for (index, item) in items.enumerated() {
+                if index > 0 { output.append(",") }
+                write(item, into: &output)
+            }
+            output.append("]")
+        case .object(let members):
+            output.append("{")
+            var first = true
+            for (key, member) in members {
+                if !first { output.append(",") }
+                first = false
+                quote(key, into: &output)
+                output.append(":")
+                write(member, into: &output)
+            }
+            output.append("}")
+        }
+    }
+
+    /// Appends a JSON string literal, escaping quotes, backslashes and control characters.
+    ///
+    /// - Parameters:
+    ///   - text: The string.
+    ///   - output: The text to append to.
+    public static func quote(_ text: String, into output: inout String) {
+        output.append("\"")
+        var needsEscaping = false
+        for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+            needsEscaping = true
+            break
+        }
+        if !needsEscaping {
+            output.append(text)
+        } else {
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": output.append("\\\"")
+                case "\\": output.append("\\\\")
+                case "\n": output.append("\\n")
+                case "\r": output.append("\\r")
+                case "\t": output.append("\\t")
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    output.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                default: output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        output.append("\"")
+    }
+
+    /// A JSON string literal.
+    ///
+    /// - Parameter text: The string.
+    /// - Returns: The quoted, escaped text.
+    public static func quoted(_ text: String) -> String {
+        var output = ""
+        quote(text, into: &output)
+        return output
+    }
+}
+
+/// Builds a JSON object member by member, in order.
+public struct JSONObjectText: Sendable {
+    private var text: String
+    private var empty = true
+
+    /// Starts an empty object.
+    public init() {
+        text = "{"
+        text.reserveCapacity(256)
+    }
+
+    private mutating func key(_ key: String) {
+        if !empty { text.append(",") }
+        empty = false
+        JSONText.quote(key, into: &text)
+        text.append(":")
+    }
+
+    /// Adds a member whose value is already JSON text.
+    public mutating func raw(_ key: String, _ json: String) {
+        self.key(key)
+        text.append(json)
+    }
+
+    /// Adds a string member, or `null` when the value is `nil`.
+    public mutating func string(_ key: String, _ value: String?) {
+        self.key(key)
+        if let value { JSONText.quote(value, into: &text) } else { text.append("null") }
+    }
+
+    /// Adds an integer member, or `null` when the value is `nil`.
+    public mutating func int(_ key: String, _ value: Int?) {
+        self.key(key)
+        text.append(value.map { String($0) } ?? "null")
+    }
+
+    /// Adds a Boolean member.
+    public mutating func bool(_ key: String, _ value: Bool) {
+        self.key(key)
+        text.append(value ? "true" : "false")
+    }
+
+    /// Adds a timestamp member (microseconds since 1970) in the server's `Z` style, or `null`.
+    public mutating func timestamp(_ key: String, microseconds: Int64?) {
+        self.key(key)
+        if let microseconds {
+            text.append("\"")
+            text.append(WireDate.format(microseconds: microseconds, style: .zulu))
+            text.append("\"")
+        } else {
+            text.append("null")
+        }
+    }
+
+    /// Adds a member holding any JSON value.
+    public mutating func value(_ key: String, _ value: JSONValue) {
+        self.key(key)
+        JSONText.write(value, into: &text)
+    }
+
+    /// The finished object text.
+    public var result: String { text + "}" }
+}

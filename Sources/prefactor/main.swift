@@ -1,0 +1,3 @@
+import PrefactorCommands
+
+await PrefactorMain.main()
