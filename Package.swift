@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "PrefactorWire", targets: ["PrefactorWire"]),
         .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
+        .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
         .executable(name: "prefactor", targets: ["prefactor"]),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .target(name: "PrefactorWire"),
@@ -39,6 +41,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PrefactorCore",
+            dependencies: [
+                "PrefactorHTTP",
+                "PrefactorWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         .target(
@@ -86,14 +98,21 @@ let package = Package(
         .testTarget(name: "PrefactorWireTests", dependencies: ["PrefactorWire"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "PrefactorHTTPTests",
-            dependencies: ["PrefactorHTTP", "PrefactorServerTesting"]
+            dependencies: [
+                "PrefactorHTTP", "PrefactorWire", "PrefactorServer", "PrefactorServerTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "PrefactorServerTests",
             dependencies: [
-                "PrefactorServer", "PrefactorServerTesting",
+                "PrefactorServer", "PrefactorServerTesting", "PrefactorWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        .testTarget(
+            name: "PrefactorCoreTests",
+            dependencies: ["PrefactorCore", "PrefactorServerTesting", "PrefactorServer"]
         ),
         .testTarget(
             name: "PrefactorCommandsTests",

@@ -1,1 +1,112 @@
-print("x")
+import ArgumentParser
+import Foundation
+import PrefactorHTTP
+import PrefactorServer
+import PrefactorServerTesting
+import PrefactorWire
+
+/// Measures the local API server: span create+finish pairs per second from concurrent clients, and latency.
+@main
+struct ServerBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prefactor-server-benchmark",
+        abstract: "Span create+finish throughput and latency of the local API server (run a release build).",
+        discussion: """
+            Without --api-url the benchmark starts the server in this process on 127.0.0.1 with a SQLite file in a
+            temporary folder (or in memory with --in-memory). With --api-url it measures that server instead.
+            """)
+
+    @Option(help: "Span create+finish pairs to run.")
+    var pairs = 20_000
+
+    @Option(help: "Concurrent client tasks.")
+    var concurrency = 32
+
+    @Flag(help: "Use an in-memory database instead of a file.")
+    var inMemory = false
+
+    @Option(name: .customLong("api-url"), help: "Measure an already running server instead.")
+    var apiURL: String?
+
+    @Option(help: "The token of the server given with --api-url.")
+    var token: String?
+
+    func validate() throws {
+        guard pairs > 0, concurrency > 0 else { throw ValidationError("--pairs and --concurrency must be positive") }
+        if apiURL != nil && token == nil { throw ValidationError("--api-url needs --token") }
+    }
+
+    func run() async throws {
+        if let apiURL, let token {
+            try await measure(baseURL: apiURL, token: token, database: "external server")
+            return
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("bench.sqlite").path
+        let location: DatabaseLocation = inMemory ? .inMemory : .file(path)
+        try await withTestServer(token: "bench", database: location) { server in
+            try await measure(baseURL: server.baseURL, token: server.token, database: inMemory ? "in memory" : "SQLite file (WAL)")
+        }
+    }
+
+    func measure(baseURL: String, token: String, database: String) async throws {
+        var configuration = APIClient.Configuration(apiURL: baseURL, apiToken: token)
+        configuration.retryPolicy = .none
+        let client = try APIClient(configuration: configuration)
+        let instance = try await client.registerAgentInstance(.init(agentVersion: ["name": "benchmark"]))
+        _ = try await client.startAgentInstance(id: instance.id, timestamp: Date())
+
+        // Warm up connections and the database.
+        for _ in 0..<200 { _ = try await pair(client, instance: instance.id, clock: ContinuousClock()) }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let perTask = (pairs + concurrency - 1) / concurrency
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for task in 0..<concurrency {
+                let count = min(perTask, max(0, pairs - task * perTask))
+                group.addTask {
+                    var local: [Duration] = []
+                    local.reserveCapacity(count * 2)
+                    for _ in 0..<count {
+                        let (create, finish) = try await pair(client, instance: instance.id, clock: clock)
+                        local.append(create)
+                        local.append(finish)
+                    }
+                    return local
+                }
+            }
+            var all: [Duration] = []
+            for try await part in group { all += part }
+            return all
+        }
+        let elapsed = clock.now - started
+        try await client.shutdown()
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double {
+            sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1000
+        }
+        let operations = Double(sorted.count)
+        print("server benchmark: \(pairs) span create+finish pairs, \(concurrency) concurrent clients, \(database)")
+        print(String(format: "  elapsed           %.2f s", elapsed.seconds))
+        print(String(format: "  throughput        %.0f span operations/s (%.0f pairs/s)", operations / elapsed.seconds, Double(pairs) / elapsed.seconds))
+        print(String(format: "  latency p50       %.2f ms", percentile(0.50)))
+        print(String(format: "  latency p99       %.2f ms", percentile(0.99)))
+    }
+
+    /// One span create and its finish; returns the latency of each request.
+    func pair(_ client: APIClient, instance: String, clock: ContinuousClock) async throws -> (Duration, Duration) {
+        let start = clock.now
+        let created = try await client.createSpan(
+            .init(
+                agentInstanceID: instance, schemaName: "agent:llm", payload: ["model": "gpt-4", "prompt": "hello"],
+                idempotencyKey: IdempotencyKey.generate()))
+        let middle = clock.now
+        _ = try await client.finishSpan(
+            id: created.span.id, status: .complete, resultPayload: ["response": "hi", "tokens": 42], timestamp: Date(),
+            idempotencyKey: IdempotencyKey.generate())
+        return (middle - start, clock.now - middle)
+    }
+}

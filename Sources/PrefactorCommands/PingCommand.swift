@@ -22,7 +22,6 @@ struct PingCommand: AsyncParsableCommand {
         var configuration = try api.clientConfiguration()
         configuration.retryPolicy.maxRetries = 0
         configuration.requestTimeout = .milliseconds(Int64(timeout * 1000))
-        configuration.connectTimeout = configuration.requestTimeout
         let client = try APIClient(configuration: configuration)
         let clock = ContinuousClock()
         let start = clock.now

@@ -47,14 +47,14 @@ public final class APIClient: Sendable {
         self.configuration = configuration
         self.transport =
             transport
-            ?? AsyncHTTPClientTransport(
-                connectTimeout: configuration.connectTimeout, maxResponseBytes: configuration.maxResponseBytes)
+            ?? AsyncHTTPClientTransport(for: configuration)
         self.logger = logger
         self.sleep = sleep
         self.random = random
     }
 
-    /// Shuts the transport down; the client cannot be used afterwards.
+    /// Shuts the transport down. With the default transport (on the shared HTTP client) this releases nothing and
+    /// the client stays usable; call it anyway when done, for transports that own resources.
     public func shutdown() async throws {
         try await transport.shutdown()
     }
@@ -147,7 +147,7 @@ public final class APIClient: Sendable {
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue?, operation: String) throws(PrefactorHTTPError) -> T {
         do {
             guard let value else { throw DecodingError.valueNotFound(T.self, .init(codingPath: [], debugDescription: "missing")) }
-            return try WireCoding.decoder.decode(T.self, from: WireCoding.sortedEncoder.encode(value))
+            return try WireCoding.decoder.decode(T.self, from: Data(JSONText.serialize(value).utf8))
         } catch {
             throw PrefactorHTTPError(
                 code: .responseContract, message: "Invalid response payload for \(operation): \(Self.summarize(error))",

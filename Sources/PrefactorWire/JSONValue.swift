@@ -176,12 +176,12 @@ extension JSONValue: CustomStringConvertible {
 }
 
 extension JSONValue {
-    /// Parses JSON text into a value.
+    /// Parses JSON text into a value with ``JSONParser``.
     ///
     /// - Parameter data: UTF-8 JSON text.
-    /// - Throws: A `DecodingError` when the text is not JSON.
+    /// - Throws: ``JSONParser/Error`` when the text is not JSON.
     public init(parsing data: Data) throws {
-        self = try WireCoding.decoder.decode(JSONValue.self, from: data)
+        self = try JSONParser.parse(data)
     }
 
     /// The value pretty-printed with sorted keys, for people to read.

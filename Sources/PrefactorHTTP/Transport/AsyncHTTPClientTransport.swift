@@ -3,22 +3,39 @@ import NIOCore
 import NIOHTTP1
 
 /// The production ``HTTPTransport``, on AsyncHTTPClient.
+///
+/// By default it uses the process-wide `HTTPClient.shared`, which needs no shutdown; each attempt's deadline
+/// (the request timeout) bounds connecting too. Pass `ownedConnectTimeout` for a private client with its own
+/// connect timeout, which ``shutdown()`` then closes.
 public final class AsyncHTTPClientTransport: HTTPTransport {
     private let client: HTTPClient
+    private let ownsClient: Bool
     private let maxResponseBytes: Int
 
-    /// Creates a transport with its own HTTP client.
+    /// Creates a transport.
     ///
     /// - Parameters:
-    ///   - connectTimeout: The time limit for opening a connection.
+    ///   - ownedConnectTimeout: When set, a private HTTP client with this connect timeout instead of the shared one.
     ///   - maxResponseBytes: The largest response body accepted.
-    public init(connectTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 << 20) {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: Self.timeAmount(connectTimeout))
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
-        configuration.decompression = .disabled
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    public init(ownedConnectTimeout: Duration? = nil, maxResponseBytes: Int = 64 << 20) {
+        if let ownedConnectTimeout {
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = .init(connect: Self.timeAmount(ownedConnectTimeout))
+            configuration.decompression = .disabled
+            self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            self.ownsClient = true
+        } else {
+            self.client = HTTPClient.shared
+            self.ownsClient = false
+        }
         self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// The transport a configuration asks for: the shared client with AsyncHTTPClient's 10 s connect timeout, or a
+    /// private client when another connect timeout is configured.
+    public convenience init(for configuration: APIClient.Configuration) {
+        let ownTimeout: Duration? = configuration.connectTimeout == .seconds(10) ? nil : configuration.connectTimeout
+        self.init(ownedConnectTimeout: ownTimeout, maxResponseBytes: configuration.maxResponseBytes)
     }
 
     static func timeAmount(_ duration: Duration) -> TimeAmount {
@@ -56,8 +73,8 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
     }
 
-    /// Shuts the HTTP client down.
+    /// Shuts a private HTTP client down; the shared one is left running.
     public func shutdown() async throws {
-        try await client.shutdown()
+        if ownsClient { try await client.shutdown() }
     }
 }

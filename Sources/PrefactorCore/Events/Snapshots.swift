@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import PrefactorHTTP
+import PrefactorWire
+import Synchronization
+
+/// Where a span is in its life, locally.
+public enum SpanPhase: String, Sendable, Hashable, Codable {
+    /// Prepared, not started: no API call yet.
+    case prepared
+    /// Started: its create is queued or delivered.
+    case active
+    /// Finished successfully.
+    case complete
+    /// Finished with a failure.
+    case failed
+    /// Cancelled (after start, or before it through the cancel-unstarted path).
+    case cancelled
+
+    /// Whether the span is finished.
+    public var isFinished: Bool { self == .complete || self == .failed || self == .cancelled }
+}
+
+/// Where an instance is in its life, locally.
+public enum InstancePhase: String, Sendable, Hashable, Codable {
+    /// Registered, not started.
+    case registered
+    /// Started.
+    case active
+    /// Finished successfully.
+    case complete
+    /// Finished with a failure.
+    case failed
+    /// Cancelled.
+    case cancelled
+    /// Terminated by an operator.
+    case terminated
+
+    /// Whether the instance is finished or terminated.
+    public var isFinished: Bool { self != .registered && self != .active }
+}
+
+/// Whether the API is taking the client's operations.
+public enum APIHealth: String, Sendable, Hashable, Codable {
+    /// The last call succeeded.
+    case ok
+    /// Calls fail with retryable statuses (429, 5xx) and are being retried.
+    case retrying
+    /// The API cannot be reached (connection errors, timeouts); calls are being retried.
+    case unreachable
+    /// The token was rejected (401/403): delivery is paused and the queue kept until the token works again.
+    case authFailed = "auth_failed"
+}
+
+/// A value copy of a span as the client knows it.
+public struct SpanSnapshot: Sendable, Hashable, Identifiable {
+    /// The local id, fixed for the span's life.
+    public var id: String
+    /// The API's id, once the create was delivered.
+    public var apiID: String?
+    /// The instance.
+    public var instanceID: String
+    /// The parent's id (local when the parent is local).
+    public var parentID: String?
+    /// The span type.
+    public var schemaName: String
+    /// The local phase.
+    public var phase: SpanPhase
+    /// Parameters.
+    public var payload: [String: JSONValue]
+    /// Result, once finished (or accumulated by `setResult`).
+    public var resultPayload: [String: JSONValue]?
+    /// When prepared.
+    public var preparedAt: Date
+    /// When started.
+    public var startedAt: Date?
+    /// When finished.
+    public var finishedAt: Date?
+    /// Whether its create reached the API.
+    public var createDelivered: Bool
+    /// Whether its finish reached the API.
+    public var finishDelivered: Bool
+    /// A permanent failure of one of its operations.
+    public var deliveryError: String?
+}
+
+/// A value copy of an instance as the client knows it.
+public struct InstanceSnapshot: Sendable, Hashable, Identifiable {
+    /// The API id.
+    public var id: String
+    /// The agent.
+    public var agentID: String?
+    /// The local phase.
+    public var phase: InstancePhase
+    /// When registered.
+    public var registeredAt: Date
+    /// When started.
+    public var startedAt: Date?
+    /// When finished or terminated.
+    public var finishedAt: Date?
+    /// The operator's reason, when terminated.
+    public var terminationReason: String?
+    /// Quality records sent.
+    public var quality: [String: JSONValue]
+}
+
+/// The state of one queued operation.
+public enum OperationState: Sendable, Hashable {
+    /// Waiting for operations it depends on.
+    case blocked
+    /// Ready for a worker.
+    case pending
+    /// Being sent (attempt number, 1-based).
+    case inFlight(attempt: Int)
+    /// Waiting to be sent again after a failure.
+    case retrying(attempt: Int, nextAttemptAt: Date, error: String)
+}
+
+/// A queued operation and its state.
+public struct OperationSnapshot: Sendable, Hashable, Identifiable {
+    /// The operation.
+    public var operation: TelemetryOperation
+    /// Its state.
+    public var state: OperationState
+    /// The operation id.
+    public var id: UInt64 { operation.id }
+}
+
+/// Counts of the delivery queue.
+public struct QueueStats: Sendable, Hashable {
+    /// Ready for a worker.
+    public var pending = 0
+    /// Waiting for a dependency.
+    public var blocked = 0
+    /// Being sent.
+    public var inFlight = 0
+    /// Waiting to retry.
+    public var retrying = 0
+    /// Delivered since start.
+    public var delivered = 0
+    /// Failed permanently since start.
+    public var failed = 0
+    /// When the oldest undelivered operation was enqueued.
+    public var oldestEnqueuedAt: Date?
+
+    /// Operations not yet settled.
+    public var depth: Int { pending + blocked + inFlight + retrying }
+}
+
+/// Everything the client knows, at one instant.
+public struct ClientSnapshot: Sendable {
+    /// Instances, in registration order.
+    public var instances: [InstanceSnapshot]
+    /// Spans, in preparation order.
+    public var spans: [SpanSnapshot]
+    /// Unsettled operations, in enqueue order.
+    public var operations: [OperationSnapshot]
+    /// Queue counts.
+    public var queue: QueueStats
+    /// API health.
+    public var health: APIHealth
+}

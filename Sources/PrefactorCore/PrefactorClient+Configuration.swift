@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import PrefactorHTTP
+import PrefactorWire
+import Synchronization
+
+extension PrefactorClient {
+    /// When a span's start returns.
+    public enum SpanStartMode: String, Sendable, Hashable {
+        /// Start queues the create and returns at once with a local id that the client resolves to the API's id.
+        case queued
+        /// Start awaits the create (`POST /agent_spans`) and returns the API's id, as the official Python SDK does.
+        case synchronous
+    }
+
+    /// How the core client queues and delivers telemetry.
+    public struct Configuration: Sendable {
+        /// The API and its per-request settings. Its retry policy sets the backoff of queued operations.
+        public var api: APIClient.Configuration
+        /// Concurrent delivery workers (1–20).
+        public var workers: Int
+        /// Queued or synchronous span start.
+        public var spanStartMode: SpanStartMode
+        /// Attempts per operation before a transient failure counts as permanent; `nil` retries until shutdown.
+        public var maxDeliveryAttempts: Int?
+        /// How long ``PrefactorClient/shutdown()`` waits for the queue to drain.
+        public var drainTimeout: Duration
+        /// How often started instances are polled for termination (spec §6).
+        public var terminationPollInterval: Duration
+        /// How often the client checks whether a rejected token works again, and its housekeeping tick.
+        public var maintenanceInterval: Duration
+        /// Span types and quality schemas, sent at register when no schema version is given.
+        public var schemaRegistry: SchemaRegistry?
+        /// Events buffered per subscriber before the oldest are dropped.
+        public var eventBufferSize: Int
+        /// Whether ``withPrefactorClient(configuration:logger:_:)`` checks the token before running its body.
+        public var validateTokenOnStart: Bool
+        /// Where undelivered operations are kept.
+        public var queueStore: any TelemetryQueueStore
+
+        /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
+        public init(
+            api: APIClient.Configuration, workers: Int = 3, spanStartMode: SpanStartMode = .queued,
+            maxDeliveryAttempts: Int? = nil, drainTimeout: Duration = .seconds(10),
+            terminationPollInterval: Duration = .seconds(30), maintenanceInterval: Duration = .seconds(1),
+            schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
+            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore()
+        ) {
+            self.api = api
+            self.workers = workers
+            self.spanStartMode = spanStartMode
+            self.maxDeliveryAttempts = maxDeliveryAttempts
+            self.drainTimeout = drainTimeout
+            self.terminationPollInterval = terminationPollInterval
+            self.maintenanceInterval = maintenanceInterval
+            self.schemaRegistry = schemaRegistry
+            self.eventBufferSize = eventBufferSize
+            self.validateTokenOnStart = validateTokenOnStart
+            self.queueStore = queueStore
+        }
+
+        /// Reads the API settings from `PREFACTOR_API_URL`, `PREFACTOR_API_TOKEN` and the other variables of spec §9.
+        ///
+        /// - Parameter environment: The variables, by default the process's.
+        /// - Returns: A configuration with default queue settings.
+        /// - Throws: ``PrefactorHTTP/PrefactorHTTPError`` when a value is missing or invalid.
+        public static func fromEnvironment(
+            _ environment: [String: String] = ProcessInfo.processInfo.environment
+        ) throws -> Configuration {
+            Configuration(api: try APIClient.Configuration.fromEnvironment(environment))
+        }
+
+        func validate() throws(PrefactorError) {
+            guard (1...20).contains(workers) else {
+                throw PrefactorError(code: .invalidArgument, message: "workers must be from 1 to 20, got \(workers)")
+            }
+            if let maxDeliveryAttempts, maxDeliveryAttempts < 1 {
+                throw PrefactorError(code: .invalidArgument, message: "maxDeliveryAttempts must be at least 1")
+            }
+            guard drainTimeout >= .zero, terminationPollInterval > .zero, maintenanceInterval > .zero else {
+                throw PrefactorError(code: .invalidArgument, message: "Timeouts and intervals must be positive")
+            }
+            do { try api.validate() } catch {
+                throw PrefactorError(code: .invalidArgument, message: error.message, underlying: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import PrefactorHTTP
+import PrefactorWire
+import Synchronization
+
+extension PrefactorClient {
+    /// Registers an instance (synchronously) and returns its handle.
+    ///
+    /// - Parameters:
+    ///   - agentID: The agent; `nil` with a deployment-scoped token.
+    ///   - agentVersion: `name`, `external_identifier`, `description`.
+    ///   - agentSchemaVersion: The schema version; `nil` builds one from the configured ``SchemaRegistry``.
+    ///   - instanceID: A client-chosen instance id.
+    ///   - environmentID: The environment.
+    ///   - purpose: Why the instance runs.
+    /// - Returns: The instance's handle.
+    /// - Throws: ``PrefactorError``.
+    public func createAgentInstance(
+        agentID: String? = nil, agentVersion: [String: JSONValue], agentSchemaVersion: [String: JSONValue]? = nil,
+        instanceID: String? = nil, environmentID: String? = nil, purpose: InstancePurpose? = nil
+    ) async throws -> AgentInstanceHandle {
+        let id = try await instanceManager.register(
+            agentID: agentID, agentVersion: agentVersion, agentSchemaVersion: agentSchemaVersion, instanceID: instanceID,
+            environmentID: environmentID, purpose: purpose)
+        return AgentInstanceHandle(id: id, client: self)
+    }
+
+    /// The handle of an instance this client registered.
+    ///
+    /// - Parameter id: The instance id.
+    /// - Returns: The handle, or `nil` when the client does not know the instance.
+    public func instance(withID id: String) -> AgentInstanceHandle? {
+        state.withLock { $0.instances[id] == nil ? nil : AgentInstanceHandle(id: id, client: self) }
+    }
+}
+
+/// Runs a ``PrefactorClient`` for the duration of `body`, then drains its queue and shuts it down.
+///
+/// The client's workers run while `body` runs. When `body` returns, the queue is drained for up to
+/// ``PrefactorClient/Configuration/drainTimeout``; if anything could not be delivered (or failed for good), a
+/// ``PrefactorError`` with code ``PrefactorError/Code/undelivered`` and the exact ``DeliveryReport`` is thrown. When
+/// `body` throws, the queue is drained just the same and `body`'s error is rethrown.
+///
+/// - Parameters:
+///   - configuration: The client configuration.
+///   - logger: Where the client logs.
+///   - body: Your code, given the running client.
+/// - Returns: What `body` returns.
+/// - Throws: `body`'s error, an authentication error when the token is rejected at start, or
+///   ``PrefactorError/Code/undelivered``.
+public func withPrefactorClient<T: Sendable>(
+    configuration: PrefactorClient.Configuration,
+    logger: Logger = Logger(label: "prefactor.core", factory: { _ in SwiftLogNoOpLogHandler() }),
+    _ body: (PrefactorClient) async throws -> T
+) async throws -> T {
+    let client = try PrefactorClient(configuration: configuration, logger: logger)
+    if configuration.validateTokenOnStart {
+        do {
+            try await client.directAPI.ping()
+        } catch where error.code == .auth {
+            throw PrefactorError(code: .api, message: "The API rejected the token; check PREFACTOR_API_TOKEN", underlying: error)
+        } catch {
+            logger.info("The API did not answer the start-up ping; telemetry is queued until it does", metadata: ["error": "\(error)"])
+        }
+    }
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await client.run() }
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        let report = await client.shutdown()
+        try await group.waitForAll()
+        let value = try result.get()
+        if !report.isComplete {
+            throw PrefactorError(
+                code: .undelivered,
+                message: "\(report.undelivered.count) operation(s) were not delivered and \(report.failed.count) failed permanently",
+                report: report)
+        }
+        return value
+    }
+}

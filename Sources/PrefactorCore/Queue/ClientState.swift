@@ -1,0 +1,307 @@
+import DequeModule
+import Foundation
+import Logging
+import PrefactorHTTP
+import PrefactorWire
+import Synchronization
+
+/// A span as the client tracks it.
+struct SpanRecord {
+    var snapshot: SpanSnapshot
+    var createOperation: UInt64?
+    var finishOperation: UInt64?
+    var createFailed = false
+    /// The payload to start with when the span is started implicitly.
+    var pendingPayload: [String: JSONValue] = [:]
+}
+
+/// An instance as the client tracks it.
+struct InstanceRecord {
+    var snapshot: InstanceSnapshot
+    var startOperation: UInt64?
+    var finishOperation: UInt64?
+    /// Unsettled span and quality operations, which the instance finish must follow.
+    var openOperations: Set<UInt64> = []
+    var terminationWaiters: [CheckedContinuation<Termination?, Never>] = []
+}
+
+/// A queued operation and where it is.
+struct QueueEntry {
+    enum Phase: Equatable {
+        case blocked
+        case ready
+        case inFlight(attempt: Int)
+        case retrying(attempt: Int, nextAttemptAt: Date, error: String)
+    }
+
+    var operation: TelemetryOperation
+    var blockers: Int
+    var phase: Phase
+    var attempts = 0
+}
+
+/// The client's whole state: instances, spans and the delivery queue, with causal ordering through dependencies.
+///
+/// Methods mutate the state and append the events that describe the change to `events`; the caller publishes them
+/// while still holding the lock, so subscribers see state changes in order.
+struct ClientState {
+    var instances: [String: InstanceRecord] = [:]
+    var instanceOrder: [String] = []
+    var spans: [String: SpanRecord] = [:]
+    var spanOrder: [String] = []
+    var apiToLocal: [String: String] = [:]
+
+    var nextOperationID: UInt64 = 1
+    var entries: [UInt64: QueueEntry] = [:]
+    var ready = Deque<UInt64>()
+    var dependents: [UInt64: [(UInt64, TelemetryOperation.DependencyKind)]] = [:]
+    var failedRequirement: Set<UInt64> = []
+    var failed: [FailedOperation] = []
+    var stats = QueueStats()
+    var health: APIHealth = .ok
+    var paused = false
+    var closed = false
+
+    var waiters: [UInt64: CheckedContinuation<TelemetryOperation?, Never>] = [:]
+    var waiterOrder = Deque<UInt64>()
+    var nextWaiterID: UInt64 = 0
+    var drainWaiters: [CheckedContinuation<Void, Never>] = []
+
+    var events: [ClientEvent] = []
+
+    // MARK: Lookups
+
+    func localSpanID(_ id: String) -> String? {
+        if spans[id] != nil { return id }
+        return apiToLocal[id]
+    }
+
+    var isDrained: Bool { entries.isEmpty }
+
+    // MARK: Enqueue
+
+    /// Queues an operation after its dependencies; returns a worker to wake, if any.
+    mutating func enqueue(
+        instanceID: String, body: TelemetryOperation.Body, key: String, now: Date,
+        dependencies: [TelemetryOperation.Dependency], store: any TelemetryQueueStore
+    ) -> (TelemetryOperation, [Wake]) {
+        let id = nextOperationID
+        nextOperationID += 1
+        let live = dependencies.filter { entries[$0.operationID] != nil }
+        let operation = TelemetryOperation(
+            id: id, instanceID: instanceID, body: body, idempotencyKey: key, enqueuedAt: now, dependencies: live)
+        store.record(operation)
+        var entry = QueueEntry(operation: operation, blockers: live.count, phase: live.isEmpty ? .ready : .blocked)
+        for dependency in live {
+            dependents[dependency.operationID, default: []].append((id, dependency.kind))
+        }
+        if live.isEmpty { entry.phase = .ready }
+        entries[id] = entry
+        if live.isEmpty {
+            ready.append(id)
+            stats.pending += 1
+        } else {
+            stats.blocked += 1
+        }
+        if stats.oldestEnqueuedAt == nil { stats.oldestEnqueuedAt = now }
+        events.append(.operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
+        events.append(.queueChanged(stats))
+        return (operation, wakeWorkers())
+    }
+
+    /// A worker waiting for an operation, and the operation to give it (nil means stop).
+    struct Wake {
+        var continuation: CheckedContinuation<TelemetryOperation?, Never>
+        var operation: TelemetryOperation?
+    }
+
+    /// Hands ready operations to waiting workers.
+    mutating func wakeWorkers() -> [Wake] {
+        var wakes: [Wake] = []
+        while !paused, !ready.isEmpty, let waiterID = waiterOrder.first {
+            waiterOrder.removeFirst()
+            guard let continuation = waiters.removeValue(forKey: waiterID) else { continue }
+            let operation = takeReady()!
+            wakes.append(Wake(continuation: continuation, operation: operation))
+        }
+        if closed && entries.isEmpty {
+            for waiterID in waiterOrder {
+                if let continuation = waiters.removeValue(forKey: waiterID) {
+                    wakes.append(Wake(continuation: continuation, operation: nil))
+                }
+            }
+            waiterOrder.removeAll()
+        }
+        return wakes
+    }
+
+    /// Takes the oldest ready operation and marks it in flight.
+    mutating func takeReady() -> TelemetryOperation? {
+        guard !paused, let id = ready.popFirst(), var entry = entries[id] else { return nil }
+        entry.attempts += 1
+        entry.phase = .inFlight(attempt: entry.attempts)
+        entries[id] = entry
+        stats.pending -= 1
+        stats.inFlight += 1
+        events.append(.operationSent(operationID: id, attempt: entry.attempts))
+        events.append(.queueChanged(stats))
+        return entry.operation
+    }
+
+    // MARK: Outcomes
+
+    /// Marks an in-flight operation as waiting to retry.
+    mutating func scheduleRetry(_ id: UInt64, after delay: Duration, now: Date, error: String) {
+        guard var entry = entries[id] else { return }
+        let next = now.addingTimeInterval(delay.seconds)
+        entry.phase = .retrying(attempt: entry.attempts, nextAttemptAt: next, error: error)
+        entries[id] = entry
+        stats.inFlight -= 1
+        stats.retrying += 1
+        events.append(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error))
+        events.append(.queueChanged(stats))
+    }
+
+    /// Marks a retrying operation as in flight again.
+    mutating func beginRetry(_ id: UInt64) {
+        guard var entry = entries[id] else { return }
+        entry.attempts += 1
+        entry.phase = .inFlight(attempt: entry.attempts)
+        entries[id] = entry
+        stats.retrying -= 1
+        stats.inFlight += 1
+        events.append(.operationSent(operationID: id, attempt: entry.attempts))
+        events.append(.queueChanged(stats))
+    }
+
+    /// Puts an in-flight operation back at the front of the ready queue (delivery paused).
+    mutating func requeueFront(_ id: UInt64) {
+        guard var entry = entries[id] else { return }
+        if case .retrying = entry.phase { stats.retrying -= 1 } else { stats.inFlight -= 1 }
+        entry.phase = .ready
+        entries[id] = entry
+        ready.prepend(id)
+        stats.pending += 1
+        events.append(.queueChanged(stats))
+    }
+
+    /// Settles an operation as delivered and releases what waited for it.
+    mutating func delivered(_ id: UInt64, store: any TelemetryQueueStore) -> [Wake] {
+        guard let entry = entries.removeValue(forKey: id) else { return [] }
+        store.remove(id)
+        if case .retrying = entry.phase { stats.retrying -= 1 } else { stats.inFlight -= 1 }
+        stats.delivered += 1
+        events.append(.operationDelivered(operationID: id, attempts: entry.attempts))
+        closeOpen(entry.operation)
+        release(id, failed: false, store: store)
+        refreshOldest()
+        events.append(.queueChanged(stats))
+        return wakeWorkers() + drainedWakes()
+    }
+
+    /// Settles an operation as failed for good, and fails what required it.
+    mutating func failedPermanently(_ id: UInt64, reason: String, status: Int?, store: any TelemetryQueueStore) -> [Wake] {
+        guard let entry = entries.removeValue(forKey: id) else { return [] }
+        store.remove(id)
+        switch entry.phase {
+        case .blocked: stats.blocked -= 1
+        case .ready:
+            stats.pending -= 1
+            if let index = ready.firstIndex(of: id) { ready.remove(at: index) }
+        case .inFlight: stats.inFlight -= 1
+        case .retrying: stats.retrying -= 1
+        }
+        stats.failed += 1
+        let failure = FailedOperation(operation: entry.operation, reason: reason, status: status)
+        failed.append(failure)
+        markSpanFailure(entry.operation, reason: reason)
+        events.append(.operationFailed(failure))
+        closeOpen(entry.operation)
+        release(id, failed: true, store: store)
+        refreshOldest()
+        events.append(.queueChanged(stats))
+        return wakeWorkers() + drainedWakes()
+    }
+
+    private mutating func release(_ id: UInt64, failed: Bool, store: any TelemetryQueueStore) {
+        guard let waiting = dependents.removeValue(forKey: id) else { return }
+        for (dependentID, kind) in waiting {
+            guard var entry = entries[dependentID] else { continue }
+            if failed && kind == .requires { failedRequirement.insert(dependentID) }
+            entry.blockers -= 1
+            entries[dependentID] = entry
+            guard entry.blockers == 0 else { continue }
+            if failedRequirement.remove(dependentID) != nil {
+                _ = failedPermanently(
+                    dependentID, reason: "An operation it depends on failed (operation \(id))", status: nil, store: store)
+                continue
+            }
+            entry.phase = .ready
+            entries[dependentID] = entry
+            stats.blocked -= 1
+            stats.pending += 1
+            ready.append(dependentID)
+            events.append(.operationReady(operationID: dependentID))
+        }
+    }
+
+    private mutating func closeOpen(_ operation: TelemetryOperation) {
+        instances[operation.instanceID]?.openOperations.remove(operation.id)
+    }
+
+    private mutating func markSpanFailure(_ operation: TelemetryOperation, reason: String) {
+        guard let spanID = operation.spanID, var record = spans[spanID] else { return }
+        record.snapshot.deliveryError = reason
+        if operation.kind == .createSpan { record.createFailed = true }
+        spans[spanID] = record
+    }
+
+    private mutating func refreshOldest() {
+        if entries.isEmpty {
+            stats.oldestEnqueuedAt = nil
+        } else if let oldest = entries.values.min(by: { $0.operation.id < $1.operation.id }) {
+            stats.oldestEnqueuedAt = oldest.operation.enqueuedAt
+        }
+    }
+
+    /// When the queue is empty, the drain waiters to resume.
+    var pendingDrainWakes: [CheckedContinuation<Void, Never>] = []
+
+    private mutating func drainedWakes() -> [Wake] {
+        if entries.isEmpty {
+            pendingDrainWakes += drainWaiters
+            drainWaiters.removeAll()
+        }
+        return []
+    }
+
+    mutating func setHealth(_ health: APIHealth) {
+        guard self.health != health else { return }
+        self.health = health
+        events.append(.healthChanged(health))
+    }
+
+    // MARK: Snapshots
+
+    func operationSnapshots() -> [OperationSnapshot] {
+        entries.values.sorted { $0.operation.id < $1.operation.id }.map { entry in
+            let state: OperationState
+            switch entry.phase {
+            case .blocked: state = .blocked
+            case .ready: state = .pending
+            case .inFlight(let attempt): state = .inFlight(attempt: attempt)
+            case .retrying(let attempt, let next, let error): state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
+            }
+            return OperationSnapshot(operation: entry.operation, state: state)
+        }
+    }
+
+    func snapshot() -> ClientSnapshot {
+        ClientSnapshot(
+            instances: instanceOrder.compactMap { instances[$0]?.snapshot },
+            spans: spanOrder.compactMap { spans[$0]?.snapshot },
+            operations: operationSnapshots(),
+            queue: stats,
+            health: health)
+    }
+}
