@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
         .executable(name: "prefactor", targets: ["prefactor"]),
         .executable(name: "prefactor-server-benchmark", targets: ["ServerBenchmark"]),
+        .executable(name: "prefactor-core-benchmark", targets: ["CoreBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -89,11 +90,24 @@ let package = Package(
             name: "ServerBenchmark",
             dependencies: [
                 "PrefactorHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "PrefactorServer",
                 "PrefactorServerTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ServerBenchmark"
+        ),
+        .executableTarget(
+            name: "CoreBenchmark",
+            dependencies: [
+                "PrefactorCore",
+                "PrefactorServer",
+                "PrefactorServerTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/CoreBenchmark"
         ),
         .testTarget(name: "PrefactorWireTests", dependencies: ["PrefactorWire"], resources: [.copy("Fixtures")]),
         .testTarget(
@@ -116,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorCommandsTests",
-            dependencies: ["PrefactorCommands"]
+            dependencies: ["PrefactorCommands", "prefactor"]
         ),
     ]
 )

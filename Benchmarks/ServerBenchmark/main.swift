@@ -1,4 +1,7 @@
 import ArgumentParser
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
 import Foundation
 import PrefactorHTTP
 import PrefactorServer
@@ -96,17 +99,37 @@ struct ServerBenchmark: AsyncParsableCommand {
         print(String(format: "  latency p99       %.2f ms", percentile(0.99)))
     }
 
-    /// One span create and its finish; returns the latency of each request.
+    /// One span create and its finish, sent as the official Python SDK sends them, with a lean client (raw
+    /// AsyncHTTPClient requests) so that the measurement is the server's; returns the latency of each request.
     func pair(_ client: APIClient, instance: String, clock: ContinuousClock) async throws -> (Duration, Duration) {
+        let base = client.configuration.apiURL
+        let token = client.configuration.apiToken
+        func post(_ path: String, _ body: String) async throws -> [UInt8] {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "X-Prefactor-SDK", value: "prefactor-swift-benchmark@1")
+            request.body = .bytes(ByteBuffer(string: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let bytes = Array(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+            guard response.status.code == 200 else {
+                throw ValidationError("HTTP \(response.status.code): \(String(decoding: bytes, as: UTF8.self))")
+            }
+            return bytes
+        }
         let start = clock.now
-        let created = try await client.createSpan(
-            .init(
-                agentInstanceID: instance, schemaName: "agent:llm", payload: ["model": "gpt-4", "prompt": "hello"],
-                idempotencyKey: IdempotencyKey.generate()))
+        let created = try await post(
+            "/api/v1/agent_spans",
+            #"{"details":{"agent_instance_id":"\#(instance)","schema_name":"agent:llm","status":"active","payload":{"model":"gpt-4","prompt":"hello"},"idempotency_key":"\#(IdempotencyKey.generate())"}}"#)
         let middle = clock.now
-        _ = try await client.finishSpan(
-            id: created.span.id, status: .complete, resultPayload: ["response": "hi", "tokens": 42], timestamp: Date(),
-            idempotencyKey: IdempotencyKey.generate())
+        guard let spanID = try JSONParser.parse(created)["details"]?["id"]?.stringValue else {
+            throw ValidationError("span create answered without an id")
+        }
+        let timestamp = WireDate.format(Date(), style: .python)
+        _ = try await post(
+            "/api/v1/agent_spans/\(spanID)/finish",
+            #"{"status":"complete","result_payload":{"response":"hi","tokens":42},"timestamp":"\#(timestamp)","idempotency_key":"\#(IdempotencyKey.generate())"}"#)
         return (middle - start, clock.now - middle)
     }
 }

@@ -64,8 +64,13 @@ public func withPrefactorClient<T: Sendable>(
             logger.info("The API did not answer the start-up ping; telemetry is queued until it does", metadata: ["error": "\(error)"])
         }
     }
+    // Marked running before `body` runs: a body that returns before the child task starts must still be drained
+    // by `shutdown()` rather than reported undelivered.
+    guard client.beginRunning() else {
+        throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
+    }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await client.run() }
+        group.addTask { await client.runUntilShutdown() }
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))

@@ -123,13 +123,23 @@ public final class PrefactorClient: Service, Sendable {
     /// Runs the delivery workers and the termination poll until ``shutdown()`` or a graceful shutdown of the
     /// surrounding service group; then drains the queue (up to ``Configuration/drainTimeout``) and returns.
     public func run() async throws {
-        let alreadyRunning = lifecycle.withLock { lifecycle in
-            defer { lifecycle.running = true }
-            return lifecycle.running || lifecycle.finished
-        }
-        guard !alreadyRunning else {
+        guard beginRunning() else {
             throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
         }
+        await runUntilShutdown()
+    }
+
+    /// Marks the client as running, so that a ``shutdown()`` from now on waits for ``runUntilShutdown()`` to drain
+    /// the queue; `false` when it ran (or was shut down) before.
+    func beginRunning() -> Bool {
+        lifecycle.withLock { lifecycle in
+            defer { lifecycle.running = true }
+            return !(lifecycle.running || lifecycle.finished)
+        }
+    }
+
+    /// The body of ``run()``, once ``beginRunning()`` succeeded.
+    func runUntilShutdown() async {
         await withDiscardingTaskGroup { group in
             for _ in 0..<configuration.workers {
                 group.addTask { await self.workerLoop() }

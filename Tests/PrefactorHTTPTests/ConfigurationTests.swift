@@ -145,6 +145,27 @@ struct ConfigurationTests {
         #expect(error?.code == .configuration)
     }
 
+    @Test func nonFiniteOrHugeRequestTimeoutIsRejectedWithoutCrashing() async {
+        // `Double("inf")` parses, and converting an infinite or huge number of milliseconds to Int64 traps; the
+        // variable must instead be rejected (or clamped) with a configuration error. Run in a child process.
+        await #expect(processExitsWith: .success) {
+            for text in ["inf", "Infinity", "1e300", "1e16"] {
+                let configuration = try? APIClient.Configuration.fromEnvironment([
+                    "PREFACTOR_API_URL": "http://h:1", "PREFACTOR_API_TOKEN": "t", "PREFACTOR_REQUEST_TIMEOUT": text,
+                ])
+                _ = configuration
+            }
+        }
+    }
+
+    @Test(arguments: ["nan", "-inf", "1e-300"])
+    func nonsenseRequestTimeoutIsAConfigurationError(text: String) {
+        var environment = Self.base
+        environment["PREFACTOR_REQUEST_TIMEOUT"] = text
+        let error = #expect(throws: PrefactorHTTPError.self) { try Configuration.fromEnvironment(environment) }
+        #expect(error?.code == .configuration)
+    }
+
     @Test(arguments: [("0", 0), ("5", 5), ("10", 10)])
     func maxRetriesIsRead(text: String, expected: Int) throws {
         var environment = Self.base

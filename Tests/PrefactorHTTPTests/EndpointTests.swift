@@ -175,6 +175,25 @@ struct EndpointTests {
         }
     }
 
+    @Test func payloadNumbersKeepTheirKindThroughTheAPI() async throws {
+        // A float the caller sends (1.0) must come back as a float, an integer (1) as an integer, as the Python SDK
+        // would see them.
+        try await withHarness { h in
+            let active = try await h.startedInstance()
+            let payload: [String: JSONValue] = ["float": 1.0, "int": 1, "big": 1.5e3, "frac": 0.25]
+            let created = try await h.client.createSpan(
+                CreateSpanRequest(agentInstanceID: active.id, schemaName: "agent:llm", payload: payload))
+            let sent = try #require(h.transport.last?.json?["details"]?["payload"])
+            #expect(sent == .object(payload), "the request body keeps 1.0 a float")
+            #expect(created.span.payload["int"] == .int(1))
+            #expect(created.span.payload["frac"] == .double(0.25))
+            #expect(created.span.payload["float"] == .double(1.0), "got \(String(describing: created.span.payload["float"]))")
+            #expect(created.span.payload["big"] == .double(1500), "got \(String(describing: created.span.payload["big"]))")
+            let quality = try await h.client.recordQuality(instanceID: active.id, name: "accuracy", payload: ["score": 1.0])
+            #expect(quality.qualityPayloads?["accuracy"]?["score"] == .double(1.0))
+        }
+    }
+
     @Test func finishSpanWithAndWithoutResult() async throws {
         try await withHarness { h in
             let active = try await h.startedInstance()

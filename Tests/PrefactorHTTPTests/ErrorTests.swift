@@ -246,6 +246,65 @@ struct ErrorTests {
         #expect(failure.operation == "ping")
     }
 
+    @Test func closedPortFailsAtOnceNotAtTheRequestTimeout() async throws {
+        // A refused connection is a network error (spec §5.2/§5.3) that the Python SDK sees immediately; it must not
+        // hang for the whole per-attempt request timeout (30 s by default, times four attempts).
+        let closedPort = try await withTestServer { server in server.port }
+        let client = try APIClient(
+            configuration: .init(
+                apiURL: "http://127.0.0.1:\(closedPort)", apiToken: "t", requestTimeout: .seconds(8),
+                retryPolicy: .fast(maxRetries: 0)))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await httpError { try await client.ping() }
+        let elapsed = clock.now - start
+        try await client.shutdown()
+        #expect(error?.code == .transport)
+        #expect(elapsed < .seconds(4), "a refused connection took \(elapsed) to surface")
+    }
+
+    @Test func veryLongRequestTimeoutDoesNotCrashTheTransport() async {
+        // A request timeout the configuration accepts (here 10^10 s, as PREFACTOR_REQUEST_TIMEOUT=10000000000 gives)
+        // must not overflow when the transport converts it to nanoseconds. Run in a child process.
+        await #expect(processExitsWith: .success) {
+            try await withTestServer { server in
+                let client = try APIClient(
+                    configuration: .init(
+                        apiURL: server.baseURL, apiToken: server.token, requestTimeout: .seconds(10_000_000_000)))
+                _ = try await client.ping()
+                try await client.shutdown()
+            }
+        }
+    }
+
+    @Test func responseLargerThanTheLimitIsAContractError() async throws {
+        try await withTestServer { server in
+            var configuration = APIClient.Configuration(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .fast())
+            configuration.maxResponseBytes = 64
+            let client = try APIClient(configuration: configuration)
+            let error = await httpError { try await client.listAgents() }
+            configuration.maxResponseBytes = 1 << 20
+            let roomy = try APIClient(configuration: configuration)
+            let page = try await roomy.listAgents()
+            try await client.shutdown()
+            try await roomy.shutdown()
+            #expect(error?.code == .responseContract)
+            #expect(error?.isPermanent == true)
+            #expect(server.requests.totalCount == 2, "an oversized body is not retried")
+            #expect(page.items.count == 1)
+        }
+    }
+
+    @Test func clientWithItsOwnConnectTimeoutWorksAndShutsDown() async throws {
+        try await withTestServer { server in
+            let client = try APIClient(
+                configuration: .init(apiURL: server.baseURL, apiToken: server.token, connectTimeout: .seconds(3)))
+            let response = try await client.ping()
+            try await client.shutdown()
+            #expect(response["status"] == "success")
+        }
+    }
+
     @Test func slowServerIsATimeout() async throws {
         try await withHarness(retryPolicy: .fast(maxRetries: 0), requestTimeout: .milliseconds(200)) { h in
             h.faults.add(FaultRule(method: "GET", path: "/api/v1/ping", latencyMilliseconds: 1500))

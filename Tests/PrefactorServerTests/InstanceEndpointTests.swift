@@ -290,7 +290,7 @@ struct InstanceEndpointTests {
             #expect(details["termination_reason"] == "budget exceeded")
             #expect(isZuluMicroseconds(details["finished_at"]))
             let fetched = try await api.getInstance(id)
-            #expect(fetched.bytes == reply.bytes)
+            expectIdentical(fetched, reply)
         }
     }
 

@@ -32,6 +32,15 @@ struct PingAndAuthTests {
         }
     }
 
+    @Test func theUnauthorizedAnswerNeverEchoesThePresentedToken() async throws {
+        try await withAPI { api in
+            let reply = try await api.get("/api/v1/ping", authorization: .header("Bearer pf_secret_value_123"))
+            reply.expectError(401, "unauthorized")
+            #expect(!reply.text.contains("pf_secret_value_123"))
+            #expect(!reply.text.contains(api.server.token))
+        }
+    }
+
     @Test func everyRouteRequiresTheToken() async throws {
         try await withAPI { api in
             let instance = try await api.registerID()

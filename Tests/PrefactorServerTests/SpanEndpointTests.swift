@@ -217,6 +217,33 @@ struct SpanEndpointTests {
         }
     }
 
+    @Test func spanCountsStayExactUnderConcurrentCreatesAndFinishes() async throws {
+        try await withAPI { api in
+            let instance = try await api.instance(in: .active)
+            let statuses = ["complete", "failed", "cancelled", "complete"]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<24 {
+                    group.addTask {
+                        let span = try await api.createSpanID(instance: instance)
+                        if index % 6 != 0 {
+                            let status = statuses[index % statuses.count]
+                            _ = try await api.post("/api/v1/agent_spans/\(span)/finish", ["status": .string(status)]).details()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let listed = try await api.spans(of: instance)
+            var expected: [String: Int64] = ["pending": 0, "active": 0, "complete": 0, "failed": 0, "cancelled": 0]
+            for span in listed { expected[span["status"]?.stringValue ?? "?", default: 0] += 1 }
+            expected["total"] = 24
+            expected["finished"] = expected["complete"]! + expected["failed"]! + expected["cancelled"]!
+            #expect(listed.count == 24)
+            #expect(expected["active"] == 4)
+            #expect(try await api.spanCounts(instance) == expected)
+        }
+    }
+
     // MARK: Finish
 
     @Test func finishStoresResultAndTimestamp() async throws {
@@ -285,7 +312,8 @@ struct SpanEndpointTests {
             let instance = try await api.registerID()
             var ids: [String] = []
             for minute in 0..<5 {
-                ids.append(try await api.createSpanID(instance: instance, ["started_at": .string("2025-01-01T00:0\(minute):00Z")]))
+                ids.append(
+                    try await api.createSpanID(instance: instance, ["started_at": .string("2025-01-01T00:0\(minute):00Z")]))
             }
             let reply = try await api.get("/api/v1/agent_spans?agent_instance_id=\(instance)&\(pageQuery(offset: 2, size: 2))")
             #expect(try reply.summaries().map { $0["id"]?.stringValue } == Array(ids[2...3]))
@@ -311,7 +339,8 @@ struct SpanEndpointTests {
                 instance: instance, schema: "agent:tool", ["started_at": "2100-01-02T00:00:00Z"]
             ).details()
 
-            let rendered = try await api.get("/api/v1/agent_spans?agent_instance_id=\(instance)&include_summaries=true").summaries()
+            let rendered = try await api.get("/api/v1/agent_spans?agent_instance_id=\(instance)&include_summaries=true")
+                .summaries()
             // Result wins over payload on key collisions; missing fields render empty; no template gives no summary.
             #expect(rendered.map { $0["summary"] } == ["gpt-4 said hello", " said ", .null])
 

@@ -11,7 +11,9 @@ enum InstanceEvent: Sendable, Hashable, CustomTestStringConvertible {
     case finish(String?)
     case terminate
 
-    static let all: [InstanceEvent] = [.start, .finish(nil), .finish("complete"), .finish("failed"), .finish("cancelled"), .terminate]
+    static let all: [InstanceEvent] = [
+        .start, .finish(nil), .finish("complete"), .finish("failed"), .finish("cancelled"), .terminate,
+    ]
 
     var testDescription: String {
         switch self {
@@ -87,12 +89,12 @@ struct InstanceStateMachineTests {
 
             guard let target = event.target(from: state) else {
                 reply.expectError(409, "invalid_action")
-                #expect(after.bytes == before.bytes, "a rejected transition changed the instance")
+                expectIdentical(after, before, "a rejected transition changed the instance")
                 return
             }
             let details = try reply.details()
             #expect(details["status"] == .string(target.rawValue))
-            #expect(after.bytes == reply.bytes, "GET after the transition differs from its response")
+            expectIdentical(after, reply, "GET after the transition differs from its response")
             switch event {
             case .start:
                 #expect(isZuluMicroseconds(details["started_at"]))
@@ -202,9 +204,10 @@ struct SpanStateMachineTests {
                 "/api/v1/agent_spans/\(span)/finish", ["status": "cancelled", "idempotency_key": "finish-key-0001"]
             ).details()
             #expect(cancelled["status"] == "cancelled")
-            #expect(try await api.spanCounts(instance) == [
-                "total": 1, "pending": 0, "active": 0, "complete": 0, "failed": 0, "cancelled": 1, "finished": 1,
-            ])
+            #expect(
+                try await api.spanCounts(instance) == [
+                    "total": 1, "pending": 0, "active": 0, "complete": 0, "failed": 0, "cancelled": 1, "finished": 1,
+                ])
         }
     }
 
@@ -222,9 +225,11 @@ struct SpanStateMachineTests {
         try await withAPI { api in
             let instance = try await api.instance(in: .active)
             let span = try await api.createSpanID(instance: instance)
-            let first = try await api.post("/api/v1/agent_spans/\(span)/finish", ["status": "failed", "result_payload": ["n": 1]])
+            let first = try await api.post(
+                "/api/v1/agent_spans/\(span)/finish", ["status": "failed", "result_payload": ["n": 1]])
             _ = try first.details()
-            let second = try await api.post("/api/v1/agent_spans/\(span)/finish", ["status": "complete", "result_payload": ["n": 2]])
+            let second = try await api.post(
+                "/api/v1/agent_spans/\(span)/finish", ["status": "complete", "result_payload": ["n": 2]])
             second.expectError(409, "invalid_action")
             let listed = try await api.spans(of: instance)
             #expect(listed.first?["status"] == "failed")

@@ -50,8 +50,7 @@ struct JSONValueTests {
         #expect(try Self.parse(text) == expected)
     }
 
-    /// `JSONValue.int` is documented as "a number without a fraction or exponent"; any other number is `.double`,
-    /// so that a float the Python SDK sends (`1.0`) is not turned into an integer (`1`) on its way through.
+    /// `JSONValue.int` is documented as "a number without a fraction or exponent"; any other number is `.double`.
     @Test(arguments: ["42.0", "1.5e3", "1E2", "-0.0", "100.00"])
     func numbersWithAFractionOrExponentStayDoubles(text: String) throws {
         let value = try Self.parse(text)

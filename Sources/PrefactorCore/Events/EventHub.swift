@@ -13,6 +13,8 @@ final class EventHub: Sendable {
 
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
     private let nextID = Atomic<UInt64>(0)
+    /// Set (under the `subscribers` lock) once ``finishAll()`` ran.
+    private let finished = Atomic<Bool>(false)
     let bufferSize: Int
 
     init(bufferSize: Int) {
@@ -26,7 +28,13 @@ final class EventHub: Sendable {
         continuation.onTermination = { [weak self] _ in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
-        subscribers.withLock { $0[id] = Subscriber(continuation: continuation) }
+        let open = subscribers.withLock { subscribers -> Bool in
+            guard !finished.load(ordering: .relaxed) else { return false }
+            subscribers[id] = Subscriber(continuation: continuation)
+            return true
+        }
+        // After shutdown no event will come: end the stream rather than leave the reader waiting forever.
+        if !open { continuation.finish() }
         return stream
     }
 
@@ -56,6 +64,7 @@ final class EventHub: Sendable {
 
     func finishAll() {
         let all = subscribers.withLock { subscribers in
+            finished.store(true, ordering: .relaxed)
             defer { subscribers.removeAll() }
             return Array(subscribers.values)
         }

@@ -30,8 +30,14 @@ public final class SpanContext: Sendable {
     /// Whether the span was finished (completed, failed or cancelled).
     public var isFinished: Bool { state.withLock { $0.finished } }
 
-    /// Whether the span was started.
-    public var isStarted: Bool { state.withLock { $0.started } }
+    /// Whether the span was started (by ``start(payload:)``, or implicitly by a child span).
+    public var isStarted: Bool { state.withLock { $0.started } || startedImplicitly }
+
+    /// Whether a child span started this one (its create is queued although its context never started it).
+    private var startedImplicitly: Bool {
+        guard let phase = client.spanManager.span(withID: id)?.phase else { return false }
+        return phase != .prepared
+    }
 
     /// Starts the span (queues its create); a no-op when already started.
     ///
@@ -44,7 +50,7 @@ public final class SpanContext: Sendable {
         }
         guard shouldStart else { return }
         do {
-            try await client.spanManager.start(id, payload: payload ?? self.payload)
+            try await client.spanManager.startIfPrepared(id, payload: payload ?? self.payload, startedAt: Date())
         } catch {
             state.withLock { $0.started = false }
             throw error
@@ -79,9 +85,10 @@ public final class SpanContext: Sendable {
     ///
     /// - Throws: ``PrefactorError``.
     public func cancel() async throws {
+        let startedImplicitly = self.startedImplicitly
         let neverStarted = state.withLock { state -> Bool? in
             guard !state.finished else { return nil }
-            if !state.started {
+            if !state.started && !startedImplicitly {
                 state.finished = true
                 return true
             }
@@ -117,8 +124,9 @@ public final class SpanContext: Sendable {
         do {
             if !started {
                 // Started implicitly, with the time it was prepared, so its duration covers the body.
+                // A child may have started it already; then it is only finished.
                 let preparedAt = client.spanManager.span(withID: id)?.preparedAt
-                _ = try await client.spanManager.start(id, payload: payload, startedAt: preparedAt ?? .now)
+                try await client.spanManager.startIfPrepared(id, payload: payload, startedAt: preparedAt ?? .now)
                 state.withLock { $0.started = true }
             }
             try await client.spanManager.finish(id, resultPayload: merged.isEmpty ? nil : merged, status: status)

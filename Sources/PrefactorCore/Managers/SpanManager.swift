@@ -65,6 +65,36 @@ public struct SpanManager: Sendable {
         try await start(id, payload: payload, startedAt: Date())
     }
 
+    /// Starts a span unless it is no longer prepared: a child may have started it implicitly (see
+    /// `enqueueCreate`), and a span context then only finishes it.
+    func startIfPrepared(_ id: String, payload: [String: JSONValue], startedAt: Date) async throws {
+        while await settledPhase(id) == .prepared {
+            do {
+                _ = try await start(id, payload: payload, startedAt: startedAt)
+                return
+            } catch let error as PrefactorError where error.code == .alreadyFinished {
+                continue  // started concurrently (e.g. by a sibling child): look again
+            }
+        }
+    }
+
+    /// The span's phase once no synchronous start of it is in flight (waiting for one that is).
+    private func settledPhase(_ id: String) async -> SpanPhase? {
+        while true {
+            let phase: SpanPhase?? = await withCheckedContinuation { (continuation: CheckedContinuation<SpanPhase??, Never>) in
+                let now: SpanPhase?? = client.state.withLock { state in
+                    guard let localID = state.localSpanID(id), var record = state.spans[localID] else { return .some(nil) }
+                    guard record.startInFlight else { return .some(record.snapshot.phase) }
+                    record.startWaiters.append(continuation)
+                    state.spans[localID] = record
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+            if let phase { return phase }
+        }
+    }
+
     func start(_ id: String, payload: [String: JSONValue], startedAt: Date) async throws -> String {
         if client.configuration.spanStartMode == .synchronous {
             return try await startSynchronously(id, payload: payload, startedAt: startedAt)
@@ -143,8 +173,21 @@ public struct SpanManager: Sendable {
     }
 
     private func startSynchronously(_ id: String, payload: [String: JSONValue], startedAt: Date) async throws -> String {
+        // A parent that was only prepared (its span context not started yet) is started first, as in queued mode.
+        let preparedParent = client.state.withLock { state -> (id: String, payload: [String: JSONValue], at: Date)? in
+            guard let localID = state.localSpanID(id), let parentID = state.spans[localID]?.snapshot.parentID,
+                let parent = state.spans[parentID], parent.snapshot.phase == .prepared
+            else { return nil }
+            return (parentID, parent.pendingPayload, parent.snapshot.preparedAt)
+        }
+        if let preparedParent {
+            try await startIfPrepared(preparedParent.id, payload: preparedParent.payload, startedAt: preparedParent.at)
+        }
         let (record, parentAPIID) = try client.mutate { (state: inout ClientState) throws(PrefactorError) -> (SpanRecord, String?) in
             let record = try startable(state, id)
+            guard !record.startInFlight else {
+                throw PrefactorError(code: .alreadyFinished, message: "Span \(id) is already being started")
+            }
             var parentAPIID = record.snapshot.parentID
             if let parentID = record.snapshot.parentID, let parent = state.spans[parentID] {
                 guard let apiID = parent.snapshot.apiID else {
@@ -153,6 +196,9 @@ public struct SpanManager: Sendable {
                 }
                 parentAPIID = apiID
             }
+            // Until the create returns, other starters (children starting this parent) wait instead of sending
+            // a second create.
+            state.spans[record.snapshot.id]?.startInFlight = true
             return (record, parentAPIID)
         }
         let response: SpanResponse
@@ -163,12 +209,27 @@ public struct SpanManager: Sendable {
                     payload: payload, parentSpanID: parentAPIID, startedAt: startedAt,
                     idempotencyKey: IdempotencyKey.generate()))
         } catch {
+            endSynchronousStart(record.snapshot.id)
             throw PrefactorError(code: .api, message: "Creating span \(id) failed", underlying: error)
         }
         client.mutate { state in markStarted(&state, record.snapshot.id, operation: nil, payload: payload, startedAt: startedAt) }
         client.resolveSpan(record.snapshot.id, apiID: response.span.id)
+        endSynchronousStart(record.snapshot.id)
         client.handleControl(response.control, instanceID: record.snapshot.instanceID)
         return response.span.id
+    }
+
+    private func endSynchronousStart(_ localID: String) {
+        let waiters = client.state.withLock { state -> [CheckedContinuation<SpanPhase??, Never>] in
+            guard var record = state.spans[localID] else { return [] }
+            defer {
+                record.startInFlight = false
+                record.startWaiters.removeAll()
+                state.spans[localID] = record
+            }
+            return record.startWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
     }
 
     /// Finishes a started span: queues its finish after its create.

@@ -13,6 +13,10 @@ struct SpanRecord {
     var createFailed = false
     /// The payload to start with when the span is started implicitly.
     var pendingPayload: [String: JSONValue] = [:]
+    /// Synchronous start mode: the create is being sent; later starters wait (``startWaiters``) rather than send
+    /// a second create.
+    var startInFlight = false
+    var startWaiters: [CheckedContinuation<SpanPhase??, Never>] = []
 }
 
 /// An instance as the client tracks it.
@@ -182,6 +186,7 @@ struct ClientState {
         entries[id] = entry
         ready.prepend(id)
         stats.pending += 1
+        events.append(.operationReady(operationID: id))
         events.append(.queueChanged(stats))
     }
 
@@ -191,6 +196,9 @@ struct ClientState {
         store.remove(id)
         if case .retrying = entry.phase { stats.retrying -= 1 } else { stats.inFlight -= 1 }
         stats.delivered += 1
+        if entry.operation.kind == .finishSpan, let spanID = entry.operation.spanID {
+            spans[spanID]?.snapshot.finishDelivered = true
+        }
         events.append(.operationDelivered(operationID: id, attempts: entry.attempts))
         closeOpen(entry.operation)
         release(id, failed: false, store: store)

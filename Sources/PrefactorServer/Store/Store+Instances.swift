@@ -10,7 +10,7 @@ extension Store {
         """
 
     func fetchInstance(_ db: GRDB.Database, id: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT \(Store.instanceColumns) FROM agent_instances WHERE id = ?", arguments: [id])
+        try Row.fetchOne(cached: db, sql: "SELECT \(Store.instanceColumns) FROM agent_instances WHERE id = ?", arguments: [id])
     }
 
     func requireInstance(_ db: GRDB.Database, id: String) throws -> Row {
@@ -104,12 +104,12 @@ extension Store {
         try fields.check()
 
         return try await write(scope: scope, key: key) { db, time in
-            guard let agentStatus = try String.fetchOne(db, sql: "SELECT status FROM agents WHERE id = ?", arguments: [agentID])
+            guard let agentStatus = try String.fetchOne(cached: db, sql: "SELECT status FROM agents WHERE id = ?", arguments: [agentID])
             else { throw APIError.notFound("Agent \(agentID) not found") }
             if agentStatus == AgentLifecycleStatus.retired.rawValue {
                 throw APIError.invalidAction("Agent \(agentID) is retired; reinstate it before registering instances")
             }
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM environments WHERE id = ?", arguments: [environmentID]) != nil
+            guard try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM environments WHERE id = ?", arguments: [environmentID]) != nil
             else { throw APIError.notFound("Environment \(environmentID) not found") }
 
             let versionID = try Self.findOrCreate(
@@ -121,13 +121,11 @@ extension Store {
                     db, table: "agent_schema_versions", prefix: "asv", agentID: agentID,
                     externalIdentifier: schemaIdentifier ?? "unnamed", body: schemaVersion, time: time)
             }
-            var deploymentID = try String.fetchOne(
-                db, sql: "SELECT id FROM agent_deployments WHERE agent_id = ? AND environment_id = ?",
+            var deploymentID = try String.fetchOne(cached: db, sql: "SELECT id FROM agent_deployments WHERE agent_id = ? AND environment_id = ?",
                 arguments: [agentID, environmentID])
             if deploymentID == nil {
                 let newID = Store.newID("dep")
-                try db.execute(
-                    sql: """
+                try db.execute(cached:  """
                         INSERT INTO agent_deployments
                             (id, account_id, agent_id, environment_id, current_version_id, inserted_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -135,8 +133,7 @@ extension Store {
                     arguments: [newID, Store.accountID, agentID, environmentID, versionID, time, time])
                 deploymentID = newID
             } else if updateCurrentVersion {
-                try db.execute(
-                    sql: "UPDATE agent_deployments SET current_version_id = ?, updated_at = ? WHERE id = ?",
+                try db.execute(cached:  "UPDATE agent_deployments SET current_version_id = ?, updated_at = ? WHERE id = ?",
                     arguments: [versionID, time, deploymentID])
             }
             let instanceID = requestedID ?? Store.newID("ai")
@@ -144,14 +141,12 @@ extension Store {
                 throw APIError.conflict("Agent instance \(instanceID) already exists")
             }
             if let externalIdentifier,
-                try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ? AND external_identifier = ?",
+                try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ? AND external_identifier = ?",
                     arguments: [agentID, externalIdentifier]) != nil
             {
                 throw APIError.conflict("An instance of agent \(agentID) already has external_identifier \(externalIdentifier)")
             }
-            try db.execute(
-                sql: """
+            try db.execute(cached:  """
                     INSERT INTO agent_instances
                         (id, account_id, agent_id, agent_version_id, environment_id, agent_deployment_id,
                          schema_version_id, status, purpose, external_identifier, inserted_at, updated_at)
@@ -161,8 +156,7 @@ extension Store {
                     instanceID, Store.accountID, agentID, versionID, environmentID, deploymentID, schemaVersionID,
                     purpose.rawValue, externalIdentifier, time, time,
                 ])
-            try db.execute(
-                sql: "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ? AND status IN ('pending', 'dormant')",
+            try db.execute(cached:  "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ? AND status IN ('pending', 'dormant')",
                 arguments: [time, agentID])
             return try self.instanceResponse(db, id: instanceID)
         }
@@ -172,15 +166,13 @@ extension Store {
         _ db: GRDB.Database, table: String, prefix: String, agentID: String, externalIdentifier: String,
         body: [String: JSONValue], time: Int64
     ) throws -> String {
-        if let id = try String.fetchOne(
-            db, sql: "SELECT id FROM \(table) WHERE agent_id = ? AND external_identifier = ?",
+        if let id = try String.fetchOne(cached: db, sql: "SELECT id FROM \(table) WHERE agent_id = ? AND external_identifier = ?",
             arguments: [agentID, externalIdentifier])
         {
             return id
         }
         let id = Store.newID(prefix)
-        try db.execute(
-            sql: "INSERT INTO \(table) (id, agent_id, external_identifier, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
+        try db.execute(cached:  "INSERT INTO \(table) (id, agent_id, external_identifier, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
             arguments: [id, agentID, externalIdentifier, JSONText.serialize(body), time])
         return id
     }
@@ -198,8 +190,7 @@ extension Store {
             guard status == AgentStatus.pending.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) cannot start: it is \(status)")
             }
-            try db.execute(
-                sql: "UPDATE agent_instances SET status = 'active', started_at = ?, updated_at = ? WHERE id = ?",
+            try db.execute(cached:  "UPDATE agent_instances SET status = 'active', started_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [timestamp ?? time, time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -217,8 +208,7 @@ extension Store {
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) is already \(current)")
             }
-            try db.execute(
-                sql: "UPDATE agent_instances SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+            try db.execute(cached:  "UPDATE agent_instances SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [status.rawValue, timestamp ?? time, time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -235,8 +225,7 @@ extension Store {
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) is already \(current)")
             }
-            try db.execute(
-                sql: """
+            try db.execute(cached:  """
                     UPDATE agent_instances SET status = 'terminated', termination_reason = ?, finished_at = ?,
                         updated_at = ? WHERE id = ?
                     """,
@@ -267,8 +256,7 @@ extension Store {
             let text: String = row["quality_payloads"]
             var quality = (try? JSONValue(parsing: Data(text.utf8)))?.objectValue ?? [:]
             if let payload { quality[name] = .object(payload) } else { quality[name] = nil }
-            try db.execute(
-                sql: "UPDATE agent_instances SET quality_payloads = ?, updated_at = ? WHERE id = ?",
+            try db.execute(cached:  "UPDATE agent_instances SET quality_payloads = ?, updated_at = ? WHERE id = ?",
                 arguments: [JSONText.serialize(quality), time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -295,7 +283,7 @@ extension Store {
         if !errors.isEmpty { throw APIError.validation(errors) }
         return try await read { db in
             if let agentID,
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM agents WHERE id = ?", arguments: [agentID]) == nil
+                try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agents WHERE id = ?", arguments: [agentID]) == nil
             {
                 throw APIError.notFound("Agent \(agentID) not found")
             }
@@ -314,10 +302,8 @@ extension Store {
                 arguments += [updatedSince]
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agent_instances \(filter)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
+            let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_instances \(filter)", arguments: arguments) ?? 0
+            let rows = try Row.fetchAll(cached: db, sql: """
                     SELECT \(Store.instanceColumns) FROM agent_instances \(filter)
                     ORDER BY \(sort.sql), id LIMIT ? OFFSET ?
                     """,
@@ -332,8 +318,7 @@ extension Store {
     func agentContext(id: String) async throws -> StoredResponse {
         try await read { db in
             let row = try self.requireInstance(db, id: id)
-            let spans = try Row.fetchAll(
-                db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE agent_instance_id = ? ORDER BY started_at, id",
+            let spans = try Row.fetchAll(cached: db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE agent_instance_id = ? ORDER BY started_at, id",
                 arguments: [id])
             let info = try self.schemaInfo(db, id: row["schema_version_id"])
             var body = JSONObjectText()

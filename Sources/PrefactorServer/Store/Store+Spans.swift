@@ -8,21 +8,53 @@ extension Store {
         account_id, agent_id, started_at, finished_at, inserted_at, updated_at
         """
 
+    static let qualifiedSpanColumns = spanColumns.split(separator: ",")
+        .map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+
+    /// A stored span, by column (in the order of ``spanColumns``).
+    struct SpanRow {
+        var id: String
+        var instanceID: String
+        var parentID: String?
+        var schemaName: String
+        var schemaTitle: String?
+        var status: String
+        var payload: String
+        var resultPayload: String?
+        var accountID: String?
+        var agentID: String?
+        var startedAt: Int64?
+        var finishedAt: Int64?
+        var insertedAt: Int64
+        var updatedAt: Int64
+    }
+
+    static func spanRow(_ row: Row) -> SpanRow {
+        SpanRow(
+            id: row[0], instanceID: row[1], parentID: row[2], schemaName: row[3], schemaTitle: row[4], status: row[5],
+            payload: row[6], resultPayload: row[7], accountID: row[8], agentID: row[9], startedAt: row[10],
+            finishedAt: row[11], insertedAt: row[12], updatedAt: row[13])
+    }
+
     func renderSpan(_ row: Row, summaryFrom info: SchemaInfo? = nil) -> String {
+        renderSpan(Store.spanRow(row), summaryFrom: info)
+    }
+
+    func renderSpan(_ span: SpanRow, summaryFrom info: SchemaInfo? = nil) -> String {
         var object = JSONObjectText()
         object.string("type", "agent_span")
-        object.string("id", row["id"])
-        object.string("agent_instance_id", row["agent_instance_id"])
-        object.string("account_id", row["account_id"])
-        object.string("agent_id", row["agent_id"])
-        object.string("parent_span_id", row["parent_span_id"])
-        let schemaName: String = row["schema_name"]
+        object.string("id", span.id)
+        object.string("agent_instance_id", span.instanceID)
+        object.string("account_id", span.accountID)
+        object.string("agent_id", span.agentID)
+        object.string("parent_span_id", span.parentID)
+        let schemaName = span.schemaName
         object.string("schema_name", schemaName)
-        object.string("schema_title", row["schema_title"])
-        object.string("status", row["status"])
-        let payload: String = row["payload"]
+        object.string("schema_title", span.schemaTitle)
+        object.string("status", span.status)
+        let payload = span.payload
         object.raw("payload", payload)
-        let result: String? = row["result_payload"]
+        let result = span.resultPayload
         object.raw("result_payload", result ?? "null")
         if let info {
             var summary: String?
@@ -37,20 +69,23 @@ extension Store {
         } else {
             object.string("summary", nil)
         }
-        object.timestamp("started_at", microseconds: row["started_at"])
-        object.timestamp("finished_at", microseconds: row["finished_at"])
-        object.timestamp("inserted_at", microseconds: row["inserted_at"])
-        object.timestamp("updated_at", microseconds: row["updated_at"])
+        object.timestamp("started_at", microseconds: span.startedAt)
+        object.timestamp("finished_at", microseconds: span.finishedAt)
+        object.timestamp("inserted_at", microseconds: span.insertedAt)
+        object.timestamp("updated_at", microseconds: span.updatedAt)
         return object.result
     }
 
     /// The control block for spans of an instance, when it was terminated (spec §6).
     static func control(for instance: Row) -> String? {
-        let status: String = instance["status"]
+        control(status: instance["status"], reason: instance["termination_reason"])
+    }
+
+    static func control(status: String, reason: String?) -> String? {
         guard status == AgentStatus.terminated.rawValue else { return nil }
         var control = JSONObjectText()
         control.bool("terminate", true)
-        control.string("reason", instance["termination_reason"])
+        control.string("reason", reason)
         return control.result
     }
 
@@ -98,13 +133,14 @@ extension Store {
         return try await write(scope: scope, key: key) { db, time in
             let instance = try self.requireInstance(db, id: instanceID)
             let spanID = requestedID ?? Store.newID("sp")
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM agent_spans WHERE id = ?", arguments: [spanID]) != nil {
+            if requestedID != nil,
+                try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_spans WHERE id = ?", arguments: [spanID]) != nil
+            {
                 throw APIError.conflict("Span \(spanID) already exists")
             }
             if let parentID {
                 guard
-                    let parentInstance = try String.fetchOne(
-                        db, sql: "SELECT agent_instance_id FROM agent_spans WHERE id = ?", arguments: [parentID])
+                    let parentInstance = try String.fetchOne(cached: db, sql: "SELECT agent_instance_id FROM agent_spans WHERE id = ?", arguments: [parentID])
                 else {
                     throw APIError.invalidField("parent_span_id", "does not exist: \(parentID)")
                 }
@@ -113,26 +149,26 @@ extension Store {
                 }
             }
             let info = try self.schemaInfo(db, id: instance["schema_version_id"])
-            let started = startedAt ?? time
-            let finished: Int64? = status.isTerminal ? (finishedAt ?? time) : nil
-            try db.execute(
-                sql: """
+            let span = SpanRow(
+                id: spanID, instanceID: instanceID, parentID: parentID, schemaName: schemaName,
+                schemaTitle: info.spanTitles[schemaName] ?? schemaName, status: status.rawValue,
+                payload: JSONText.serialize(payload), resultPayload: resultPayload.map(JSONText.serialize),
+                accountID: instance["account_id"], agentID: instance["agent_id"], startedAt: startedAt ?? time,
+                finishedAt: status.isTerminal ? (finishedAt ?? time) : nil, insertedAt: time, updatedAt: time)
+            try db.execute(cached:  """
                     INSERT INTO agent_spans
                         (id, agent_instance_id, parent_span_id, schema_name, schema_title, status, payload,
                          result_payload, account_id, agent_id, started_at, finished_at, inserted_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    spanID, instanceID, parentID, schemaName, info.spanTitles[schemaName] ?? schemaName,
-                    status.rawValue, JSONText.serialize(payload), resultPayload.map(JSONText.serialize),
-                    instance["account_id"], instance["agent_id"], started, finished, time, time,
+                    span.id, span.instanceID, span.parentID, span.schemaName, span.schemaTitle, span.status, span.payload,
+                    span.resultPayload, span.accountID, span.agentID, span.startedAt, span.finishedAt, time, time,
                 ])
             let column = Store.counterColumn(status.rawValue)!
-            try db.execute(
-                sql: "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?",
+            try db.execute(cached:  "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?",
                 arguments: [time, instanceID])
-            let row = try Row.fetchOne(db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE id = ?", arguments: [spanID])!
-            return Store.success(self.renderSpan(row), control: Store.control(for: instance))
+            return Store.success(self.renderSpan(span), control: Store.control(for: instance))
         }
     }
 
@@ -147,10 +183,18 @@ extension Store {
         try fields.check()
         return try await write(scope: scope, key: key) { db, time in
             guard
-                let span = try Row.fetchOne(
-                    db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE id = ?", arguments: [id])
+                let row = try Row.fetchOne(
+                    cached: db,
+                    sql: """
+                        SELECT \(Store.qualifiedSpanColumns), i.status, i.termination_reason
+                        FROM agent_spans s JOIN agent_instances i ON i.id = s.agent_instance_id WHERE s.id = ?
+                        """,
+                    arguments: [id])
             else { throw APIError.notFound("Span \(id) not found") }
-            let current: String = span["status"]
+            var span = Store.spanRow(row)
+            let instanceStatus: String = row[14]
+            let terminationReason: String? = row[15]
+            let current = span.status
             switch current {
             case AgentStatus.active.rawValue:
                 break
@@ -161,21 +205,22 @@ extension Store {
             default:
                 throw APIError.invalidAction("Span \(id) is already \(current)")
             }
-            let instanceID: String = span["agent_instance_id"]
-            try db.execute(
-                sql: """
-                    UPDATE agent_spans SET status = ?, result_payload = COALESCE(?, result_payload), finished_at = ?,
+            let instanceID = span.instanceID
+            span.status = status.rawValue
+            if let resultPayload { span.resultPayload = JSONText.serialize(resultPayload) }
+            span.finishedAt = timestamp ?? time
+            span.updatedAt = time
+            try db.execute(cached:  """
+                    UPDATE agent_spans SET status = ?, result_payload = ?, finished_at = ?,
                         updated_at = ? WHERE id = ?
                     """,
-                arguments: [status.rawValue, resultPayload.map(JSONText.serialize), timestamp ?? time, time, id])
+                arguments: [span.status, span.resultPayload, span.finishedAt, time, id])
             let from = Store.counterColumn(current)!
             let to = Store.counterColumn(status.rawValue)!
-            try db.execute(
-                sql: "UPDATE agent_instances SET \(from) = \(from) - 1, \(to) = \(to) + 1, updated_at = ? WHERE id = ?",
+            try db.execute(cached:  "UPDATE agent_instances SET \(from) = \(from) - 1, \(to) = \(to) + 1, updated_at = ? WHERE id = ?",
                 arguments: [time, instanceID])
-            let instance = try self.requireInstance(db, id: instanceID)
-            let row = try Row.fetchOne(db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE id = ?", arguments: [id])!
-            return Store.success(self.renderSpan(row), control: Store.control(for: instance))
+            return Store.success(
+                self.renderSpan(span), control: Store.control(status: instanceStatus, reason: terminationReason))
         }
     }
 
@@ -212,10 +257,8 @@ extension Store {
                 arguments += [updatedSince]
             }
             let filter = "WHERE " + conditions.joined(separator: " AND ")
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agent_spans \(filter)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(
-                db,
-                sql: "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
+            let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_spans \(filter)", arguments: arguments) ?? 0
+            let rows = try Row.fetchAll(cached: db, sql: "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
                 arguments: arguments + [page.size, page.offset])
             let info = includeSummaries ? try self.schemaInfo(db, id: instance["schema_version_id"]) : nil
             let items = rows.map { self.renderSpan($0, summaryFrom: info) }

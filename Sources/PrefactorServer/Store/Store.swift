@@ -22,20 +22,19 @@ final class Store: Sendable {
     let writer: any DatabaseWriter
     let now: @Sendable () -> Int64
     private let schemas = Mutex<[String: SchemaInfo]>([:])
+    private let batcher: WriteBatcher
 
     init(location: DatabaseLocation, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
+        self.batcher = WriteBatcher(writer: writer, now: now)
         try writer.write { db in
             let time = now()
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",
+            try db.execute(cached:  "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",
                 arguments: [Store.accountID])
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO environments (id, account_id, name) VALUES (?, ?, 'local')",
+            try db.execute(cached:  "INSERT OR IGNORE INTO environments (id, account_id, name) VALUES (?, ?, 'local')",
                 arguments: [Store.environmentID, Store.accountID])
-            try db.execute(
-                sql: """
+            try db.execute(cached:  """
                     INSERT OR IGNORE INTO agents (id, account_id, name, description, status, inserted_at, updated_at)
                     VALUES (?, ?, 'Local agent', 'The default agent of this server''s token', 'active', ?, ?)
                     """,
@@ -51,14 +50,16 @@ final class Store: Sendable {
     }
 
     /// Runs `perform` in a write transaction, replaying the stored response when `key` was seen on `scope`.
+    ///
+    /// Writes are group-committed: requests that arrive while a transaction runs are applied together in the next
+    /// one, each inside its own savepoint, so a rejected request rolls back alone and one commit serves many.
     func write(
         scope: String, key: String?, _ perform: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse
     ) async throws -> StoredResponse {
-        let time = now()
-        return try await writer.write { db in
+        try await batcher.submit { db, time in
             if let key,
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
+                    cached: db, sql: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
                     arguments: [scope, key])
             {
                 return StoredResponse(status: row[0], body: row[1])
@@ -66,7 +67,7 @@ final class Store: Sendable {
             let response = try perform(db, time)
             if let key, response.status < 300 {
                 try db.execute(
-                    sql: "INSERT INTO idempotency_records (scope, key, status, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
+                    cached: "INSERT INTO idempotency_records (scope, key, status, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [scope, key, response.status, response.body, time])
             }
             return response
@@ -80,7 +81,7 @@ final class Store: Sendable {
     func schemaInfo(_ db: GRDB.Database, id: String?) throws -> SchemaInfo {
         guard let id else { return SchemaInfo() }
         if let cached = schemas.withLock({ $0[id] }) { return cached }
-        guard let text = try String.fetchOne(db, sql: "SELECT body FROM agent_schema_versions WHERE id = ?", arguments: [id])
+        guard let text = try String.fetchOne(cached: db, sql: "SELECT body FROM agent_schema_versions WHERE id = ?", arguments: [id])
         else { return SchemaInfo() }
         var ignored: [String: [String]] = [:]
         let body = (try? JSONValue(parsing: Data(text.utf8)))?.objectValue ?? [:]

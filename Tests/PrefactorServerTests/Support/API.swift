@@ -129,6 +129,17 @@ struct Reply: Sendable, CustomStringConvertible {
         }
         #expect(json?["message"]?.stringValue?.isEmpty == false, "\(self)", sourceLocation: sourceLocation)
         #expect(headers.first(name: "Content-Type")?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+        if status == 422 {
+            // Validation failures name each bad field with a list of messages (spec §5.1).
+            let errors = json?["errors"]?.objectValue ?? [:]
+            #expect(!errors.isEmpty, "\(self)", sourceLocation: sourceLocation)
+            for (field, messages) in errors {
+                let list = messages.arrayValue ?? []
+                #expect(
+                    !list.isEmpty && list.allSatisfy { $0.stringValue?.isEmpty == false }, "\(field): \(messages)",
+                    sourceLocation: sourceLocation)
+            }
+        }
     }
 
     /// The field names of a validation error's `errors` object.
@@ -172,4 +183,14 @@ func pageQuery(offset: Int? = nil, size: Int? = nil) -> String {
 func isZuluMicroseconds(_ value: JSONValue?) -> Bool {
     guard let text = value?.stringValue else { return false }
     return text.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z/#) != nil
+}
+
+/// Expects two replies to be identical on the wire: same status and the same body, byte for byte.
+func expectIdentical(
+    _ actual: Reply, _ expected: Reply, _ comment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let note = comment.map { $0 + "\n" } ?? ""
+    #expect(actual.status == expected.status, "\(note)got \(actual)\nexpected \(expected)", sourceLocation: sourceLocation)
+    let same = actual.bytes == expected.bytes
+    #expect(same, "\(note)got \(actual.text)\nexpected \(expected.text)", sourceLocation: sourceLocation)
 }

@@ -30,7 +30,8 @@ extension API {
     // MARK: Instances
 
     /// Registers an instance with ``standardSchema`` (plus `extra` top-level fields) and returns its `details`.
-    func register(_ extra: [String: JSONValue] = [:], sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+    func register(_ extra: [String: JSONValue] = [:], sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue
+    {
         var body: [String: JSONValue] = [
             "agent_version": ["name": "Agent", "external_identifier": "v1.0.0", "description": ""],
             "agent_schema_version": standardSchema,
@@ -40,7 +41,8 @@ extension API {
     }
 
     /// Registers an instance and returns its id.
-    func registerID(_ extra: [String: JSONValue] = [:], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    func registerID(_ extra: [String: JSONValue] = [:], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String
+    {
         try #require(try await register(extra, sourceLocation: sourceLocation)["id"]?.stringValue, sourceLocation: sourceLocation)
     }
 
@@ -108,7 +110,8 @@ extension API {
     // MARK: Agents
 
     /// Creates an agent and returns its `details`.
-    func createAgent(_ details: [String: JSONValue], sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+    func createAgent(_ details: [String: JSONValue], sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue
+    {
         try await post("/api/v1/agent", ["details": .object(details)]).details(sourceLocation: sourceLocation)
     }
 

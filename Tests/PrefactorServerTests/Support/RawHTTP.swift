@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Speaks HTTP/1.1 over a plain TCP socket, for requests no well-behaved client would send (e.g. a `Content-Length`
@@ -34,9 +34,9 @@ enum RawHTTP {
 
     private static func blockingExchange(port: Int, request: [UInt8]) throws -> Response {
         #if canImport(Darwin)
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #else
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #endif
         guard fd >= 0 else { throw Failure(description: "socket() failed: \(errno)") }
         defer { close(fd) }

@@ -1,0 +1,81 @@
+import GRDB
+import Synchronization
+
+/// Group commit: applies queued write jobs in one SQLite transaction, each in its own savepoint.
+///
+/// A job that throws rolls back to its savepoint and fails alone; the others commit together. Jobs run in arrival
+/// order, so two requests with the same idempotency key in one batch see each other.
+final class WriteBatcher: Sendable {
+    typealias Job = @Sendable (GRDB.Database, Int64) throws -> StoredResponse
+
+    private struct Pending {
+        var job: Job
+        var continuation: CheckedContinuation<StoredResponse, any Error>
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var running = false
+    }
+
+    private let writer: any DatabaseWriter
+    private let now: @Sendable () -> Int64
+    private let state = Mutex(State())
+    /// The most jobs applied in one transaction.
+    static let maximumBatch = 256
+
+    init(writer: any DatabaseWriter, now: @escaping @Sendable () -> Int64) {
+        self.writer = writer
+        self.now = now
+    }
+
+    func submit(_ job: @escaping Job) async throws -> StoredResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            let start = state.withLock { state -> Bool in
+                state.pending.append(Pending(job: job, continuation: continuation))
+                if state.running { return false }
+                state.running = true
+                return true
+            }
+            if start {
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                let batch = Array(state.pending.prefix(WriteBatcher.maximumBatch))
+                state.pending.removeFirst(batch.count)
+                if batch.isEmpty { state.running = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let jobs = batch.map(\.job)
+            let now = self.now
+            do {
+                let results = try await writer.write { db -> [Result<StoredResponse, any Error>] in
+                    var results: [Result<StoredResponse, any Error>] = []
+                    results.reserveCapacity(jobs.count)
+                    for job in jobs {
+                        try db.execute(cached: "SAVEPOINT request")
+                        do {
+                            let response = try job(db, now())
+                            try db.execute(cached: "RELEASE SAVEPOINT request")
+                            results.append(.success(response))
+                        } catch {
+                            try db.execute(cached: "ROLLBACK TO SAVEPOINT request")
+                            try db.execute(cached: "RELEASE SAVEPOINT request")
+                            results.append(.failure(error))
+                        }
+                    }
+                    return results
+                }
+                for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+            } catch {
+                for pending in batch { pending.continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
