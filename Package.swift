@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
         .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
+        .library(name: "PrefactorTUI", targets: ["PrefactorTUI"]),
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
         .executable(name: "prefactor", targets: ["prefactor"]),
         .executable(name: "prefactor-server-benchmark", targets: ["ServerBenchmark"]),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(name: "PrefactorWire"),
@@ -55,10 +57,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PrefactorTUI",
+            dependencies: ["PrefactorCore", "PrefactorWire"]
+        ),
+        .target(
             name: "PrefactorServer",
             dependencies: [
                 "PrefactorWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

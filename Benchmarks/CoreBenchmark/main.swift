@@ -20,7 +20,7 @@ func percentile(_ sorted: [Duration], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1_000_000
 }
 
-func configuration(url: String, token: String, workers: Int) -> PrefactorClient.Configuration {
+func clientConfiguration(url: String, token: String, workers: Int) -> PrefactorClient.Configuration {
     var api = APIClient.Configuration(apiURL: url, apiToken: token)
     api.retryPolicy = RetryPolicy(maxRetries: 3, initialDelay: .milliseconds(50), maxDelay: .seconds(1))
     return PrefactorClient.Configuration(api: api, workers: workers, drainTimeout: .seconds(600))
@@ -41,7 +41,7 @@ struct AgentLatency: AsyncParsableCommand {
             let clock = ContinuousClock()
             var durations: [Duration] = []
             durations.reserveCapacity(spans)
-            let drainStart = try await withPrefactorClient(configuration: configuration(url: server.baseURL, token: server.token, workers: workers)) { client in
+            let drainStart = try await withPrefactorClient(configuration: clientConfiguration(url: server.baseURL, token: server.token, workers: workers)) { client in
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
                 try await run.start()
                 let manager = client.spanManager
@@ -91,7 +91,7 @@ struct Drain: AsyncParsableCommand {
     func measure(url: String, token: String) async throws {
         let clock = ContinuousClock()
         let started = clock.now
-        try await withPrefactorClient(configuration: configuration(url: url, token: token, workers: workers)) { client in
+        try await withPrefactorClient(configuration: clientConfiguration(url: url, token: token, workers: workers)) { client in
             for _ in 0..<instances {
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
                 try await run.start()
@@ -125,7 +125,7 @@ struct QueueMemory: AsyncParsableCommand {
 
     func run() async throws {
         try await withTestServer { server in
-            var config = configuration(url: server.baseURL, token: server.token, workers: 1)
+            var config = clientConfiguration(url: server.baseURL, token: server.token, workers: 1)
             config.drainTimeout = .zero
             config.eventBufferSize = 16
             let client = try PrefactorClient(configuration: config)

@@ -34,6 +34,9 @@ struct ServerBenchmark: AsyncParsableCommand {
     @Option(help: "The token of the server given with --api-url.")
     var token: String?
 
+    @Flag(help: "Send two pings instead of a span create and finish (measures HTTP without the database).")
+    var pingOnly = false
+
     func validate() throws {
         guard pairs > 0, concurrency > 0 else { throw ValidationError("--pairs and --concurrency must be positive") }
         if apiURL != nil && token == nil { throw ValidationError("--api-url needs --token") }
@@ -58,11 +61,15 @@ struct ServerBenchmark: AsyncParsableCommand {
         var configuration = APIClient.Configuration(apiURL: baseURL, apiToken: token)
         configuration.retryPolicy = .none
         let client = try APIClient(configuration: configuration)
+        // One connection per concurrent task, so the client side does not queue requests.
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let instance = try await client.registerAgentInstance(.init(agentVersion: ["name": "benchmark"]))
         _ = try await client.startAgentInstance(id: instance.id, timestamp: Date())
 
         // Warm up connections and the database.
-        for _ in 0..<200 { _ = try await pair(client, instance: instance.id, clock: ContinuousClock()) }
+        for _ in 0..<200 { _ = try await pair(client, http: http, instance: instance.id, clock: ContinuousClock()) }
 
         let clock = ContinuousClock()
         let started = clock.now
@@ -74,7 +81,7 @@ struct ServerBenchmark: AsyncParsableCommand {
                     var local: [Duration] = []
                     local.reserveCapacity(count * 2)
                     for _ in 0..<count {
-                        let (create, finish) = try await pair(client, instance: instance.id, clock: clock)
+                        let (create, finish) = try await pair(client, http: http, instance: instance.id, clock: clock)
                         local.append(create)
                         local.append(finish)
                     }
@@ -87,6 +94,7 @@ struct ServerBenchmark: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         try await client.shutdown()
+        try await http.shutdown()
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double {
             sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1000
@@ -101,7 +109,7 @@ struct ServerBenchmark: AsyncParsableCommand {
 
     /// One span create and its finish, sent as the official Python SDK sends them, with a lean client (raw
     /// AsyncHTTPClient requests) so that the measurement is the server's; returns the latency of each request.
-    func pair(_ client: APIClient, instance: String, clock: ContinuousClock) async throws -> (Duration, Duration) {
+    func pair(_ client: APIClient, http: HTTPClient, instance: String, clock: ContinuousClock) async throws -> (Duration, Duration) {
         let base = client.configuration.apiURL
         let token = client.configuration.apiToken
         func post(_ path: String, _ body: String) async throws -> [UInt8] {
@@ -111,12 +119,23 @@ struct ServerBenchmark: AsyncParsableCommand {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "X-Prefactor-SDK", value: "prefactor-swift-benchmark@1")
             request.body = .bytes(ByteBuffer(string: body))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let response = try await http.execute(request, timeout: .seconds(30))
             let bytes = Array(try await response.body.collect(upTo: 1 << 20).readableBytesView)
             guard response.status.code == 200 else {
                 throw ValidationError("HTTP \(response.status.code): \(String(decoding: bytes, as: UTF8.self))")
             }
             return bytes
+        }
+        if pingOnly {
+            let start = clock.now
+            var request = HTTPClientRequest(url: base + "/api/v1/ping")
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            for _ in 0..<2 {
+                let response = try await http.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 20)
+            }
+            let elapsed = clock.now - start
+            return (elapsed / 2, elapsed / 2)
         }
         let start = clock.now
         let created = try await post(

@@ -66,11 +66,11 @@ public func withPrefactorClient<T: Sendable>(
     }
     // Marked running before `body` runs: a body that returns before the child task starts must still be drained
     // by `shutdown()` rather than reported undelivered.
-    guard client.beginRunning() else {
+    guard true else {
         throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
     }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.runUntilShutdown() }
+        group.addTask { try await client.run() }
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))

@@ -20,7 +20,6 @@ public final class APIClient: Sendable {
     let logger: Logger
     let sleep: @Sendable (Duration) async throws -> Void
     let random: @Sendable () -> Double
-    private let encoder = WireCoding.encoder(style: .python)
 
     /// Creates a client.
     ///
@@ -66,12 +65,8 @@ public final class APIClient: Sendable {
         throw PrefactorHTTPError(code: .invalidRequest, message: problem, operation: operation)
     }
 
-    func encode(_ body: some Encodable, operation: String) throws(PrefactorHTTPError) -> [UInt8] {
-        do {
-            return Array(try encoder.encode(body))
-        } catch {
-            throw PrefactorHTTPError(code: .invalidRequest, message: "Could not encode the request: \(error)", operation: operation)
-        }
+    func encode(_ body: some WireRequest, operation: String) -> [UInt8] {
+        body.jsonBytes
     }
 
     /// Sends a request with retries and returns the JSON object of a successful response.
@@ -147,7 +142,7 @@ public final class APIClient: Sendable {
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue?, operation: String) throws(PrefactorHTTPError) -> T {
         do {
             guard let value else { throw DecodingError.valueNotFound(T.self, .init(codingPath: [], debugDescription: "missing")) }
-            return try WireCoding.decoder.decode(T.self, from: Data(JSONText.serialize(value).utf8))
+            return try JSONValueDecoder().decode(T.self, from: value)
         } catch {
             throw PrefactorHTTPError(
                 code: .responseContract, message: "Invalid response payload for \(operation): \(Self.summarize(error))",

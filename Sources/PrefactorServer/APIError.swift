@@ -3,7 +3,7 @@ import PrefactorWire
 /// An error the server answers with the spec's error envelope (spec §5.1).
 ///
 /// Each error carries an HTTP status, a machine-readable `code`, a message and, for validation failures,
-/// field errors. Nothing about the request body or the token is ever included.
+/// field errors. The token is never included; a rejected field value may be quoted, cut to 40 characters.
 public struct APIError: Error, Sendable, Hashable {
     /// The HTTP status.
     public var status: Int

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PrefactorWire
+import ServiceLifecycle
 
 /// How to run the local Prefactor API server.
 public struct ServerConfiguration: Sendable {
@@ -80,9 +81,14 @@ public final class PrefactorAPIServer: Sendable {
     public func makeApplication(
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        var services: [any Service] = []
+        if case .file(let path) = configuration.database {
+            services.append(Checkpointer(path: path, interval: .milliseconds(500), logger: configuration.logger))
+        }
+        return Application(
             router: buildRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: configuration.logger)
     }

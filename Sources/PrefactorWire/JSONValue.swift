@@ -93,6 +93,11 @@ extension JSONValue {
     }
 }
 
+/// `Codable` support, for using `JSONValue` inside other `Codable` types.
+///
+/// Foundation's `JSONEncoder` writes `1.0` as `1` and its `JSONDecoder` reads `1.0` as an integer, so the number
+/// kind does not survive them; ``JSONText``, ``JSONParser`` and ``JSONValueDecoder`` keep it, and the API client and
+/// server use only those.
 extension JSONValue: Codable {
     /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {

@@ -330,7 +330,7 @@ struct APITableTests {
     /// Guarantee 5: cancel before start creates the span `pending`, then finishes it `cancelled`, with two keys.
     @Test func cancelBeforeStartTakesTheCancelUnstartedPath() async throws {
         try await withTestServer { server in
-            let (instanceID, operations, localIDs) = try await withPrefactorClient(
+            let (instanceID, recorder, localIDs) = try await withPrefactorClient(
                 configuration: coreConfiguration(server)
             ) { client in
                 let recorder = EventRecorder(client.events())
@@ -344,12 +344,11 @@ struct APITableTests {
                 try await client.spanManager.cancelUnstarted(prepared)
                 #expect(client.spanManager.span(withID: prepared)?.phase == .cancelled)
                 try await run.finish()
-                try await eventually("everything is delivered") { client.snapshot().queue.depth == 0 }
-                let operations = recorder.events.compactMap { event -> TelemetryOperation? in
-                    if case .operationEnqueued(let snapshot) = event { return snapshot.operation }
-                    return nil
-                }
-                return (run.id, operations, [viaContext, prepared])
+                return (run.id, recorder, [viaContext, prepared])
+            }
+            let operations = await recorder.finished().compactMap { event -> TelemetryOperation? in
+                if case .operationEnqueued(let snapshot) = event { return snapshot.operation }
+                return nil
             }
             let spans = try await serverSpansByName(server, instanceID: instanceID)
             #expect(spans["agent:context-cancel"]?.status == .cancelled)

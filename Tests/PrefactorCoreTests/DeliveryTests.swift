@@ -14,7 +14,7 @@ import Testing
 struct DeliveryTests {
     @Test func transientFailuresAreRetriedUntilDelivered() async throws {
         try await withTestServer { server in
-            let ((instanceID, events), report) = try await withRunningClient(coreConfiguration(server)) { client in
+            let ((instanceID, recorder), report) = try await withRunningClient(coreConfiguration(server)) { client in
                 let recorder = EventRecorder(client.events())
                 let run = try await registerInstance(client)
                 server.faults.add(FaultRule(method: "POST", path: spansPath, status: 503, count: 3))
@@ -24,8 +24,9 @@ struct DeliveryTests {
                 try await eventually("the span is delivered") {
                     client.spanManager.span(withID: span)?.finishDelivered == true
                 }
-                return (run.id, recorder.events)
+                return (run.id, recorder)
             }
+            let events = await recorder.finished()
             #expect(report.isComplete)
             #expect(report.deliveredCount == 2)
             let spans = try await serverSpans(server, instanceID: instanceID)
@@ -203,7 +204,7 @@ struct DeliveryTests {
     @Test(arguments: [401, 403])
     func anAuthFailurePausesDeliveryKeepsTheQueueAndResumes(status: Int) async throws {
         try await withTestServer { server in
-            let ((instanceID, events), report) = try await withRunningClient(coreConfiguration(server)) { client in
+            let ((instanceID, recorder), report) = try await withRunningClient(coreConfiguration(server)) { client in
                 let recorder = EventRecorder(client.events())
                 let run = try await registerInstance(client)
                 server.faults.add(FaultRule(path: "/api/v1/*", status: status))
@@ -228,8 +229,9 @@ struct DeliveryTests {
                 server.faults.removeAll()
                 try await eventually("delivery resumed and drained") { client.snapshot().queue.depth == 0 }
                 #expect(client.snapshot().health == .ok)
-                return (run.id, recorder.events)
+                return (run.id, recorder)
             }
+            let events = await recorder.finished()
             #expect(report.isComplete)
             #expect(report.deliveredCount == 12)
             let spans = try await serverSpans(server, instanceID: instanceID)

@@ -58,7 +58,7 @@ struct OrderingTests {
 
     @Test func aParentsCreateReachesTheServerBeforeItsChildren() async throws {
         try await withTestServer { server in
-            let (instanceID, events) = try await withPrefactorClient(configuration: coreConfiguration(server)) { client in
+            let (instanceID, recorder) = try await withPrefactorClient(configuration: coreConfiguration(server)) { client in
                 let recorder = EventRecorder(client.events())
                 let run = try await registerInstance(client)
                 try await run.start()
@@ -75,8 +75,9 @@ struct OrderingTests {
                 for id in chain.reversed() { try await run.finishSpan(id) }
                 try await run.finish()
                 try await eventually("everything is delivered") { client.snapshot().queue.depth == 0 }
-                return (run.id, recorder.events)
+                return (run.id, recorder)
             }
+            let events = await recorder.finished()
             // The server rejects a child whose parent does not exist, so the stored parents prove the order.
             let spans = try await serverSpansByName(server, instanceID: instanceID)
             #expect(spans.count == 8)
@@ -141,14 +142,15 @@ struct OrderingTests {
 
     @Test func oneWorkerDeliversOneOperationAtATime() async throws {
         try await withTestServer { server in
-            let events = try await withPrefactorClient(configuration: coreConfiguration(server, workers: 1)) { client in
+            let recorder = try await withPrefactorClient(configuration: coreConfiguration(server, workers: 1)) { client in
                 let recorder = EventRecorder(client.events())
                 let run = try await registerInstance(client)
                 server.faults.add(FaultRule(method: "POST", path: spansPath, latencyMilliseconds: 50))
                 for index in 0..<3 { _ = try await run.createSpan(schemaName: "agent:serial-\(index)") }
                 try await eventually("the creates are delivered") { client.snapshot().queue.delivered == 3 }
-                return recorder.events
+                return recorder
             }
+            let events = await recorder.finished()
             let inFlight = events.compactMap { event -> Int? in
                 if case .queueChanged(let stats) = event { return stats.inFlight }
                 return nil

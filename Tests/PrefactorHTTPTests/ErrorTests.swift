@@ -263,16 +263,24 @@ struct ErrorTests {
         #expect(elapsed < .seconds(4), "a refused connection took \(elapsed) to surface")
     }
 
-    @Test func veryLongRequestTimeoutDoesNotCrashTheTransport() async {
-        // A request timeout the configuration accepts (here 10^10 s, as PREFACTOR_REQUEST_TIMEOUT=10000000000 gives)
-        // must not overflow when the transport converts it to nanoseconds. Run in a child process.
+    @Test func absurdRequestTimeoutsAreRejectedByTheConfiguration() {
+        // 10^10 s (as PREFACTOR_REQUEST_TIMEOUT=10000000000 would give) is refused with a clear error, not accepted.
+        let configuration = APIClient.Configuration(apiURL: "http://127.0.0.1:1", apiToken: "t", requestTimeout: .seconds(10_000_000_000))
+        #expect(throws: PrefactorHTTPError.self) { try configuration.validate() }
+        #expect((try? APIClient(configuration: configuration)) == nil)
+    }
+
+    @Test func theTransportDoesNotOverflowOnAHugeTimeout() async {
+        // The transport is public and takes any Duration: converting 10^10 s to nanoseconds must not trap.
         await #expect(processExitsWith: .success) {
             try await withTestServer { server in
-                let client = try APIClient(
-                    configuration: .init(
-                        apiURL: server.baseURL, apiToken: server.token, requestTimeout: .seconds(10_000_000_000)))
-                _ = try await client.ping()
-                try await client.shutdown()
+                let transport = AsyncHTTPClientTransport()
+                let response = try await transport.send(
+                    HTTPRequestSpec(
+                        method: "GET", url: server.baseURL + "/api/v1/ping",
+                        headers: [("Authorization", "Bearer \(server.token)")], body: nil),
+                    timeout: .seconds(10_000_000_000))
+                guard response.status == 200 else { exit(1) }
             }
         }
     }

@@ -310,13 +310,9 @@ struct IdempotencyTests {
             let second = try await api.send(
                 .POST, "/api/v1/agent_spans", body: body, headers: [("Idempotency-Key", "header-key-1")])
             first.expectSuccess()
-            withKnownIssue("PrefactorServer ignores the Idempotency-Key header (spec §10.3)") {
-                expectIdentical(second, first)
-            }
+            expectIdentical(second, first)
             let spans = try await api.spans(of: instance)
-            withKnownIssue("PrefactorServer ignores the Idempotency-Key header (spec §10.3)") {
-                #expect(spans.count == 1)
-            }
+            #expect(spans.count == 1)
         }
     }
 }

@@ -64,22 +64,27 @@ struct JSONParserTests {
         }
     }
 
-    /// `JSONValue` is also `Decodable`, and models (span payloads, quality payloads) decode their payloads through
-    /// it; a number written with a fraction or an exponent must stay a `.double` there too.
+    /// Models decode their payloads through `JSONValueDecoder` (the path `APIClient` uses); a number written with a
+    /// fraction or an exponent must stay a `.double` there, and an integer an `.int`.
     @Test(arguments: ["1.0", "42.0", "1.5e3", "1E2", "-2.0"])
-    func codableDecodingKeepsFractionalNumbersAsDoubles(text: String) throws {
-        let decoded = try JSONDecoder().decode(JSONValue.self, from: Data("[\(text)]".utf8))
+    func modelDecodingKeepsFractionalNumbersAsDoubles(text: String) throws {
+        let tree = try JSONParser.parse(Array("[\(text)]".utf8))
+        let decoded = try JSONValueDecoder().decode([JSONValue].self, from: tree)
         #expect(decoded == [.double(Double(text)!)], "\(text) decoded as \(decoded)")
-        let viaWire = try WireCoding.decoder.decode([String: JSONValue].self, from: Data(#"{"score":\#(text)}"#.utf8))
-        #expect(viaWire["score"] == .double(Double(text)!))
+        let span = try JSONParser.parse(
+            Array(#"{"type":"agent_span","id":"s","agent_instance_id":"i","schema_name":"x","status":"active","payload":{"score":\#(text),"n":3}}"#.utf8))
+        let model = try JSONValueDecoder().decode(AgentSpan.self, from: span)
+        #expect(model.payload["score"] == .double(Double(text)!))
+        #expect(model.payload["n"] == .int(3))
     }
 
-    /// The client encodes request bodies with `WireCoding.encoder`; a `.double` must go out as a JSON number with a
-    /// fraction or exponent, so that the receiver (Python: `float`, not `int`) sees the kind the caller chose.
+    /// Request bodies are written with `JSONText`; a `.double` must go out as a JSON number with a fraction or
+    /// exponent, so that the receiver (Python: `float`, not `int`) sees the kind the caller chose.
     @Test(arguments: [1.0, 42.0, -2.0, 1500.0, 0.0])
-    func encodingKeepsIntegralDoublesAsFloats(number: Double) throws {
-        let text = String(decoding: try WireCoding.encoder(style: .python).encode(["n": JSONValue.double(number)]), as: UTF8.self)
-        #expect(try Self.parse(text) == ["n": .double(number)], "encoded as \(text)")
+    func requestBodiesKeepIntegralDoublesAsFloats(number: Double) throws {
+        let body = FinishSpanRequest(status: .complete, resultPayload: ["n": .double(number), "i": 2])
+        let text = String(decoding: body.jsonBytes, as: UTF8.self)
+        #expect(try Self.parse(text)["result_payload"] == ["n": .double(number), "i": .int(2)], "encoded as \(text)")
         #expect(try Self.parse(JSONText.serialize(["n": .double(number)])) == ["n": .double(number)], "JSONText does")
     }
 

@@ -82,6 +82,29 @@ public struct SpanSnapshot: Sendable, Hashable, Identifiable {
     public var finishDelivered: Bool
     /// A permanent failure of one of its operations.
     public var deliveryError: String?
+
+    /// Creates a span snapshot.
+    public init(
+        id: String, apiID: String? = nil, instanceID: String, parentID: String? = nil, schemaName: String, phase: SpanPhase,
+        payload: [String: JSONValue] = [:], resultPayload: [String: JSONValue]? = nil, preparedAt: Date,
+        startedAt: Date? = nil, finishedAt: Date? = nil, createDelivered: Bool = false, finishDelivered: Bool = false,
+        deliveryError: String? = nil
+    ) {
+        self.id = id
+        self.apiID = apiID
+        self.instanceID = instanceID
+        self.parentID = parentID
+        self.schemaName = schemaName
+        self.phase = phase
+        self.payload = payload
+        self.resultPayload = resultPayload
+        self.preparedAt = preparedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.createDelivered = createDelivered
+        self.finishDelivered = finishDelivered
+        self.deliveryError = deliveryError
+    }
 }
 
 /// A value copy of an instance as the client knows it.
@@ -102,6 +125,21 @@ public struct InstanceSnapshot: Sendable, Hashable, Identifiable {
     public var terminationReason: String?
     /// Quality records sent.
     public var quality: [String: JSONValue]
+
+    /// Creates an instance snapshot.
+    public init(
+        id: String, agentID: String? = nil, phase: InstancePhase, registeredAt: Date, startedAt: Date? = nil,
+        finishedAt: Date? = nil, terminationReason: String? = nil, quality: [String: JSONValue] = [:]
+    ) {
+        self.id = id
+        self.agentID = agentID
+        self.phase = phase
+        self.registeredAt = registeredAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.terminationReason = terminationReason
+        self.quality = quality
+    }
 }
 
 /// The state of one queued operation.
@@ -124,6 +162,12 @@ public struct OperationSnapshot: Sendable, Hashable, Identifiable {
     public var state: OperationState
     /// The operation id.
     public var id: UInt64 { operation.id }
+
+    /// Creates an operation snapshot.
+    public init(operation: TelemetryOperation, state: OperationState) {
+        self.operation = operation
+        self.state = state
+    }
 }
 
 /// Counts of the delivery queue.
@@ -145,6 +189,20 @@ public struct QueueStats: Sendable, Hashable {
 
     /// Operations not yet settled.
     public var depth: Int { pending + blocked + inFlight + retrying }
+
+    /// Creates queue counts.
+    public init(
+        pending: Int = 0, blocked: Int = 0, inFlight: Int = 0, retrying: Int = 0, delivered: Int = 0, failed: Int = 0,
+        oldestEnqueuedAt: Date? = nil
+    ) {
+        self.pending = pending
+        self.blocked = blocked
+        self.inFlight = inFlight
+        self.retrying = retrying
+        self.delivered = delivered
+        self.failed = failed
+        self.oldestEnqueuedAt = oldestEnqueuedAt
+    }
 }
 
 /// Everything the client knows, at one instant.
@@ -159,4 +217,16 @@ public struct ClientSnapshot: Sendable {
     public var queue: QueueStats
     /// API health.
     public var health: APIHealth
+
+    /// Creates a snapshot.
+    public init(
+        instances: [InstanceSnapshot] = [], spans: [SpanSnapshot] = [], operations: [OperationSnapshot] = [],
+        queue: QueueStats = QueueStats(), health: APIHealth = .ok
+    ) {
+        self.instances = instances
+        self.spans = spans
+        self.operations = operations
+        self.queue = queue
+        self.health = health
+    }
 }

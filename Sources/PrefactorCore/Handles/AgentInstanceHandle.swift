@@ -153,4 +153,10 @@ public struct Termination: Sendable, Hashable {
     public var instanceID: String
     /// The reason given, if any.
     public var reason: String?
+
+    /// Creates a termination.
+    public init(instanceID: String, reason: String?) {
+        self.instanceID = instanceID
+        self.reason = reason
+    }
 }

@@ -36,6 +36,9 @@ extension APIClient {
             self.maxResponseBytes = maxResponseBytes
         }
 
+        /// The longest timeout or retry delay accepted: one day.
+        public static let maximumTimeoutSeconds: Double = 86_400
+
         /// The `X-Prefactor-SDK` value: adapter entries, then `prefactor-swift@<version>`.
         public var sdkHeader: String {
             var entries: [String] = []
@@ -66,6 +69,12 @@ extension APIClient {
             else { throw fail("The API URL '\(apiURL)' is not an http:// or https:// URL") }
             guard !apiToken.isEmpty else { throw fail("The API token is empty; set PREFACTOR_API_TOKEN or pass --token") }
             guard requestTimeout > .zero, connectTimeout > .zero else { throw fail("Timeouts must be greater than zero") }
+            guard requestTimeout.seconds <= Self.maximumTimeoutSeconds, connectTimeout.seconds <= Self.maximumTimeoutSeconds else {
+                throw fail("Timeouts must be at most \(Int(Self.maximumTimeoutSeconds)) seconds")
+            }
+            guard retryPolicy.maxDelay.seconds <= Self.maximumTimeoutSeconds else {
+                throw fail("The maximum retry delay must be at most \(Int(Self.maximumTimeoutSeconds)) seconds")
+            }
             guard retryPolicy.maxRetries >= 0 else { throw fail("maxRetries must be at least 0") }
             guard retryPolicy.initialDelay > .zero, retryPolicy.maxDelay > .zero else {
                 throw fail("Retry delays must be greater than zero")

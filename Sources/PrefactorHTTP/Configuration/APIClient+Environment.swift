@@ -36,12 +36,14 @@ extension APIClient.Configuration {
                 guard text.count == 3, let code = Int(text), (100...599).contains(code) else { return nil }
                 return code
             }
-            configuration.retryPolicy.retryableStatuses = Set(parsed)
+            // Like the official TypeScript SDK: when no valid code remains, the defaults stay.
+            if !parsed.isEmpty { configuration.retryPolicy.retryableStatuses = Set(parsed) }
         }
         if let text = environment[EnvironmentKey.requestTimeout] {
-            guard let seconds = Double(text), seconds > 0 else {
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= APIClient.Configuration.maximumTimeoutSeconds else {
                 throw PrefactorHTTPError(
-                    code: .configuration, message: "\(EnvironmentKey.requestTimeout) must be a positive number of seconds")
+                    code: .configuration,
+                    message: "\(EnvironmentKey.requestTimeout) must be a number of seconds from 0 to \(Int(APIClient.Configuration.maximumTimeoutSeconds))")
             }
             configuration.requestTimeout = .milliseconds(Int64(seconds * 1000))
         }

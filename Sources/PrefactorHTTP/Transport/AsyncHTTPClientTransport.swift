@@ -4,9 +4,9 @@ import NIOHTTP1
 
 /// The production ``HTTPTransport``, on AsyncHTTPClient.
 ///
-/// By default it uses the process-wide `HTTPClient.shared`, which needs no shutdown; each attempt's deadline
-/// (the request timeout) bounds connecting too. Pass `ownedConnectTimeout` for a private client with its own
-/// connect timeout, which ``shutdown()`` then closes.
+/// By default it uses one process-wide HTTP client (10 s connect timeout, no silent reconnect attempts), which
+/// needs no shutdown. Pass `ownedConnectTimeout` for a private client with its own connect timeout, which
+/// ``shutdown()`` then closes.
 public final class AsyncHTTPClientTransport: HTTPTransport {
     private let client: HTTPClient
     private let ownsClient: Bool
@@ -22,14 +22,25 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             var configuration = HTTPClient.Configuration()
             configuration.timeout = .init(connect: Self.timeAmount(ownedConnectTimeout))
             configuration.decompression = .disabled
+            configuration.connectionPool.retryConnectionEstablishment = false
             self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             self.ownsClient = true
         } else {
-            self.client = HTTPClient.shared
+            self.client = Self.sharedClient
             self.ownsClient = false
         }
         self.maxResponseBytes = maxResponseBytes
     }
+
+    /// The process-wide client of the default transport: AsyncHTTPClient's defaults, except that a refused connection
+    /// fails the attempt at once instead of being retried until the request deadline. Never shut down.
+    static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.decompression = .disabled
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(10))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// The transport a configuration asks for: the shared client with AsyncHTTPClient's 10 s connect timeout, or a
     /// private client when another connect timeout is configured.
@@ -38,8 +49,10 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         self.init(ownedConnectTimeout: ownTimeout, maxResponseBytes: configuration.maxResponseBytes)
     }
 
+    /// The duration as a NIO time amount, capped at one day (longer deadlines overflow NIO's clock arithmetic).
     static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let parts = duration.components
+        let capped = min(max(duration, .zero), .seconds(86_400))
+        let parts = capped.components
         return .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 

@@ -101,8 +101,11 @@ public struct FaultRule: Sendable, Codable, Hashable {
         if status == nil && latencyMilliseconds == nil && !dropConnection {
             throw FaultRuleError(text: path, problem: "a fault needs status=, latency= or drop")
         }
-        if let latencyMilliseconds, latencyMilliseconds > 600_000 {
-            throw FaultRuleError(text: path, problem: "latency must be at most 600000 ms")
+        if let latencyMilliseconds, !(0...600_000).contains(latencyMilliseconds) {
+            throw FaultRuleError(text: path, problem: "latency must be from 0 to 600000 ms")
+        }
+        if let count, count < 1 {
+            throw FaultRuleError(text: path, problem: "count must be at least 1 (leave it out for every request)")
         }
     }
 

@@ -14,9 +14,18 @@ struct FieldReader {
         errors[key, default: []].append(message)
     }
 
+    /// SQLite text cannot hold NUL characters intact, so strings stored as columns must not contain them.
+    private mutating func checkNUL(_ key: String, _ value: String) -> String? {
+        if value.utf8.contains(0) {
+            fail(key, "must not contain NUL characters")
+            return nil
+        }
+        return value
+    }
+
     mutating func requiredString(_ key: String) -> String? {
         switch object[key] {
-        case .string(let value) where !value.isEmpty: return value
+        case .string(let value) where !value.isEmpty: return checkNUL(key, value)
         case .string: fail(key, "must not be empty")
         case nil, .null: fail(key, "is required")
         case let other?: fail(key, "must be a string, got \(other.typeName)")
@@ -26,7 +35,7 @@ struct FieldReader {
 
     mutating func optionalString(_ key: String) -> String? {
         switch object[key] {
-        case .string(let value): return value
+        case .string(let value): return checkNUL(key, value)
         case nil, .null: return nil
         case let other?:
             fail(key, "must be a string, got \(other.typeName)")

@@ -8,6 +8,7 @@ struct QueryParameters: Sendable {
 
     static let defaultPageSize = 20
     static let maximumPageSize = 100
+    static let maximumOffset = 1_000_000_000
 
     init(query: String?) {
         guard let query, !query.isEmpty else { return }
@@ -46,8 +47,8 @@ struct QueryParameters: Sendable {
         var offset = 0
         var size = QueryParameters.defaultPageSize
         if let text = self["pagination[offset]"] {
-            if let value = Int(text), value >= 0 { offset = value } else {
-                errors["pagination[offset]", default: []].append("must be an integer >= 0")
+            if let value = Int(text), (0...QueryParameters.maximumOffset).contains(value) { offset = value } else {
+                errors["pagination[offset]", default: []].append("must be an integer from 0 to \(QueryParameters.maximumOffset)")
             }
         }
         if let text = self["pagination[page_size]"] {

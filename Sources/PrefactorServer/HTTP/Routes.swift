@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import PrefactorWire
@@ -101,7 +102,7 @@ extension PrefactorAPIServer {
         let faults = self.faults
         let requests = self.requests
         admin.get("faults") { _, _ in
-            Self.send(.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
+            Self.send(Store.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
         }
         admin.post("faults") { request, _ in
             var request = request
@@ -114,16 +115,16 @@ extension PrefactorAPIServer {
             } catch {
                 throw APIError.badRequest("Expected a fault rule: {\"method\", \"path\", \"status\", \"count\", \"latency_ms\", \"drop\"}")
             }
-            return Self.send(.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
+            return Self.send(Store.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
         }
         admin.delete("faults") { _, _ in
             faults.removeAll()
-            return Self.send(.success("[]"))
+            return Self.send(Store.success("[]"))
         }
         admin.get("stats") { _, _ in
             var object = JSONObjectText()
             object.int("requests", requests.totalCount)
-            return Self.send(.success(object.result))
+            return Self.send(Store.success(object.result))
         }
         return router
     }
@@ -138,7 +139,9 @@ extension PrefactorAPIServer {
 
     static func id(_ context: ServerRequestContext) throws -> String {
         guard let raw = context.parameters.get("id") else { throw APIError.notFound("Missing id") }
-        return raw.removingPercentEncoding ?? raw
+        let id = raw.removingPercentEncoding ?? raw
+        guard !id.utf8.contains(0) else { throw APIError.notFound("No resource has an id containing NUL") }
+        return id
     }
 
     static func collect(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
@@ -153,7 +156,20 @@ extension PrefactorAPIServer {
     }
 
     /// Reads the body as a JSON object: empty bodies read as `{}`; anything else must be valid UTF-8 JSON objects.
+    /// An `Idempotency-Key` header is used when the body carries no key (spec §10.3).
     static func jsonBody(_ request: Request, limit: Int) async throws -> [String: JSONValue] {
+        var object = try await jsonObject(request, limit: limit)
+        if object["idempotency_key"] == nil, object["details"]?["idempotency_key"] == nil,
+            let header = request.headers[idempotencyKeyHeader]
+        {
+            object["idempotency_key"] = .string(header)
+        }
+        return object
+    }
+
+    static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+
+    static func jsonObject(_ request: Request, limit: Int) async throws -> [String: JSONValue] {
         var request = request
         let buffer = try await collect(&request, limit: limit)
         let bytes = buffer.readableBytesView

@@ -40,6 +40,9 @@ enum Database {
             }
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Checkpoints run in the background (Checkpointer), never on the write path.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             }
             writer = try DatabasePool(path: path, configuration: configuration)
         }

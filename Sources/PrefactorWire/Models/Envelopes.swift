@@ -60,10 +60,12 @@ public struct Pagination: Codable, Sendable, Hashable {
         self.pageSize = pageSize
         self.pageOffset = offset
         self.itemStart = itemsOnPage == 0 ? (itemCount == 0 ? 1 : offset + 1) : offset + 1
-        self.itemEnd = offset + itemsOnPage
-        self.pageCount = max(1, (itemCount + pageSize - 1) / pageSize)
+        let pageSize = max(1, pageSize)
+        self.itemEnd = offset.addingReportingOverflow(itemsOnPage).overflow ? Int.max : offset + itemsOnPage
+        self.pageCount = max(1, itemCount / pageSize + (itemCount % pageSize == 0 ? 0 : 1))
         self.pageIndex = offset / pageSize + 1
-        self.nextPageOffset = offset + pageSize < itemCount ? offset + pageSize : nil
+        let (next, overflow) = offset.addingReportingOverflow(pageSize)
+        self.nextPageOffset = !overflow && next < itemCount ? next : nil
         self.previousPageOffset = offset > 0 ? max(0, offset - pageSize) : nil
     }
 

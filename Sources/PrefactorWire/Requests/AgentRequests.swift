@@ -1,5 +1,5 @@
 /// The body of `POST /api/v1/agent`: fields wrapped in `details`, idempotency key at the top level.
-public struct CreateAgentRequest: Sendable, Hashable, Encodable {
+public struct CreateAgentRequest: Sendable, Hashable, WireRequest {
     /// The agent's name (required).
     public var name: String
     /// A description.
@@ -23,24 +23,16 @@ public struct CreateAgentRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum OuterKeys: String, CodingKey {
-        case details
-        case idempotencyKey = "idempotency_key"
-    }
 
-    enum CodingKeys: String, CodingKey {
-        case name, description, id
-        case externalIdentifier = "external_identifier"
-    }
 
-    /// Encodes `{"details": {...}, "idempotency_key": ...}`; absent fields are left out.
-    public func encode(to encoder: any Encoder) throws {
-        var outer = encoder.container(keyedBy: OuterKeys.self)
-        var c = outer.nestedContainer(keyedBy: CodingKeys.self, forKey: .details)
-        try c.encode(name, forKey: .name)
-        try c.encodeIfPresent(description, forKey: .description)
-        try c.encodeIfPresent(externalIdentifier, forKey: .externalIdentifier)
-        try c.encodeIfPresent(id, forKey: .id)
-        try outer.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON, `{"details": {...}, "idempotency_key": ...}`; absent fields are left out.
+    public var jsonValue: JSONValue {
+        var details: [String: JSONValue] = ["name": .string(name)]
+        details["description"] = description.map(JSONValue.string)
+        details["external_identifier"] = externalIdentifier.map(JSONValue.string)
+        details["id"] = id.map(JSONValue.string)
+        var body: [String: JSONValue] = ["details": .object(details)]
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The body of `POST /api/v1/agent_instance/register` (spec §3.3), flat, as the official Python SDK sends it.
-public struct RegisterAgentInstanceRequest: Sendable, Hashable, Encodable {
+public struct RegisterAgentInstanceRequest: Sendable, Hashable, WireRequest {
     /// Version information: `name`, `external_identifier`, `description` and any extra fields.
     public var agentVersion: [String: JSONValue]
     /// The schema version (spec §7.1); may be empty.
@@ -38,35 +38,25 @@ public struct RegisterAgentInstanceRequest: Sendable, Hashable, Encodable {
         self.externalIdentifier = externalIdentifier
     }
 
-    enum CodingKeys: String, CodingKey {
-        case agentVersion = "agent_version"
-        case agentSchemaVersion = "agent_schema_version"
-        case updateCurrentVersion = "update_current_version"
-        case agentID = "agent_id"
-        case environmentID = "environment_id"
-        case id
-        case idempotencyKey = "idempotency_key"
-        case purpose
-        case externalIdentifier = "external_identifier"
-    }
 
-    /// Encodes the body; absent optional fields are left out, not sent as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(agentVersion, forKey: .agentVersion)
-        try c.encode(agentSchemaVersion, forKey: .agentSchemaVersion)
-        try c.encode(updateCurrentVersion, forKey: .updateCurrentVersion)
-        try c.encodeIfPresent(agentID, forKey: .agentID)
-        try c.encodeIfPresent(environmentID, forKey: .environmentID)
-        try c.encodeIfPresent(id, forKey: .id)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
-        try c.encodeIfPresent(purpose, forKey: .purpose)
-        try c.encodeIfPresent(externalIdentifier, forKey: .externalIdentifier)
+    /// The body as JSON; absent optional fields are left out, not sent as `null`.
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = [
+            "agent_version": .object(agentVersion), "agent_schema_version": .object(agentSchemaVersion),
+            "update_current_version": .bool(updateCurrentVersion),
+        ]
+        body["agent_id"] = agentID.map(JSONValue.string)
+        body["environment_id"] = environmentID.map(JSONValue.string)
+        body["id"] = id.map(JSONValue.string)
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        body["purpose"] = purpose.map { .string($0.rawValue) }
+        body["external_identifier"] = externalIdentifier.map(JSONValue.string)
+        return .object(body)
     }
 }
 
 /// The body of `POST /api/v1/agent_instance/{id}/start`: `timestamp` is always present, `null` when not given.
-public struct StartAgentInstanceRequest: Sendable, Hashable, Encodable {
+public struct StartAgentInstanceRequest: Sendable, Hashable, WireRequest {
     /// When the instance started.
     public var timestamp: Date?
     /// The idempotency key.
@@ -78,21 +68,17 @@ public struct StartAgentInstanceRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey {
-        case timestamp
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes the body with an explicit `timestamp` (possibly `null`).
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(timestamp, forKey: .timestamp)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON, with an explicit `timestamp` (possibly `null`).
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = ["timestamp": timestamp.map { .string(WireDate.format($0, style: .python)) } ?? .null]
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }
 
 /// The body of `POST /api/v1/agent_instance/{id}/finish` and of span finish (without a result).
-public struct FinishAgentInstanceRequest: Sendable, Hashable, Encodable {
+public struct FinishAgentInstanceRequest: Sendable, Hashable, WireRequest {
     /// The final status; the server defaults to `complete`.
     public var status: FinishStatus?
     /// When the instance finished.
@@ -107,22 +93,19 @@ public struct FinishAgentInstanceRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey {
-        case status, timestamp
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes the body; absent fields are left out.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(status, forKey: .status)
-        try c.encodeIfPresent(timestamp, forKey: .timestamp)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON; absent fields are left out.
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = [:]
+        body["status"] = status.map { .string($0.rawValue) }
+        body["timestamp"] = timestamp.map { .string(WireDate.format($0, style: .python)) }
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }
 
 /// The body of `POST /api/v1/agent_instance/{id}/record_quality`: `payload` is always present (`null` clears).
-public struct RecordQualityRequest: Sendable, Hashable, Encodable {
+public struct RecordQualityRequest: Sendable, Hashable, WireRequest {
     /// The quality schema name.
     public var name: String
     /// The quality record, or `nil` to remove the record of that name.
@@ -137,22 +120,17 @@ public struct RecordQualityRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, payload
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes the body with an explicit `payload` (possibly `null`).
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(payload, forKey: .payload)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON, with an explicit `payload` (possibly `null`).
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = ["name": .string(name), "payload": payload.map(JSONValue.object) ?? .null]
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }
 
 /// The body of `POST /api/v1/agent_instance/{id}/terminate`.
-public struct TerminateAgentInstanceRequest: Sendable, Hashable, Encodable {
+public struct TerminateAgentInstanceRequest: Sendable, Hashable, WireRequest {
     /// Why the operator stops the instance.
     public var reason: String?
     /// The idempotency key.
@@ -164,15 +142,12 @@ public struct TerminateAgentInstanceRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey {
-        case reason
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes the body; absent fields are left out.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(reason, forKey: .reason)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON; absent fields are left out.
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = [:]
+        body["reason"] = reason.map(JSONValue.string)
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }

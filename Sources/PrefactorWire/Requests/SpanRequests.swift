@@ -2,7 +2,7 @@ import Foundation
 
 /// The body of `POST /api/v1/agent_spans` (spec §3.7): fields wrapped in `details`, with the idempotency key inside
 /// `details` as the official Python SDK places it.
-public struct CreateSpanRequest: Sendable, Hashable, Encodable {
+public struct CreateSpanRequest: Sendable, Hashable, WireRequest {
     /// The instance the span belongs to.
     public var agentInstanceID: String
     /// The span type, e.g. `agent:llm`.
@@ -42,40 +42,26 @@ public struct CreateSpanRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum OuterKeys: String, CodingKey {
-        case details
-    }
 
-    enum CodingKeys: String, CodingKey {
-        case agentInstanceID = "agent_instance_id"
-        case schemaName = "schema_name"
-        case status, payload, id
-        case resultPayload = "result_payload"
-        case parentSpanID = "parent_span_id"
-        case startedAt = "started_at"
-        case finishedAt = "finished_at"
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes `{"details": {...}}`; absent optional fields are left out.
-    public func encode(to encoder: any Encoder) throws {
-        var outer = encoder.container(keyedBy: OuterKeys.self)
-        var c = outer.nestedContainer(keyedBy: CodingKeys.self, forKey: .details)
-        try c.encode(agentInstanceID, forKey: .agentInstanceID)
-        try c.encode(schemaName, forKey: .schemaName)
-        try c.encode(status, forKey: .status)
-        try c.encode(payload, forKey: .payload)
-        try c.encodeIfPresent(resultPayload, forKey: .resultPayload)
-        try c.encodeIfPresent(id, forKey: .id)
-        try c.encodeIfPresent(parentSpanID, forKey: .parentSpanID)
-        try c.encodeIfPresent(startedAt, forKey: .startedAt)
-        try c.encodeIfPresent(finishedAt, forKey: .finishedAt)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON, `{"details": {...}}`; absent optional fields are left out.
+    public var jsonValue: JSONValue {
+        var details: [String: JSONValue] = [
+            "agent_instance_id": .string(agentInstanceID), "schema_name": .string(schemaName),
+            "status": .string(status.rawValue), "payload": .object(payload),
+        ]
+        details["result_payload"] = resultPayload.map(JSONValue.object)
+        details["id"] = id.map(JSONValue.string)
+        details["parent_span_id"] = parentSpanID.map(JSONValue.string)
+        details["started_at"] = startedAt.map { .string(WireDate.format($0, style: .python)) }
+        details["finished_at"] = finishedAt.map { .string(WireDate.format($0, style: .python)) }
+        details["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(["details": .object(details)])
     }
 }
 
 /// The body of `POST /api/v1/agent_spans/{id}/finish` (flat).
-public struct FinishSpanRequest: Sendable, Hashable, Encodable {
+public struct FinishSpanRequest: Sendable, Hashable, WireRequest {
     /// The final status; the server defaults to `complete`.
     public var status: FinishStatus?
     /// The result; sent only when not empty, as the official Python SDK does.
@@ -96,20 +82,14 @@ public struct FinishSpanRequest: Sendable, Hashable, Encodable {
         self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey {
-        case status, timestamp
-        case resultPayload = "result_payload"
-        case idempotencyKey = "idempotency_key"
-    }
 
-    /// Encodes the body; absent fields and an empty result are left out.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(status, forKey: .status)
-        if let resultPayload, !resultPayload.isEmpty {
-            try c.encode(resultPayload, forKey: .resultPayload)
-        }
-        try c.encodeIfPresent(timestamp, forKey: .timestamp)
-        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    /// The body as JSON; absent fields and an empty result are left out.
+    public var jsonValue: JSONValue {
+        var body: [String: JSONValue] = [:]
+        body["status"] = status.map { .string($0.rawValue) }
+        if let resultPayload, !resultPayload.isEmpty { body["result_payload"] = .object(resultPayload) }
+        body["timestamp"] = timestamp.map { .string(WireDate.format($0, style: .python)) }
+        body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
+        return .object(body)
     }
 }

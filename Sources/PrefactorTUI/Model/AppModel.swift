@@ -1,0 +1,290 @@
+import Foundation
+import PrefactorCore
+import PrefactorWire
+
+/// A row of the tree as drawn: a node and its depth.
+public struct VisibleRow: Hashable, Sendable {
+    /// The node.
+    public var node: NodeID
+    /// Nesting depth (instances are 0).
+    public var depth: Int
+}
+
+/// What the demo agent is doing, when there is one.
+public enum DemoState: String, Hashable, Sendable {
+    case running, paused
+}
+
+/// Everything the UI shows and remembers: the data (from the core client's events) and the interface state.
+public struct AppModel: Sendable {
+    // MARK: Data
+
+    /// Instances and spans.
+    public var tree = TraceTree()
+    /// Unsettled operations by id.
+    public var operations: [UInt64: OperationSnapshot] = [:]
+    /// The latest permanent failures, newest last.
+    public var failures: [FailedOperation] = []
+    /// Queue counts.
+    public var queue = QueueStats()
+    /// API health.
+    public var health: APIHealth = .ok
+    /// The API endpoint shown in the header.
+    public var apiURL: String
+    /// Operations delivered per second, oldest first (the sparkline).
+    public var throughput: [Int] = []
+    private var deliveredAtLastTick = 0
+    private var lastTick: Date?
+
+    // MARK: Interface state
+
+    /// The selected node.
+    public var selection: NodeID?
+    /// Collapsed nodes.
+    public var collapsed: Set<NodeID> = []
+    /// Index of the first tree row on screen.
+    public var scroll = 0
+    /// The pane with the keyboard.
+    public var focus: Pane = .tree
+    /// The filter text.
+    public var filter = ""
+    /// Whether the filter is being typed.
+    public var filterEditing = false
+    /// Errors-only view.
+    public var errorsOnly = false
+    /// Follow mode: keep the newest activity in view.
+    public var follow = false
+    /// Help overlay.
+    public var showHelp = false
+    /// Scroll of the detail pane.
+    public var detailScroll = 0
+    /// Scroll of the queue list.
+    public var queueScroll = 0
+    /// A pending y/n question.
+    public var confirmation: Confirmation?
+    /// A pending text prompt.
+    public var prompt: Prompt?
+    /// The transient message.
+    public var message: Message?
+    /// Read-only mode: no mutating keys.
+    public var readonly: Bool
+    /// Skip y/n questions.
+    public var noConfirm: Bool
+    /// The demo agent, when one runs.
+    public var demo: DemoState?
+    /// Set while quitting: the queue is draining.
+    public var quitting = false
+    /// The time durations are computed against (ticks once a second).
+    public var now: Date
+    /// The screen size.
+    public var width = 80
+    /// The screen size.
+    public var height = 24
+    /// Tree rows the layout last had room for.
+    public var treeRowsVisible = 18
+
+    /// The visible rows, recomputed when the tree, folds or filters change.
+    public private(set) var rows: [VisibleRow] = []
+    private var rowsKey: RowsKey?
+
+    private struct RowsKey: Equatable {
+        var version: Int
+        var collapsed: Set<NodeID>
+        var filter: String
+        var errorsOnly: Bool
+    }
+
+    /// Creates a model.
+    public init(apiURL: String, readonly: Bool = false, noConfirm: Bool = false, demo: DemoState? = nil, now: Date = Date()) {
+        self.apiURL = apiURL
+        self.readonly = readonly
+        self.noConfirm = noConfirm
+        self.demo = demo
+        self.now = now
+    }
+
+    // MARK: Client state
+
+    /// Replaces the data with a snapshot, keeping the interface state.
+    public mutating func load(_ snapshot: ClientSnapshot) {
+        let previous = tree
+        tree = TraceTree()
+        for instance in snapshot.instances {
+            tree.upsert(instance, at: previous.instances[instance.id]?.history.first?.at ?? now)
+        }
+        for span in snapshot.spans { tree.upsert(span, at: previous.spans[span.id]?.history.first?.at ?? now) }
+        operations = Dictionary(uniqueKeysWithValues: snapshot.operations.map { ($0.id, $0) })
+        queue = snapshot.queue
+        health = snapshot.health
+        refreshRows()
+    }
+
+    /// Applies one event of the core client.
+    public mutating func apply(_ event: ClientEvent) {
+        switch event {
+        case .instanceRegistered(let instance), .instanceStarted(let instance), .instanceFinished(let instance),
+            .instanceTerminated(let instance):
+            tree.upsert(instance, at: now)
+        case .qualityRecorded:
+            break
+        case .spanPrepared(let span), .spanStarted(let span), .spanResolved(let span), .spanFinished(let span):
+            tree.upsert(span, at: now)
+        case .operationEnqueued(let operation):
+            operations[operation.id] = operation
+        case .operationReady(let id):
+            operations[id]?.state = .pending
+        case .operationSent(let id, let attempt):
+            operations[id]?.state = .inFlight(attempt: attempt)
+        case .operationDelivered(let id, _):
+            operations[id] = nil
+        case .operationRetrying(let id, let attempt, let next, _, let error):
+            operations[id]?.state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
+        case .operationFailed(let failure):
+            operations[failure.operation.id] = nil
+            failures.append(failure)
+            if failures.count > 100 { failures.removeFirst(failures.count - 100) }
+        case .queueChanged(let stats):
+            queue = stats
+        case .healthChanged(let health):
+            self.health = health
+        case .eventsDropped:
+            break
+        }
+    }
+
+    /// Applies a batch of events and brings the rows (and, in follow mode, the selection) up to date.
+    public mutating func apply(_ events: [ClientEvent]) {
+        for event in events { apply(event) }
+        refreshRows()
+        if follow { followNewest() }
+    }
+
+    /// Moves the clock: durations tick, the throughput sparkline gets a new bucket each second.
+    public mutating func tick(_ time: Date) {
+        now = time
+        if let lastTick {
+            if time.timeIntervalSince(lastTick) >= 1 {
+                throughput.append(max(0, queue.delivered - deliveredAtLastTick))
+                if throughput.count > 120 { throughput.removeFirst(throughput.count - 120) }
+                deliveredAtLastTick = queue.delivered
+                self.lastTick = time
+            }
+        } else {
+            lastTick = time
+            deliveredAtLastTick = queue.delivered
+        }
+    }
+
+    // MARK: Rows
+
+    /// Recomputes the visible rows when something they depend on changed, and keeps the selection valid.
+    public mutating func refreshRows() {
+        let key = RowsKey(version: tree.version, collapsed: collapsed, filter: filter, errorsOnly: errorsOnly)
+        guard key != rowsKey else { return }
+        rowsKey = key
+        rows = computeRows()
+        if let selection, !rows.contains(where: { $0.node == selection }) {
+            // The selection was filtered out or removed: keep the nearest visible ancestor.
+            var ancestor = tree.parent(of: selection)
+            while let current = ancestor, !rows.contains(where: { $0.node == current }) { ancestor = tree.parent(of: current) }
+            self.selection = ancestor ?? rows.first?.node
+        }
+        if selection == nil { selection = rows.first?.node }
+        clampScroll()
+    }
+
+    private func matchesFilter(_ node: NodeID) -> Bool {
+        let needle = filter.lowercased()
+        switch node {
+        case .instance(let id):
+            guard let instance = tree.instances[id] else { return false }
+            return id.lowercased().contains(needle) || (instance.instance.agentID?.lowercased().contains(needle) ?? false)
+        case .span(let id):
+            guard let span = tree.spans[id]?.span else { return false }
+            if span.schemaName.lowercased().contains(needle) || id.lowercased().contains(needle) { return true }
+            if let apiID = span.apiID, apiID.lowercased().contains(needle) { return true }
+            return JSONText.serialize(span.payload).lowercased().contains(needle)
+                || (span.resultPayload.map { JSONText.serialize($0).lowercased().contains(needle) } ?? false)
+        }
+    }
+
+    private func computeRows() -> [VisibleRow] {
+        let filtering = !filter.isEmpty || errorsOnly
+        var keep: Set<NodeID>?
+        if filtering {
+            var set = Set<NodeID>()
+            func consider(_ node: NodeID) {
+                let errorOK = !errorsOnly || (tree.status(of: node)?.isError ?? false)
+                let textOK = filter.isEmpty || matchesFilter(node)
+                guard errorOK && textOK else { return }
+                var current: NodeID? = node
+                while let node = current, set.insert(node).inserted { current = tree.parent(of: node) }
+            }
+            for id in tree.instanceOrder { consider(.instance(id)) }
+            for id in tree.spans.keys { consider(.span(id)) }
+            keep = set
+        }
+        var result: [VisibleRow] = []
+        result.reserveCapacity(min(tree.spanCount + tree.instanceOrder.count, 100_000))
+        var stack: [(NodeID, Int)] = tree.instanceOrder.reversed().map { (.instance($0), 0) }
+        while let (node, depth) = stack.popLast() {
+            if let keep, !keep.contains(node) { continue }
+            result.append(VisibleRow(node: node, depth: depth))
+            // While filtering, matches inside collapsed nodes are shown anyway.
+            guard filtering || !collapsed.contains(node) else { continue }
+            if let children = tree.children[node] {
+                for child in children.reversed() { stack.append((.span(child), depth + 1)) }
+            }
+        }
+        return result
+    }
+
+    /// The index of the selected row.
+    public var selectedIndex: Int? {
+        guard let selection else { return nil }
+        return rows.firstIndex { $0.node == selection }
+    }
+
+    mutating func clampScroll() {
+        let visible = max(1, treeRowsVisible)
+        scroll = min(max(0, scroll), max(0, rows.count - visible))
+        if let index = selectedIndex {
+            if index < scroll { scroll = index }
+            if index >= scroll + visible { scroll = index - visible + 1 }
+        }
+    }
+
+    /// In follow mode: select the most recently changed span and keep it in view.
+    mutating func followNewest() {
+        var newest: (NodeID, Date)?
+        for (id, node) in tree.spans {
+            guard let at = node.history.last?.at else { continue }
+            if newest == nil || at > newest!.1 { newest = (.span(id), at) }
+        }
+        if let newest, rows.contains(where: { $0.node == newest.0 }) {
+            selection = newest.0
+            clampScroll()
+        }
+    }
+
+    // MARK: Derived values
+
+    /// Counts of instances and spans by display status, for the header.
+    public var statusCounts: (instances: [DisplayStatus: Int], spans: [DisplayStatus: Int]) {
+        var instances: [DisplayStatus: Int] = [:]
+        var spans: [DisplayStatus: Int] = [:]
+        for node in tree.instances.values { instances[node.status, default: 0] += 1 }
+        for node in tree.spans.values { spans[node.status, default: 0] += 1 }
+        return (instances, spans)
+    }
+
+    /// Operations that belong to a node.
+    public func operations(for node: NodeID) -> [OperationSnapshot] {
+        operations.values.filter { snapshot in
+            switch node {
+            case .instance(let id): return snapshot.operation.instanceID == id && snapshot.operation.spanID == nil
+            case .span(let id): return snapshot.operation.spanID == id
+            }
+        }.sorted { $0.id < $1.id }
+    }
+}

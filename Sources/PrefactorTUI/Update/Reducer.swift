@@ -1,0 +1,240 @@
+import Foundation
+import PrefactorCore
+import PrefactorWire
+
+extension AppModel {
+    /// The default schema name offered when adding a span.
+    public static let defaultSchemaName = "agent:step"
+
+    /// Handles one key: updates the interface state and returns what the runtime must do.
+    public mutating func handle(_ key: Key) -> [Effect] {
+        defer { refreshRows() }
+        if key == .interrupt { return [.quit(drain: false)] }
+        if quitting {
+            if key == .character("q") { return [.quit(drain: false)] }
+            return []
+        }
+        if showHelp {
+            showHelp = false
+            return []
+        }
+        if let confirmation {
+            self.confirmation = nil
+            if key == .character("y") || key == .character("Y") { return [confirmation.effect] }
+            message = Message(text: "Cancelled", isError: false)
+            return []
+        }
+        if prompt != nil { return handlePrompt(key) }
+        if filterEditing { return handleFilter(key) }
+        message = nil
+        switch key {
+        case .character("q"):
+            quitting = true
+            return [.quit(drain: true)]
+        case .character("?"):
+            showHelp = true
+        case .tab:
+            focus = Pane.allCases[(Pane.allCases.firstIndex(of: focus)! + 1) % Pane.allCases.count]
+        case .backTab:
+            focus = Pane.allCases[(Pane.allCases.firstIndex(of: focus)! + Pane.allCases.count - 1) % Pane.allCases.count]
+        case .character("/"):
+            filterEditing = true
+        case .escape:
+            if !filter.isEmpty { filter = "" } else if errorsOnly { errorsOnly = false }
+        case .character("e"):
+            errorsOnly.toggle()
+            message = Message(text: errorsOnly ? "Errors only: failed, cancelled and terminated" : "Showing everything", isError: false)
+        case .character("F"):
+            follow.toggle()
+            message = Message(text: follow ? "Follow on: the newest activity stays in view" : "Follow off", isError: false)
+            if follow { refreshRows(); followNewest() }
+        case .redraw:
+            break
+        default:
+            if focus == .tree { return handleTree(key) }
+            scrollPane(key)
+        }
+        return []
+    }
+
+    private mutating func scrollPane(_ key: Key) {
+        let step: Int
+        switch key {
+        case .up, .character("k"): step = -1
+        case .down, .character("j"): step = 1
+        case .pageUp: step = -10
+        case .pageDown: step = 10
+        case .home, .character("g"): step = -1_000_000
+        case .end, .character("G"): step = 1_000_000
+        default: return
+        }
+        if focus == .detail { detailScroll = max(0, detailScroll + step) } else { queueScroll = max(0, queueScroll + step) }
+    }
+
+    private mutating func move(by offset: Int) {
+        guard !rows.isEmpty else { return }
+        follow = false
+        let index = selectedIndex ?? 0
+        let target = min(max(0, index + offset), rows.count - 1)
+        selection = rows[target].node
+        detailScroll = 0
+        clampScroll()
+    }
+
+    private mutating func handleTree(_ key: Key) -> [Effect] {
+        switch key {
+        case .up, .character("k"): move(by: -1)
+        case .down, .character("j"): move(by: 1)
+        case .pageUp: move(by: -max(1, treeRowsVisible - 1))
+        case .pageDown: move(by: max(1, treeRowsVisible - 1))
+        case .home, .character("g"): move(by: -rows.count)
+        case .end, .character("G"): move(by: rows.count)
+        case .left, .character("h"):
+            guard let selection else { break }
+            if !collapsed.contains(selection), tree.children[selection]?.isEmpty == false {
+                collapsed.insert(selection)
+            } else if let parent = tree.parent(of: selection) {
+                self.selection = parent
+                follow = false
+            }
+        case .right, .character("l"):
+            if let selection { collapsed.remove(selection) }
+        case .character(" "), .enter:
+            if let selection, tree.children[selection]?.isEmpty == false {
+                if collapsed.contains(selection) { collapsed.remove(selection) } else { collapsed.insert(selection) }
+            }
+        case .character("-"):
+            collapsed = Set(tree.instanceOrder.map(NodeID.instance)).union(tree.children.keys.filter { tree.children[$0]?.isEmpty == false })
+            if let selection, let instanceID = tree.instanceID(of: selection) { self.selection = .instance(instanceID) }
+        case .character("="):
+            collapsed.removeAll()
+        case .character("p"):
+            guard demo != nil else {
+                message = Message(text: "No demo agent is running (start with --demo)", isError: true)
+                break
+            }
+            return [.toggleDemo]
+        case .character(let character) where "nasfxcT".contains(character):
+            return mutating(character)
+        default:
+            break
+        }
+        return []
+    }
+
+    private mutating func refuse(_ text: String) -> [Effect] {
+        message = Message(text: text, isError: true)
+        return []
+    }
+
+    private mutating func ask(_ question: String, _ effect: Effect) -> [Effect] {
+        if noConfirm { return [effect] }
+        confirmation = Confirmation(question: question, effect: effect)
+        return []
+    }
+
+    private mutating func mutating(_ character: Character) -> [Effect] {
+        if readonly { return refuse("Read-only mode: \(character) is disabled") }
+        if character == "n" { return [.newInstance] }
+        guard let selection else { return refuse("Nothing selected") }
+        switch (character, selection) {
+        case ("a", .instance(let id)):
+            guard let instance = tree.instances[id], !instance.status.isTerminalForSpans else {
+                return refuse("Instance \(id) is finished; press n for a new one")
+            }
+            prompt = Prompt(label: "New span type", text: Self.defaultSchemaName, instanceID: id, parentSpanID: nil)
+        case ("a", .span(let id)):
+            guard let span = tree.spans[id]?.span else { return [] }
+            prompt = Prompt(label: "New span type", text: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
+        case ("s", .span(let id)):
+            guard tree.spans[id]?.span.phase == .prepared else { return refuse("Only a prepared span (◌) can be started") }
+            return [.startSpan(id)]
+        case ("s", .instance):
+            return refuse("s starts a prepared span; select one")
+        case ("f", .span(let id)):
+            guard tree.spans[id]?.span.phase == .active else { return refuse("Only a running span can be finished") }
+            return [.finishSpan(id, .complete)]
+        case ("f", .instance(let id)):
+            guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
+                return refuse("Instance is already finished")
+            }
+            return [.finishInstance(id, .complete)]
+        case ("x", .span(let id)):
+            guard tree.spans[id]?.span.phase == .active else { return refuse("Only a running span can be failed") }
+            return ask("Fail span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)", .finishSpan(id, .failed))
+        case ("x", .instance(let id)):
+            guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
+                return refuse("Instance is already finished")
+            }
+            return ask("Fail instance \(id)? (y/n)", .finishInstance(id, .failed))
+        case ("c", .span(let id)):
+            guard let phase = tree.spans[id]?.span.phase else { return [] }
+            switch phase {
+            case .prepared: return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id) before it starts? (y/n)", .cancelUnstarted(id))
+            case .active: return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)", .finishSpan(id, .cancelled))
+            default: return refuse("Span is already finished")
+            }
+        case ("c", .instance(let id)):
+            guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
+                return refuse("Instance is already finished")
+            }
+            return ask("Cancel instance \(id)? (y/n)", .finishInstance(id, .cancelled))
+        case ("T", let node):
+            guard let id = tree.instanceID(of: node), let instance = tree.instances[id] else { return [] }
+            guard !instance.instance.phase.isFinished else { return refuse("Instance is already finished") }
+            return ask("Terminate instance \(id) on the server? (y/n)", .terminateInstance(id))
+        default:
+            break
+        }
+        return []
+    }
+
+    private mutating func handlePrompt(_ key: Key) -> [Effect] {
+        guard var prompt else { return [] }
+        switch key {
+        case .escape:
+            self.prompt = nil
+            message = Message(text: "Cancelled", isError: false)
+        case .enter:
+            self.prompt = nil
+            let name = prompt.text.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { return refuse("A span needs a type name") }
+            return [.addSpan(instanceID: prompt.instanceID, parentSpanID: prompt.parentSpanID, schemaName: name)]
+        case .backspace:
+            if !prompt.text.isEmpty { prompt.text.removeLast() }
+            self.prompt = prompt
+        case .character(let character) where !character.isNewline:
+            if prompt.text.count < 80 { prompt.text.append(character) }
+            self.prompt = prompt
+        default:
+            break
+        }
+        return []
+    }
+
+    private mutating func handleFilter(_ key: Key) -> [Effect] {
+        switch key {
+        case .escape:
+            filterEditing = false
+            filter = ""
+        case .enter:
+            filterEditing = false
+        case .backspace:
+            if !filter.isEmpty { filter.removeLast() }
+        case .character(let character) where !character.isNewline:
+            filter.append(character)
+        default:
+            break
+        }
+        return []
+    }
+}
+
+extension InstanceNode {
+    /// Whether spans can no longer be added (the instance finished or was terminated).
+    var isTerminalForSpans: Bool { instance.phase.isFinished }
+}
+
+extension DisplayStatus {
+    var isTerminalForSpans: Bool { self == .complete || self == .failed || self == .cancelled || self == .terminated }
+}

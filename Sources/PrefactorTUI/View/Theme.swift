@@ -1,0 +1,131 @@
+import PrefactorCore
+
+/// The status of a row in the tree, as the UI shows it.
+public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
+    /// Prepared locally, nothing sent.
+    case prepared
+    /// Created pending on the API (cancel-unstarted path) or an instance registered but not started.
+    case pending
+    /// Running.
+    case active
+    /// Finished successfully.
+    case complete
+    /// Finished with a failure.
+    case failed
+    /// Cancelled.
+    case cancelled
+    /// Terminated by an operator (instances).
+    case terminated
+
+    /// The status of a span phase.
+    public init(_ phase: SpanPhase) {
+        switch phase {
+        case .prepared: self = .prepared
+        case .active: self = .active
+        case .complete: self = .complete
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        }
+    }
+
+    /// The status of an instance phase.
+    public init(_ phase: InstancePhase) {
+        switch phase {
+        case .registered: self = .pending
+        case .active: self = .active
+        case .complete: self = .complete
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        case .terminated: self = .terminated
+        }
+    }
+
+    /// Whether the row is an error for the errors-only view.
+    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated }
+}
+
+/// Glyphs and colours (tui.md): always a glyph and a colour, never colour alone.
+public struct Theme: Sendable, Hashable {
+    /// Whether to draw Unicode glyphs (otherwise ASCII).
+    public var unicode: Bool
+    /// Whether to use colours (off for `NO_COLOR` and monochrome).
+    public var color: Bool
+
+    /// Creates a theme.
+    public init(unicode: Bool = true, color: Bool = true) {
+        self.unicode = unicode
+        self.color = color
+    }
+
+    /// The theme for an environment: `NO_COLOR` turns colours off; a non-UTF-8 locale selects ASCII glyphs.
+    public static func fromEnvironment(_ environment: [String: String], forceASCII: Bool = false, forceMonochrome: Bool = false) -> Theme {
+        let noColor = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+        let locale = environment["LC_ALL"] ?? environment["LC_CTYPE"] ?? environment["LANG"] ?? ""
+        let utf8 = locale.uppercased().contains("UTF-8") || locale.uppercased().contains("UTF8")
+        return Theme(unicode: utf8 && !forceASCII, color: !noColor && !forceMonochrome)
+    }
+
+    /// The glyph of a status.
+    public func glyph(_ status: DisplayStatus) -> String {
+        switch (status, unicode) {
+        case (.prepared, true): return "◌"
+        case (.prepared, false): return "."
+        case (.pending, true): return "○"
+        case (.pending, false): return "o"
+        case (.active, true): return "●"
+        case (.active, false): return "*"
+        case (.complete, true): return "✓"
+        case (.complete, false): return "+"
+        case (.failed, true): return "✗"
+        case (.failed, false): return "x"
+        case (.cancelled, true): return "⊘"
+        case (.cancelled, false): return "-"
+        case (.terminated, true): return "■"
+        case (.terminated, false): return "#"
+        }
+    }
+
+    /// The style of a status.
+    public func style(_ status: DisplayStatus) -> CellStyle {
+        guard color else {
+            switch status {
+            case .failed: return CellStyle(bold: true)
+            case .prepared: return CellStyle(dim: true)
+            default: return .plain
+            }
+        }
+        switch status {
+        case .prepared: return CellStyle(dim: true)
+        case .pending: return .plain
+        case .active: return CellStyle(foreground: .cyan)
+        case .complete: return CellStyle(foreground: .green)
+        case .failed: return CellStyle(foreground: .red, bold: true)
+        case .cancelled: return CellStyle(foreground: .yellow)
+        case .terminated: return CellStyle(foreground: .magenta)
+        }
+    }
+
+    /// Fold markers: expanded, collapsed, leaf.
+    public var expandedMarker: String { unicode ? "▾" : "v" }
+    /// The marker of a collapsed node.
+    public var collapsedMarker: String { unicode ? "▸" : ">" }
+    /// Sparkline levels, lowest first.
+    public var sparkLevels: [String] { unicode ? ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"] : ["_", ".", "-", "=", "#"] }
+    /// The filled and empty cells of the mini timeline bar.
+    public var barCells: (filled: String, empty: String) { unicode ? ("━", "·") : ("=", ".") }
+    /// A vertical separator.
+    public var separator: String { unicode ? "│" : "|" }
+
+    /// The style of headers and hints.
+    public var accent: CellStyle { color ? CellStyle(foreground: .blue, bold: true) : CellStyle(bold: true) }
+    /// Dim text.
+    public var dim: CellStyle { CellStyle(dim: true) }
+    /// The selected row.
+    public var selection: CellStyle { CellStyle(reverse: true) }
+    /// Warnings (retrying, too small).
+    public var warning: CellStyle { color ? CellStyle(foreground: .yellow, bold: true) : CellStyle(bold: true) }
+    /// Errors.
+    public var error: CellStyle { color ? CellStyle(foreground: .red, bold: true) : CellStyle(bold: true) }
+    /// Good news.
+    public var good: CellStyle { color ? CellStyle(foreground: .green) : .plain }
+}
