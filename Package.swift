@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
         .library(name: "PrefactorTUI", targets: ["PrefactorTUI"]),
+        .library(name: "PrefactorTUICurses", targets: ["PrefactorTUICurses"]),
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
         .executable(name: "prefactor", targets: ["prefactor"]),
         .executable(name: "prefactor-server-benchmark", targets: ["ServerBenchmark"]),
@@ -60,6 +61,8 @@ let package = Package(
             name: "PrefactorTUI",
             dependencies: ["PrefactorCore", "PrefactorWire"]
         ),
+        .systemLibrary(name: "CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
+        .target(name: "PrefactorTUICurses", dependencies: ["PrefactorTUI", "CNCursesW"]),
         .target(
             name: "PrefactorServer",
             dependencies: [
@@ -86,6 +89,9 @@ let package = Package(
             dependencies: [
                 "PrefactorHTTP",
                 "PrefactorServer",
+                "PrefactorCore",
+                "PrefactorTUI",
+                "PrefactorTUICurses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,6 +148,6 @@ let package = Package(
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     target.swiftSettings = (target.swiftSettings ?? []) + strictSettings
 }

@@ -7,9 +7,12 @@ public struct PrefactorCommand: AsyncParsableCommand {
     /// The command's help and subcommands.
     public static let configuration = CommandConfiguration(
         commandName: "prefactor",
-        abstract: "Observe and control AI agents with Prefactor: a local API server and tools.",
+        abstract: "Observe and control AI agents with Prefactor: a terminal UI, a local API server and tools.",
         discussion: """
             Examples:
+              prefactor                            The terminal UI on an embedded API server with a demo agent
+              prefactor tui --api-url URL --token TOKEN
+                                                   The terminal UI against any Prefactor API
               prefactor serve                      Run the local Prefactor API on http://127.0.0.1:4000
               prefactor serve --port 0 --in-memory Run a throwaway server on any free port
               prefactor ping --api-url URL --token TOKEN
@@ -18,7 +21,8 @@ public struct PrefactorCommand: AsyncParsableCommand {
             The API URL and token can also come from PREFACTOR_API_URL and PREFACTOR_API_TOKEN.
             """,
         version: APIClient.sdkVersion,
-        subcommands: [ServeCommand.self, PingCommand.self]
+        subcommands: [TUICommand.self, ServeCommand.self, PingCommand.self, DemoCommand.self],
+        defaultSubcommand: TUICommand.self
     )
 
     /// Creates the command (argument parsing does this).

@@ -66,11 +66,11 @@ public func withPrefactorClient<T: Sendable>(
     }
     // Marked running before `body` runs: a body that returns before the child task starts must still be drained
     // by `shutdown()` rather than reported undelivered.
-    guard true else {
+    guard client.beginRunning() else {
         throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
     }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await client.run() }
+        group.addTask { await client.runUntilShutdown() }
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))
@@ -87,5 +87,24 @@ public func withPrefactorClient<T: Sendable>(
                 report: report)
         }
         return value
+    }
+}
+
+extension PrefactorClient {
+    /// Terminates an instance on the server (an operator action, sent at once rather than queued). The agent that
+    /// owns the instance learns of it from its next span response or instance poll.
+    ///
+    /// - Parameters:
+    ///   - id: The instance id (any instance the token may see, not only this client's).
+    ///   - reason: Why.
+    /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/api`` when the API refuses.
+    public func terminateInstance(_ id: String, reason: String?) async throws {
+        let instance: AgentInstance
+        do {
+            instance = try await directAPI.terminateAgentInstance(id: id, reason: reason)
+        } catch {
+            throw PrefactorError(code: .api, message: "Terminating agent instance \(id) failed", underlying: error)
+        }
+        markTerminated(id, reason: instance.terminationReason ?? reason)
     }
 }

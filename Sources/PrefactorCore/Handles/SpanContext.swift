@@ -126,7 +126,7 @@ public final class SpanContext: Sendable {
                 // Started implicitly, with the time it was prepared, so its duration covers the body.
                 // A child may have started it already; then it is only finished.
                 let preparedAt = client.spanManager.span(withID: id)?.preparedAt
-                _ = try await client.spanManager.start(id, payload: payload, startedAt: preparedAt ?? .now)
+                try await client.spanManager.startIfPrepared(id, payload: payload, startedAt: preparedAt ?? .now)
                 state.withLock { $0.started = true }
             }
             try await client.spanManager.finish(id, resultPayload: merged.isEmpty ? nil : merged, status: status)

@@ -30,7 +30,7 @@ public struct SpanManager: Sendable {
     public func prepare(instanceID: String, schemaName: String, parentSpanID: String? = nil) -> String {
         let id = UUID().uuidString.lowercased()
         client.mutate { state in
-            let parent = parentSpanID.map { state.localSpanID($0) ?? $0 } ?? nil
+            let parent = parentSpanID.map { state.localSpanID($0) ?? $0 } ?? innermostOpenSpan(state, instanceID: instanceID)
             let snapshot = SpanSnapshot(
                 id: id, apiID: nil, instanceID: instanceID, parentID: parent, schemaName: schemaName, phase: .prepared,
                 payload: [:], resultPayload: nil, preparedAt: Date(), startedAt: nil, finishedAt: nil,
@@ -180,7 +180,7 @@ public struct SpanManager: Sendable {
             else { return nil }
             return (parentID, parent.pendingPayload, parent.snapshot.preparedAt)
         }
-        if let preparedParent, preparedParent.id.isEmpty {
+        if let preparedParent {
             try await startIfPrepared(preparedParent.id, payload: preparedParent.payload, startedAt: preparedParent.at)
         }
         let (record, parentAPIID) = try client.mutate { (state: inout ClientState) throws(PrefactorError) -> (SpanRecord, String?) in

@@ -245,7 +245,7 @@ public struct AppModel: Sendable {
         return rows.firstIndex { $0.node == selection }
     }
 
-    mutating func clampScroll() {
+    public mutating func clampScroll() {
         let visible = max(1, treeRowsVisible)
         scroll = min(max(0, scroll), max(0, rows.count - visible))
         if let index = selectedIndex {
@@ -255,7 +255,7 @@ public struct AppModel: Sendable {
     }
 
     /// In follow mode: select the most recently changed span and keep it in view.
-    mutating func followNewest() {
+    public mutating func followNewest() {
         var newest: (NodeID, Date)?
         for (id, node) in tree.spans {
             guard let at = node.history.last?.at else { continue }

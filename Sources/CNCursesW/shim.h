@@ -1,0 +1,25 @@
+#ifndef PREFACTOR_CNCURSESW_SHIM_H
+#define PREFACTOR_CNCURSESW_SHIM_H
+
+#define NCURSES_WIDECHAR 1
+#include <locale.h>
+#include <wchar.h>
+#include <stdio.h>
+#include <signal.h>
+#include <unistd.h>
+#include <curses.h>
+
+// Accessors for what Swift 6 cannot use directly: mutable globals and function-like or expression macros.
+static inline WINDOW *nc_stdscr(void) { return stdscr; }
+static inline int nc_lines(void) { return LINES; }
+static inline int nc_cols(void) { return COLS; }
+static inline attr_t nc_a_bold(void) { return A_BOLD; }
+static inline attr_t nc_a_dim(void) { return A_DIM; }
+static inline attr_t nc_a_reverse(void) { return A_REVERSE; }
+static inline attr_t nc_a_underline(void) { return A_UNDERLINE; }
+static inline attr_t nc_a_normal(void) { return A_NORMAL; }
+static inline attr_t nc_color_pair(int n) { return COLOR_PAIR(n); }
+static inline int nc_set_escdelay(int ms) { return set_escdelay(ms); }
+static inline FILE *nc_fdopen(int fd, const char *mode) { return fdopen(fd, mode); }
+
+#endif

@@ -1,0 +1,281 @@
+import ArgumentParser
+@preconcurrency import Dispatch
+import Foundation
+import Logging
+import PrefactorCore
+import PrefactorHTTP
+import PrefactorTUI
+import PrefactorTUICurses
+import PrefactorWire
+
+/// `prefactor tui` (the default command): the live trace viewer and controller.
+struct TUICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tui",
+        abstract: "Watch and drive agent runs live in the terminal (the default command).",
+        discussion: """
+            With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in
+            memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment
+            variables) it shows what this process's client does against that API; --demo adds the demo agent.
+
+            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel,
+            T terminate, / filter, e errors only, F follow, p pause the demo, ? help, q quit (drains the queue).
+
+            --render prints one frame as text without a terminal (for docs and tests).
+            Logs go to --log-file, never to the screen. NO_COLOR turns colours off.
+            """)
+
+    @Option(name: .customLong("api-url"), help: "The API origin (default: $PREFACTOR_API_URL, else an embedded server).")
+    var apiURL: String?
+
+    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN).")
+    var token: String?
+
+    @Flag(help: "Run the demo agent (on by default with the embedded server).")
+    var demo = false
+
+    @Flag(help: "No demo agent, even with the embedded server.")
+    var noDemo = false
+
+    @Flag(help: "Disable every key that changes something.")
+    var readonly = false
+
+    @Flag(help: "Do not ask y/n before failing, cancelling or terminating.")
+    var noConfirm = false
+
+    @Flag(help: "ASCII glyphs instead of Unicode.")
+    var ascii = false
+
+    @Flag(help: "No colours (also with NO_COLOR set).")
+    var noColor = false
+
+    @Option(help: "Where to write logs (default: $XDG_STATE_HOME/prefactor/tui.log).")
+    var logFile: String?
+
+    @Flag(help: "Print one frame as text and exit (no terminal needed).")
+    var render = false
+
+    @Option(help: "Frame width for --render.")
+    var width = 100
+
+    @Option(help: "Frame height for --render.")
+    var height = 30
+
+    @Option(help: "Seconds to let things happen before the --render frame.")
+    var after: Double?
+
+    @Flag(help: "With --render: keep colours as ANSI escapes.")
+    var ansi = false
+
+    @Option(help: "Demo speed factor (2 runs twice as fast).")
+    var demoSpeed = 1.0
+
+    func validate() throws {
+        guard (20...1000).contains(width), (5...500).contains(height) else {
+            throw ValidationError("--width must be 20-1000 and --height 5-500")
+        }
+        if let after, !(0...3600).contains(after) { throw ValidationError("--after must be from 0 to 3600 seconds") }
+        if demo && noDemo { throw ValidationError("--demo and --no-demo cannot be used together") }
+        guard demoSpeed > 0, demoSpeed <= 100 else { throw ValidationError("--demo-speed must be from 0 to 100") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let logPath = logFile ?? FileLogHandler.defaultPath(environment)
+        let sink: FileLogHandler.Sink
+        do { sink = try FileLogHandler.open(path: logPath) } catch {
+            printError("error: cannot open the log file \(logPath): \(error)")
+            throw ExitCode.failure
+        }
+        var logger = Logger(label: "prefactor.tui") { FileLogHandler(label: $0, sink: sink) }
+        logger.logLevel = .info
+        let theme = Theme.fromEnvironment(environment, forceASCII: ascii, forceMonochrome: noColor)
+
+        // A terminal first (unless rendering), so a missing one fails before anything starts.
+        var backend: CursesBackend?
+        if !render {
+            do {
+                backend = try CursesBackend.start(environment: environment)
+            } catch {
+                printError("error: the terminal UI needs a terminal: \(error).")
+                printError("  Use `prefactor tui --render` for a text frame, `prefactor serve` for the API, or `prefactor demo` for a headless demo.")
+                throw ExitCode.failure
+            }
+        }
+
+        let wantsEmbedded = apiURL == nil && (environment["PREFACTOR_API_URL"] ?? "").isEmpty
+        var embedded: EmbeddedServer?
+        let clientConfiguration: APIClient.Configuration
+        do {
+            if wantsEmbedded {
+                let server = try await EmbeddedServer.start(logger: logger)
+                embedded = server
+                clientConfiguration = APIClient.Configuration(apiURL: server.url, apiToken: server.token)
+            } else {
+                clientConfiguration = try APIClient.Configuration.fromEnvironment(apiURL: apiURL, apiToken: token)
+            }
+        } catch {
+            backend?.stop()
+            printError("error: \(Self.describe(error))")
+            throw ExitCode.failure
+        }
+        let runDemo = (wantsEmbedded && !noDemo) || demo
+        var configuration = PrefactorClient.Configuration(api: clientConfiguration, schemaRegistry: DemoAgent.schemaRegistry)
+        configuration.drainTimeout = .seconds(30)
+        let client = try PrefactorClient(configuration: configuration, logger: logger)
+        let agent = runDemo ? DemoAgent(client: client, speed: demoSpeed) : nil
+        let options = TUIOptions(apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme)
+
+        let outcome: String = await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await client.run() }
+            if let agent { group.addTask { await agent.run() } }
+            defer { group.cancelAll() }
+            if render {
+                return await renderFrame(client: client, options: options, demo: agent)
+            }
+            let controller = TUIController(client: client, backend: backend!, options: options, demo: agent, logger: logger)
+            let exit = await controller.run()
+            backend?.stop()
+            let report = await client.shutdown()
+            switch exit {
+            case .drained, .terminalClosed:
+                return report.isComplete
+                    ? "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
+                    : "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
+            case .abandoned(let left):
+                return "prefactor: quit at once with \(left) operations still queued (not delivered)."
+            }
+        }
+        _ = await client.shutdown()
+        await embedded?.stop()
+        print(outcome)
+    }
+
+    private func renderFrame(client: PrefactorClient, options: TUIOptions, demo: DemoAgent?) async -> String {
+        let (snapshot, events) = client.subscribe()
+        var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
+        model.width = width
+        model.height = height
+        model.load(snapshot)
+        let wait = after ?? (demo == nil ? 0.5 : 4)
+        let collected = await withTaskGroup(of: [ClientEvent]?.self) { group in
+            group.addTask {
+                var all: [ClientEvent] = []
+                for await event in events {
+                    all.append(event)
+                    if Task.isCancelled { break }
+                }
+                return all
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                return nil
+            }
+            _ = await group.next()
+            group.cancelAll()
+            return []
+        }
+        _ = collected
+        // The stream cannot be read after cancellation mid-way; take the client's state directly.
+        model.load(client.snapshot())
+        model.tick(Date())
+        model.treeRowsVisible = Geometry(width: width, height: height, queueFocused: false).bodyHeight
+        model.refreshRows()
+        let frame = Layout(model: model, theme: options.theme).render()
+        return ansi ? frame.ansiText() : frame.plainText()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PrefactorHTTPError { return error.message }
+        if let error = error as? PrefactorError { return error.message }
+        return "\(error)"
+    }
+}
+
+/// `prefactor demo`: the demo agent without the UI.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the demo agent headless against an API (e.g. `prefactor serve`).",
+        discussion: "Stops after --duration seconds, or on Ctrl-C; then drains the queue and reports.")
+
+    @OptionGroup var api: APIOptions
+
+    @Option(help: "Seconds to run (default: until Ctrl-C).")
+    var duration: Double?
+
+    @Option(help: "Runs in flight at once.")
+    var concurrency = 3
+
+    @Option(help: "Speed factor (2 runs twice as fast).")
+    var speed = 1.0
+
+    func validate() throws {
+        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        guard (1...50).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 50") }
+        guard speed > 0, speed <= 100 else { throw ValidationError("--speed must be from 0 to 100") }
+    }
+
+    func run() async throws {
+        let configuration = PrefactorClient.Configuration(api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+        let client = try PrefactorClient(configuration: configuration)
+        let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
+        printFlushed("demo: running against \(configuration.api.apiURL)" + (duration.map { " for \($0) s" } ?? "; Ctrl-C stops"))
+        let interrupted = SignalWaiter(signals: [SIGINT, SIGTERM])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await client.run() }
+            group.addTask { await agent.run() }
+            group.addTask {
+                let events = client.events()
+                for await event in events {
+                    if case .instanceFinished(let instance) = event {
+                        printFlushed("demo: run \(instance.id) finished \(instance.phase.rawValue)")
+                    }
+                }
+            }
+            if let duration {
+                await interrupted.wait(timeout: .milliseconds(Int(duration * 1000)))
+            } else {
+                await interrupted.wait(timeout: nil)
+            }
+            printFlushed("demo: stopping; delivering the queue…")
+            let report = await client.shutdown()
+            group.cancelAll()
+            printFlushed("demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed")
+        }
+    }
+}
+
+/// Waits for a signal (or a timeout) without the default handler killing the process.
+final class SignalWaiter: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init(signals: [Int32]) {
+        (stream, continuation) = AsyncStream.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            let continuation = self.continuation
+            source.setEventHandler { continuation.yield() }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func wait(timeout: Duration?) async {
+        await withTaskGroup(of: Void.self) { group in
+            let stream = self.stream
+            group.addTask {
+                var iterator = stream.makeAsyncIterator()
+                _ = await iterator.next()
+            }
+            if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+}
