@@ -83,6 +83,9 @@ public struct AppModel: Sendable {
     /// Tree rows the layout last had room for.
     public var treeRowsVisible = 18
 
+    /// A node to select as soon as it appears (one the operator just created).
+    public var pendingSelection: NodeID?
+
     /// The visible rows, recomputed when the tree, folds or filters change.
     public private(set) var rows: [VisibleRow] = []
     private var rowsKey: RowsKey?
@@ -183,6 +186,11 @@ public struct AppModel: Sendable {
         guard key != rowsKey else { return }
         rowsKey = key
         rows = computeRows()
+        if let pending = pendingSelection, rows.contains(where: { $0.node == pending }) {
+            selection = pending
+            pendingSelection = nil
+            follow = false
+        }
         if let selection, !rows.contains(where: { $0.node == selection }) {
             // The selection was filtered out or removed: keep the nearest visible ancestor.
             var ancestor = tree.parent(of: selection)

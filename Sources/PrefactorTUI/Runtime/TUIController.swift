@@ -160,9 +160,12 @@ public actor TUIController {
             model.message = Message(text: message, isError: true)
             dirty = true
         case .selected(let node):
+            // The node's event may not have arrived yet: select it as soon as it is in the tree.
+            model.pendingSelection = node
             model.refreshRows()
             if model.rows.contains(where: { $0.node == node }) {
                 model.selection = node
+                model.pendingSelection = nil
                 model.follow = false
                 model.clampScroll()
             }
