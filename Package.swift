@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "prefactor", targets: ["prefactor"]),
         .executable(name: "prefactor-server-benchmark", targets: ["ServerBenchmark"]),
         .executable(name: "prefactor-core-benchmark", targets: ["CoreBenchmark"]),
+        .executable(name: "prefactor-tui-benchmark", targets: ["TUIBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -122,6 +123,8 @@ let package = Package(
             ],
             path: "Benchmarks/CoreBenchmark"
         ),
+        .executableTarget(
+            name: "TUIBenchmark", dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorWire"], path: "Benchmarks/TUIBenchmark"),
         .testTarget(name: "PrefactorWireTests", dependencies: ["PrefactorWire"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "PrefactorHTTPTests",
@@ -140,6 +143,11 @@ let package = Package(
         .testTarget(
             name: "PrefactorCoreTests",
             dependencies: ["PrefactorCore", "PrefactorServerTesting", "PrefactorServer"]
+        ),
+        .testTarget(
+            name: "PrefactorTUITests",
+            dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorWire", "PrefactorServerTesting"],
+            resources: [.copy("Golden")]
         ),
         .testTarget(
             name: "PrefactorCommandsTests",

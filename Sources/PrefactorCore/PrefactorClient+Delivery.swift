@@ -178,7 +178,7 @@ extension PrefactorClient {
             record.snapshot.createDelivered = true
             state.spans[localID] = record
             state.apiToLocal[apiID] = localID
-            state.events.append(.spanResolved(record.snapshot))
+            state.emit(.spanResolved(record.snapshot))
         }
     }
 
@@ -197,7 +197,7 @@ extension PrefactorClient {
             let waiters = record.terminationWaiters
             record.terminationWaiters.removeAll()
             state.instances[instanceID] = record
-            state.events.append(.instanceTerminated(record.snapshot))
+            state.emit(.instanceTerminated(record.snapshot))
             return waiters
         }
         for waiter in waiters { waiter.resume(returning: Termination(instanceID: instanceID, reason: reason)) }

@@ -70,7 +70,7 @@ public final class PrefactorClient: Service, Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(ClientState())
+        self.state = Mutex(ClientState(store: configuration.queueStore))
         self.hub = EventHub(bufferSize: configuration.eventBufferSize)
     }
 
@@ -101,12 +101,18 @@ public final class PrefactorClient: Service, Sendable {
     /// Mutates the state and publishes the resulting events in order, under the state lock.
     func mutate<T, E: Error>(_ body: (inout ClientState) throws(E) -> T) throws(E) -> T {
         try state.withLock { (state: inout ClientState) throws(E) -> T in
+            state.publishing = hub.hasSubscribers
             defer {
                 hub.emit(state.events)
                 state.events.removeAll(keepingCapacity: true)
             }
             return try body(&state)
         }
+    }
+
+    /// Resumes woken workers (the enqueue path, which never empties the queue).
+    func resumeWorkers(_ wakes: [ClientState.Wake]) {
+        for wake in wakes { wake.continuation.resume(returning: wake.operation) }
     }
 
     func resume(_ wakes: [ClientState.Wake]) {

@@ -17,7 +17,7 @@ struct IdempotencyTests {
     /// Attempts time out after 500 ms on the client.
     func impatientConfiguration(_ server: TestServer) -> PrefactorClient.Configuration {
         var configuration = coreConfiguration(server)
-        configuration.api.requestTimeout = .milliseconds(500)
+        configuration.api.requestTimeout = .seconds(2)  // generous: a loaded 2-core CI machine must still answer in time
         return configuration
     }
 
@@ -26,7 +26,7 @@ struct IdempotencyTests {
             let (instanceID, report) = try await withRunningClient(impatientConfiguration(server)) { client in
                 let run = try await registerInstance(client)
                 // The first create is processed only after the client gave up on it.
-                server.faults.add(FaultRule(method: "POST", path: spansPath, count: 1, latencyMilliseconds: 2_000))
+                server.faults.add(FaultRule(method: "POST", path: spansPath, count: 1, latencyMilliseconds: 5_000))
                 let span = try await run.createSpan(schemaName: "agent:once")
                 try await run.finishSpan(span)
                 // Both attempts were processed by the server (the slow one after the retry).
@@ -51,7 +51,7 @@ struct IdempotencyTests {
             let (instanceID, report) = try await withRunningClient(impatientConfiguration(server)) { client in
                 let run = try await registerInstance(client)
                 server.faults.add(
-                    FaultRule(method: "POST", path: instancePath(run.id, "start"), count: 1, latencyMilliseconds: 2_000))
+                    FaultRule(method: "POST", path: instancePath(run.id, "start"), count: 1, latencyMilliseconds: 5_000))
                 try await run.start()
                 try await eventually("the server answered both attempts") {
                     server.posts(instancePath(run.id, "start")).count == 2

@@ -8,7 +8,7 @@ import PrefactorWire
 /// A core client configuration for a test server, with short delays so tests never wait long.
 func coreConfiguration(
     _ server: TestServer, workers: Int = 3, mode: PrefactorClient.SpanStartMode = .queued,
-    drainTimeout: Duration = .seconds(10), maxDeliveryAttempts: Int? = nil
+    drainTimeout: Duration = .seconds(60), maxDeliveryAttempts: Int? = nil
 ) -> PrefactorClient.Configuration {
     var api = APIClient.Configuration(apiURL: server.baseURL, apiToken: server.token)
     api.retryPolicy = RetryPolicy(maxRetries: 0, initialDelay: .milliseconds(2), maxDelay: .milliseconds(20))

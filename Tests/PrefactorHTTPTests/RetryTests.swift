@@ -74,8 +74,8 @@ struct RetryTests {
 
     @Test func timeoutIsRetried() async throws {
         // Generous margins: the retry must beat the 1 s timeout even on a loaded 2-core machine.
-        try await withHarness(requestTimeout: .seconds(1)) { h in
-            h.faults.add(FaultRule(method: "POST", path: Self.registerPath, count: 1, latencyMilliseconds: 4000))
+        try await withHarness(requestTimeout: .seconds(2)) { h in
+            h.faults.add(FaultRule(method: "POST", path: Self.registerPath, count: 1, latencyMilliseconds: 6000))
             let key = IdempotencyKey.generate()
             let instance = try await h.client.registerAgentInstance(Harness.registerRequest(idempotencyKey: key))
             #expect(instance.status == .pending)

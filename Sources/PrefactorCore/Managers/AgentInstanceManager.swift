@@ -53,7 +53,7 @@ public struct AgentInstanceManager: Sendable {
                 id: instance.id, agentID: instance.agentID, phase: .registered, registeredAt: Date(), quality: [:])
             state.instances[instance.id] = InstanceRecord(snapshot: snapshot)
             state.instanceOrder.append(instance.id)
-            state.events.append(.instanceRegistered(snapshot))
+            state.emit(.instanceRegistered(snapshot))
         }
         return instance.id
     }
@@ -86,9 +86,9 @@ public struct AgentInstanceManager: Sendable {
             record.snapshot.phase = .active
             record.snapshot.startedAt = now
             state.instances[id] = record
-            state.events.append(.instanceStarted(record.snapshot))
+            state.emit(.instanceStarted(record.snapshot))
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
     }
 
     /// Queues the instance's finish after all of its queued span and quality operations.
@@ -130,9 +130,9 @@ public struct AgentInstanceManager: Sendable {
             record.snapshot.phase = InstancePhase(rawValue: status.rawValue) ?? .complete
             record.snapshot.finishedAt = now
             state.instances[id] = record
-            state.events.append(.instanceFinished(record.snapshot))
+            state.emit(.instanceFinished(record.snapshot))
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
     }
 
     /// Queues a quality record (`payload: nil` removes the record of that name).
@@ -153,8 +153,8 @@ public struct AgentInstanceManager: Sendable {
             record.openOperations.insert(operation.id)
             record.snapshot.quality[name] = payload.map { .object($0) }
             state.instances[id] = record
-            state.events.append(.qualityRecorded(instanceID: id, name: name, payload: payload))
+            state.emit(.qualityRecorded(instanceID: id, name: name, payload: payload))
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
     }
 }

@@ -28,8 +28,10 @@ public struct SpanManager: Sendable {
     ///     ``AgentInstanceHandle/span(_:parentSpanID:payload:_:)``).
     /// - Returns: The span's local id, valid for every later call.
     public func prepare(instanceID: String, schemaName: String, parentSpanID: String? = nil) -> String {
-        let id = UUID().uuidString.lowercased()
-        client.mutate { state in
+        client.mutate { state -> String in
+            // Short local ids ("span-<n>") stay inline in Swift strings: no allocation per copy.
+            state.nextSpanNumber += 1
+            let id = "span-\(state.nextSpanNumber)"
             let parent = parentSpanID.map { state.localSpanID($0) ?? $0 } ?? innermostOpenSpan(state, instanceID: instanceID)
             let snapshot = SpanSnapshot(
                 id: id, apiID: nil, instanceID: instanceID, parentID: parent, schemaName: schemaName, phase: .prepared,
@@ -37,9 +39,9 @@ public struct SpanManager: Sendable {
                 createDelivered: false, finishDelivered: false, deliveryError: nil)
             state.spans[id] = SpanRecord(snapshot: snapshot)
             state.spanOrder.append(id)
-            state.events.append(.spanPrepared(snapshot))
+            state.emit(.spanPrepared(snapshot))
+            return id
         }
-        return id
     }
 
     func innermostOpenSpan(_ state: ClientState, instanceID: String) -> String? {
@@ -104,7 +106,7 @@ public struct SpanManager: Sendable {
             let record = try startable(state, id)
             _ = try enqueueCreate(&state, record.snapshot.id, status: .active, payload: payload, startedAt: startedAt, wakes: &wakes)
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
         return id
     }
 
@@ -169,7 +171,7 @@ public struct SpanManager: Sendable {
         record.snapshot.startedAt = startedAt
         state.spans[localID] = record
         if let operation { state.instances[record.snapshot.instanceID]?.openOperations.insert(operation) }
-        state.events.append(.spanStarted(record.snapshot))
+        state.emit(.spanStarted(record.snapshot))
     }
 
     private func startSynchronously(_ id: String, payload: [String: JSONValue], startedAt: Date) async throws -> String {
@@ -271,14 +273,18 @@ public struct SpanManager: Sendable {
             record.finishOperation = operation.id
             record.snapshot.phase = SpanPhase(rawValue: status.rawValue) ?? .complete
             if let resultPayload, !resultPayload.isEmpty {
-                record.snapshot.resultPayload = (record.snapshot.resultPayload ?? [:]).merging(resultPayload) { _, new in new }
+                if let existing = record.snapshot.resultPayload {
+                    record.snapshot.resultPayload = existing.merging(resultPayload) { _, new in new }
+                } else {
+                    record.snapshot.resultPayload = resultPayload  // shares storage with the queued operation
+                }
             }
             record.snapshot.finishedAt = now
             state.spans[localID] = record
             state.instances[record.snapshot.instanceID]?.openOperations.insert(operation.id)
-            state.events.append(.spanFinished(record.snapshot))
+            state.emit(.spanFinished(record.snapshot))
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
     }
 
     /// Cancels a span that never started: queues a create with status `pending` and a finish with `cancelled`
@@ -311,9 +317,9 @@ public struct SpanManager: Sendable {
             record.snapshot.finishedAt = now
             state.spans[localID] = record
             state.instances[record.snapshot.instanceID]?.openOperations.insert(finish.id)
-            state.events.append(.spanFinished(record.snapshot))
+            state.emit(.spanFinished(record.snapshot))
         }
-        client.resume(wakes)
+        client.resumeWorkers(wakes)
     }
 
     /// Prepares and starts a span in one call.

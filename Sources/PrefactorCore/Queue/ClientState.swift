@@ -38,7 +38,11 @@ struct QueueEntry {
         case retrying(attempt: Int, nextAttemptAt: Date, error: String)
     }
 
-    var operation: TelemetryOperation
+    /// What the queue needs of the operation; the operation itself lives in the ``TelemetryQueueStore``.
+    var instanceID: String
+    var spanID: String?
+    var kind: TelemetryOperation.Kind
+    var enqueuedAt: Date
     var blockers: Int
     var phase: Phase
     var attempts = 0
@@ -49,6 +53,13 @@ struct QueueEntry {
 /// Methods mutate the state and append the events that describe the change to `events`; the caller publishes them
 /// while still holding the lock, so subscribers see state changes in order.
 struct ClientState {
+    /// Where the queued operations live.
+    let store: any TelemetryQueueStore
+
+    init(store: any TelemetryQueueStore) {
+        self.store = store
+    }
+
     var instances: [String: InstanceRecord] = [:]
     var instanceOrder: [String] = []
     var spans: [String: SpanRecord] = [:]
@@ -56,7 +67,9 @@ struct ClientState {
     var apiToLocal: [String: String] = [:]
 
     var nextOperationID: UInt64 = 1
-    var entries: [UInt64: QueueEntry] = [:]
+    var nextSpanNumber: UInt64 = 0
+    var oldestCandidate: UInt64 = 1
+    var entries = DenseTable<QueueEntry>()
     var ready = Deque<UInt64>()
     var dependents: [UInt64: [(UInt64, TelemetryOperation.DependencyKind)]] = [:]
     var failedRequirement: Set<UInt64> = []
@@ -72,6 +85,13 @@ struct ClientState {
     var drainWaiters: [CheckedContinuation<Void, Never>] = []
 
     var events: [ClientEvent] = []
+    /// Whether anyone listens; when nobody does, events are not even built.
+    var publishing = true
+
+    /// Records an event for the subscribers (built only when someone listens).
+    mutating func emit(_ event: @autoclosure () -> ClientEvent) {
+        if publishing { events.append(event()) }
+    }
 
     // MARK: Lookups
 
@@ -95,7 +115,9 @@ struct ClientState {
         let operation = TelemetryOperation(
             id: id, instanceID: instanceID, body: body, idempotencyKey: key, enqueuedAt: now, dependencies: live)
         store.record(operation)
-        var entry = QueueEntry(operation: operation, blockers: live.count, phase: live.isEmpty ? .ready : .blocked)
+        var entry = QueueEntry(
+            instanceID: instanceID, spanID: operation.spanID, kind: operation.kind, enqueuedAt: now, blockers: live.count,
+            phase: live.isEmpty ? .ready : .blocked)
         for dependency in live {
             dependents[dependency.operationID, default: []].append((id, dependency.kind))
         }
@@ -108,8 +130,8 @@ struct ClientState {
             stats.blocked += 1
         }
         if stats.oldestEnqueuedAt == nil { stats.oldestEnqueuedAt = now }
-        events.append(.operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked))) }
+        if publishing { events.append(.queueChanged(stats)) }
         return (operation, wakeWorkers())
     }
 
@@ -147,9 +169,9 @@ struct ClientState {
         entries[id] = entry
         stats.pending -= 1
         stats.inFlight += 1
-        events.append(.operationSent(operationID: id, attempt: entry.attempts))
-        events.append(.queueChanged(stats))
-        return entry.operation
+        if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
+        if publishing { events.append(.queueChanged(stats)) }
+        return store.operation(id)
     }
 
     // MARK: Outcomes
@@ -162,8 +184,8 @@ struct ClientState {
         entries[id] = entry
         stats.inFlight -= 1
         stats.retrying += 1
-        events.append(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error))
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error)) }
+        if publishing { events.append(.queueChanged(stats)) }
     }
 
     /// Marks a retrying operation as in flight again.
@@ -174,8 +196,8 @@ struct ClientState {
         entries[id] = entry
         stats.retrying -= 1
         stats.inFlight += 1
-        events.append(.operationSent(operationID: id, attempt: entry.attempts))
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
+        if publishing { events.append(.queueChanged(stats)) }
     }
 
     /// Puts an in-flight operation back at the front of the ready queue (delivery paused).
@@ -186,8 +208,8 @@ struct ClientState {
         entries[id] = entry
         ready.prepend(id)
         stats.pending += 1
-        events.append(.operationReady(operationID: id))
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.operationReady(operationID: id)) }
+        if publishing { events.append(.queueChanged(stats)) }
     }
 
     /// Settles an operation as delivered and releases what waited for it.
@@ -196,20 +218,21 @@ struct ClientState {
         store.remove(id)
         if case .retrying = entry.phase { stats.retrying -= 1 } else { stats.inFlight -= 1 }
         stats.delivered += 1
-        if entry.operation.kind == .finishSpan, let spanID = entry.operation.spanID {
+        if entry.kind == .finishSpan, let spanID = entry.spanID {
             spans[spanID]?.snapshot.finishDelivered = true
         }
-        events.append(.operationDelivered(operationID: id, attempts: entry.attempts))
-        closeOpen(entry.operation)
+        if publishing { events.append(.operationDelivered(operationID: id, attempts: entry.attempts)) }
+        closeOpen(entry, id)
         release(id, failed: false, store: store)
         refreshOldest()
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.queueChanged(stats)) }
         return wakeWorkers() + drainedWakes()
     }
 
     /// Settles an operation as failed for good, and fails what required it.
     mutating func failedPermanently(_ id: UInt64, reason: String, status: Int?, store: any TelemetryQueueStore) -> [Wake] {
         guard let entry = entries.removeValue(forKey: id) else { return [] }
+        let operation = store.operation(id)
         store.remove(id)
         switch entry.phase {
         case .blocked: stats.blocked -= 1
@@ -220,14 +243,15 @@ struct ClientState {
         case .retrying: stats.retrying -= 1
         }
         stats.failed += 1
-        let failure = FailedOperation(operation: entry.operation, reason: reason, status: status)
+        guard let operation else { return [] }
+        let failure = FailedOperation(operation: operation, reason: reason, status: status)
         failed.append(failure)
-        markSpanFailure(entry.operation, reason: reason)
-        events.append(.operationFailed(failure))
-        closeOpen(entry.operation)
+        markSpanFailure(entry, reason: reason)
+        if publishing { events.append(.operationFailed(failure)) }
+        closeOpen(entry, id)
         release(id, failed: true, store: store)
         refreshOldest()
-        events.append(.queueChanged(stats))
+        if publishing { events.append(.queueChanged(stats)) }
         return wakeWorkers() + drainedWakes()
     }
 
@@ -249,26 +273,28 @@ struct ClientState {
             stats.blocked -= 1
             stats.pending += 1
             ready.append(dependentID)
-            events.append(.operationReady(operationID: dependentID))
+            if publishing { events.append(.operationReady(operationID: dependentID)) }
         }
     }
 
-    private mutating func closeOpen(_ operation: TelemetryOperation) {
-        instances[operation.instanceID]?.openOperations.remove(operation.id)
+    private mutating func closeOpen(_ entry: QueueEntry, _ id: UInt64) {
+        instances[entry.instanceID]?.openOperations.remove(id)
     }
 
-    private mutating func markSpanFailure(_ operation: TelemetryOperation, reason: String) {
-        guard let spanID = operation.spanID, var record = spans[spanID] else { return }
+    private mutating func markSpanFailure(_ entry: QueueEntry, reason: String) {
+        guard let spanID = entry.spanID, var record = spans[spanID] else { return }
         record.snapshot.deliveryError = reason
-        if operation.kind == .createSpan { record.createFailed = true }
+        if entry.kind == .createSpan { record.createFailed = true }
         spans[spanID] = record
     }
 
     private mutating func refreshOldest() {
         if entries.isEmpty {
             stats.oldestEnqueuedAt = nil
-        } else if let oldest = entries.values.min(by: { $0.operation.id < $1.operation.id }) {
-            stats.oldestEnqueuedAt = oldest.operation.enqueuedAt
+        } else {
+            // Ids grow with enqueue order: the oldest unsettled operation is the first id still queued.
+            while oldestCandidate < nextOperationID, entries[oldestCandidate] == nil { oldestCandidate += 1 }
+            stats.oldestEnqueuedAt = entries[oldestCandidate]?.enqueuedAt
         }
     }
 
@@ -286,13 +312,14 @@ struct ClientState {
     mutating func setHealth(_ health: APIHealth) {
         guard self.health != health else { return }
         self.health = health
-        events.append(.healthChanged(health))
+        if publishing { events.append(.healthChanged(health)) }
     }
 
     // MARK: Snapshots
 
     func operationSnapshots() -> [OperationSnapshot] {
-        entries.values.sorted { $0.operation.id < $1.operation.id }.map { entry in
+        entries.entries.compactMap { id, entry -> OperationSnapshot? in
+            guard let operation = store.operation(id) else { return nil }
             let state: OperationState
             switch entry.phase {
             case .blocked: state = .blocked
@@ -300,7 +327,7 @@ struct ClientState {
             case .inFlight(let attempt): state = .inFlight(attempt: attempt)
             case .retrying(let attempt, let next, let error): state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
             }
-            return OperationSnapshot(operation: entry.operation, state: state)
+            return OperationSnapshot(operation: operation, state: state)
         }
     }
 

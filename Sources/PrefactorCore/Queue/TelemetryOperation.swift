@@ -65,6 +65,18 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
     /// Operations that must be settled first.
     public var dependencies: [Dependency]
 
+    /// Creates an operation.
+    public init(
+        id: UInt64, instanceID: String, body: Body, idempotencyKey: String, enqueuedAt: Date, dependencies: [Dependency] = []
+    ) {
+        self.id = id
+        self.instanceID = instanceID
+        self.body = body
+        self.idempotencyKey = idempotencyKey
+        self.enqueuedAt = enqueuedAt
+        self.dependencies = dependencies
+    }
+
     /// The kind of call.
     public var kind: Kind {
         switch body {
@@ -93,6 +105,13 @@ public struct FailedOperation: Sendable, Hashable {
     public var reason: String
     /// The HTTP status, when the API answered.
     public var status: Int?
+
+    /// Creates a failed operation.
+    public init(operation: TelemetryOperation, reason: String, status: Int? = nil) {
+        self.operation = operation
+        self.reason = reason
+        self.status = status
+    }
 }
 
 /// What a shutdown could not deliver: nothing is dropped silently.

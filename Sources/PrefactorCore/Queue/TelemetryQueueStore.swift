@@ -13,15 +13,18 @@ public protocol TelemetryQueueStore: Sendable {
     func record(_ operation: TelemetryOperation)
     /// Forgets a settled operation.
     func remove(_ id: UInt64)
+    /// A kept operation.
+    func operation(_ id: UInt64) -> TelemetryOperation?
     /// The operations not yet settled, in enqueue order.
     func pendingOperations() -> [TelemetryOperation]
     /// How many operations are kept.
     var count: Int { get }
 }
 
-/// The in-memory ``TelemetryQueueStore``: fast, and lost when the process ends.
+/// The in-memory ``TelemetryQueueStore``: the queue's operations live here (the client's state keeps only what it
+/// needs to schedule them), fast, and lost when the process ends.
 public final class InMemoryTelemetryQueueStore: TelemetryQueueStore {
-    private let operations = Mutex<[UInt64: TelemetryOperation]>([:])
+    private let operations = Mutex(DenseTable<TelemetryOperation>())
 
     /// Creates an empty store.
     public init() {}
@@ -36,9 +39,14 @@ public final class InMemoryTelemetryQueueStore: TelemetryQueueStore {
         _ = operations.withLock { $0.removeValue(forKey: id) }
     }
 
+    /// A kept operation.
+    public func operation(_ id: UInt64) -> TelemetryOperation? {
+        operations.withLock { $0[id] }
+    }
+
     /// The kept operations in enqueue order.
     public func pendingOperations() -> [TelemetryOperation] {
-        operations.withLock { $0.values.sorted { $0.id < $1.id } }
+        operations.withLock { $0.values }
     }
 
     /// How many operations are kept.

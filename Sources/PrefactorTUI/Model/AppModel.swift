@@ -185,6 +185,8 @@ public struct AppModel: Sendable {
         let key = RowsKey(version: tree.version, collapsed: collapsed, filter: filter, errorsOnly: errorsOnly)
         guard key != rowsKey else { return }
         rowsKey = key
+        // Where the selected row is on screen, so that rows added or removed above it do not move it.
+        let anchor = selection.flatMap { node in selectedIndex.map { (node: node, offset: $0 - scroll) } }
         rows = computeRows()
         if let pending = pendingSelection, rows.contains(where: { $0.node == pending }) {
             selection = pending
@@ -198,6 +200,9 @@ public struct AppModel: Sendable {
             self.selection = ancestor ?? rows.first?.node
         }
         if selection == nil { selection = rows.first?.node }
+        if let anchor, anchor.node == selection, (0..<max(1, treeRowsVisible)).contains(anchor.offset), let index = selectedIndex {
+            scroll = index - anchor.offset
+        }
         clampScroll()
     }
 
@@ -247,16 +252,26 @@ public struct AppModel: Sendable {
         return result
     }
 
+    /// Where the selection was last found in ``rows``, to find it again in constant time.
+    private var selectedRowHint = 0
+
     /// The index of the selected row.
     public var selectedIndex: Int? {
         guard let selection else { return nil }
+        if selectedRowHint < rows.count, rows[selectedRowHint].node == selection { return selectedRowHint }
         return rows.firstIndex { $0.node == selection }
+    }
+
+    /// Remembers where the selection is.
+    mutating func noteSelection(at index: Int) {
+        selectedRowHint = index
     }
 
     public mutating func clampScroll() {
         let visible = max(1, treeRowsVisible)
         scroll = min(max(0, scroll), max(0, rows.count - visible))
         if let index = selectedIndex {
+            selectedRowHint = index
             if index < scroll { scroll = index }
             if index >= scroll + visible { scroll = index - visible + 1 }
         }
@@ -264,13 +279,15 @@ public struct AppModel: Sendable {
 
     /// In follow mode: select the most recently changed span and keep it in view.
     public mutating func followNewest() {
-        var newest: (NodeID, Date)?
+        var newest: (node: NodeID, at: Date, order: Int)?
         for (id, node) in tree.spans {
             guard let at = node.history.last?.at else { continue }
-            if newest == nil || at > newest!.1 { newest = (.span(id), at) }
+            let order = tree.statusChangeOrder[id] ?? 0
+            if let current = newest, (at, order) <= (current.at, current.order) { continue }
+            newest = (.span(id), at, order)
         }
-        if let newest, rows.contains(where: { $0.node == newest.0 }) {
-            selection = newest.0
+        if let newest, rows.contains(where: { $0.node == newest.node }) {
+            selection = newest.node
             clampScroll()
         }
     }
@@ -279,11 +296,7 @@ public struct AppModel: Sendable {
 
     /// Counts of instances and spans by display status, for the header.
     public var statusCounts: (instances: [DisplayStatus: Int], spans: [DisplayStatus: Int]) {
-        var instances: [DisplayStatus: Int] = [:]
-        var spans: [DisplayStatus: Int] = [:]
-        for node in tree.instances.values { instances[node.status, default: 0] += 1 }
-        for node in tree.spans.values { spans[node.status, default: 0] += 1 }
-        return (instances, spans)
+        (tree.instanceStatusCounts, tree.spanStatusCounts)
     }
 
     /// Operations that belong to a node.

@@ -87,6 +87,13 @@ public struct TraceTree: Sendable {
     private var apiToLocal: [String: String] = [:]
     /// Bumped on every change of structure or status; caches compare it.
     public private(set) var version = 0
+    /// For each span, the order of its latest status change among all spans' (higher is later): orders changes that
+    /// carry the same timestamp.
+    public private(set) var statusChangeOrder: [String: Int] = [:]
+    /// Spans by display status, kept up to date as spans change.
+    public private(set) var spanStatusCounts: [DisplayStatus: Int] = [:]
+    /// Instances by display status.
+    public private(set) var instanceStatusCounts: [DisplayStatus: Int] = [:]
 
     /// An empty tree.
     public init() {}
@@ -99,11 +106,14 @@ public struct TraceTree: Sendable {
         version += 1
         if var node = instances[instance.id] {
             let status = DisplayStatus(instance.phase)
+            instanceStatusCounts[node.status, default: 0] -= 1
+            instanceStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status { node.history.append((status, time)) }
             node.instance = instance
             instances[instance.id] = node
         } else {
             instances[instance.id] = InstanceNode(instance: instance, history: [(DisplayStatus(instance.phase), time)])
+            instanceStatusCounts[DisplayStatus(instance.phase), default: 0] += 1
             instanceOrder.append(instance.id)
         }
     }
@@ -114,15 +124,22 @@ public struct TraceTree: Sendable {
         if let apiID = span.apiID { apiToLocal[apiID] = span.id }
         if var node = spans[span.id] {
             let previousParent = node.span.parentID
+            spanStatusCounts[node.status, default: 0] -= 1
             node.span = span
             let status = node.status
-            if node.history.last?.status != status { node.history.append((status, time)) }
+            spanStatusCounts[status, default: 0] += 1
+            if node.history.last?.status != status {
+                node.history.append((status, time))
+                statusChangeOrder[span.id] = version
+            }
             spans[span.id] = node
             if previousParent != span.parentID { attach(span.id) }
         } else {
             let node = SpanNode(span: span, history: [])
+            spanStatusCounts[node.status, default: 0] += 1
             spans[span.id] = node
             spans[span.id]?.history = [(node.status, time)]
+            statusChangeOrder[span.id] = version
             if instances[span.instanceID] == nil {
                 upsert(
                     InstanceSnapshot(

@@ -47,6 +47,12 @@ public struct Confirmation: Hashable, Sendable {
     public var question: String
     /// What happens on `y`.
     public var effect: Effect
+
+    /// Creates a question.
+    public init(question: String, effect: Effect) {
+        self.question = question
+        self.effect = effect
+    }
 }
 
 /// A one-line text prompt (the schema name of a new span).
@@ -59,6 +65,14 @@ public struct Prompt: Hashable, Sendable {
     public var instanceID: String
     /// Its parent.
     public var parentSpanID: String?
+
+    /// Creates a prompt.
+    public init(label: String, text: String, instanceID: String, parentSpanID: String?) {
+        self.label = label
+        self.text = text
+        self.instanceID = instanceID
+        self.parentSpanID = parentSpanID
+    }
 }
 
 /// A transient message on the last line.
@@ -67,4 +81,10 @@ public struct Message: Hashable, Sendable {
     public var text: String
     /// Whether it reports a failure.
     public var isError: Bool
+
+    /// Creates a message.
+    public init(text: String, isError: Bool) {
+        self.text = text
+        self.isError = isError
+    }
 }

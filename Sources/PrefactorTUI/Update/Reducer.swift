@@ -77,6 +77,7 @@ extension AppModel {
         let index = selectedIndex ?? 0
         let target = min(max(0, index + offset), rows.count - 1)
         selection = rows[target].node
+        noteSelection(at: target)
         detailScroll = 0
         clampScroll()
     }

@@ -107,12 +107,16 @@ public struct CellBuffer: Sendable, Hashable {
             if cost == 0 {
                 // A combining mark or control: attach a visible mark to the previous cell, drop controls.
                 if x > column, x - 1 < width, character.unicodeScalars.allSatisfy({ $0.value >= 0x20 }) {
-                    cells[row * width + x - 1].text.append(character)
+                    // The previous character's first cell (the one left of a wide character's second half).
+                    let target = x - 1 > 0 && cells[row * width + x - 1].text.isEmpty ? x - 2 : x - 1
+                    cells[row * width + target].text.append(character)
                 }
                 continue
             }
             guard x + cost <= limit else { break }
             if x >= 0 {
+                clearWideOverlap(row: row, column: x)
+                if cost == 2 { clearWideOverlap(row: row, column: x + 1) }
                 cells[row * width + x] = Cell(text: drawn, style: style)
                 if cost == 2 { cells[row * width + x + 1] = Cell(text: "", style: style) }
             }
@@ -121,10 +125,27 @@ public struct CellBuffer: Sendable, Hashable {
         return x
     }
 
+    /// Before a cell is overwritten: a wide character it is half of loses its other half too (drawn as a space), so
+    /// no row ever holds half a wide character and columns stay aligned.
+    private mutating func clearWideOverlap(row: Int, column x: Int) {
+        guard x >= 0, x < width else { return }
+        let index = row * width + x
+        if cells[index].text.isEmpty, x > 0 {
+            cells[index - 1].text = " "
+        } else if x + 1 < width, cells[index + 1].text.isEmpty, TextWidth.columns(of: cells[index].text) == 2 {
+            cells[index + 1].text = " "
+        }
+    }
+
     /// Fills part of a row with spaces in a style.
     public mutating func fill(row: Int, from column: Int, to end: Int, style: CellStyle) {
         guard row >= 0, row < height else { return }
-        for x in max(0, column)..<min(width, max(column, end)) {
+        let range = max(0, column)..<min(width, max(column, end))
+        if let first = range.first, let last = range.last {
+            clearWideOverlap(row: row, column: first)
+            clearWideOverlap(row: row, column: last)
+        }
+        for x in range {
             cells[row * width + x] = Cell(text: " ", style: style)
         }
     }

@@ -159,11 +159,16 @@ public struct Layout {
         let room = max(0, width - x - rightWidth)
         let nameStyle = node.isInstance ? CellStyle(bold: true) : CellStyle.plain
         x = buffer.write(name, row: y, column: x, style: nameStyle, maxColumns: room)
-        if !summary.isEmpty, x + 2 < x + room { x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
+        // The roll-up before the summary, so that a long summary never hides it.
         if !rollUpText.isEmpty { x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        if TextWidth.columns(of: name + " " + summary + rollUpText) > room, x >= width - rightWidth {
-            // Truncated: mark it.
-            buffer.write("…", row: y, column: max(0, width - rightWidth - 1), style: theme.dim)
+        if !summary.isEmpty, room > 2 { x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
+        let wanted = TextWidth.columns(of: name) + TextWidth.columns(of: rollUpText) + (summary.isEmpty ? 0 : 1 + TextWidth.columns(of: summary))
+        if wanted > room, x >= width - rightWidth - 1 {
+            // Truncated: mark it (also when a wide character left the last column empty); on the second half of a
+            // wide character, the mark replaces that character.
+            var column = max(0, width - rightWidth - 1)
+            if column > 0, buffer[y, column].text.isEmpty { column -= 1 }
+            buffer.write("…", row: y, column: column, style: theme.dim)
         }
         var right = width - rightWidth + 1
         right = buffer.write(durationText, row: y, column: right, style: status == .active ? theme.style(.active) : theme.dim)
@@ -423,12 +428,21 @@ public struct Layout {
         case .detail, .queue:
             hints = [("↑↓", "scroll"), ("Tab", "next pane"), ("?", "help"), ("q", "quit")]
         }
+        // The last two hints (help and quit) always show; the others as room allows.
+        func hintWidth(_ hint: (String, String)) -> Int { TextWidth.columns(of: hint.0) + TextWidth.columns(of: hint.1) + 2 }
+        let tail = hints.suffix(2)
+        let tailWidth = tail.reduce(0) { $0 + hintWidth($1) }
         var x = 0
-        for (key, action) in hints {
-            let width = TextWidth.columns(of: key) + TextWidth.columns(of: action) + 2
-            guard x + width <= geometry.width else { break }
-            x = buffer.write(key, row: row, column: x, style: theme.accent)
-            x = buffer.write(" " + action + " ", row: row, column: x, style: theme.dim)
+        var skipping = false
+        for (index, hint) in hints.enumerated() {
+            let reserve = index < hints.count - 2 ? tailWidth : 0
+            if index < hints.count - 2, skipping || x + hintWidth(hint) + reserve > geometry.width {
+                skipping = true
+                continue
+            }
+            guard x + hintWidth(hint) <= geometry.width else { break }
+            x = buffer.write(hint.0, row: row, column: x, style: theme.accent)
+            x = buffer.write(" " + hint.1 + " ", row: row, column: x, style: theme.dim)
         }
     }
 
@@ -444,7 +458,7 @@ public struct Layout {
 
     func drawHelp(_ buffer: inout CellBuffer, _ geometry: Geometry) {
         let lines = Self.helpLines
-        let boxWidth = min(geometry.width - 4, 60)
+        let boxWidth = min(geometry.width - 4, 64)
         let boxHeight = min(geometry.height - 2, lines.count + 3)
         let left = (geometry.width - boxWidth) / 2
         let top = max(1, (geometry.height - boxHeight) / 2)
@@ -452,7 +466,7 @@ public struct Layout {
         buffer.write(" Keys ", row: top, column: left + 2, style: theme.accent)
         for (offset, line) in lines.prefix(boxHeight - 3).enumerated() {
             let x = buffer.write(TextWidth.pad(line.0, to: 18), row: top + 1 + offset, column: left + 2, style: theme.accent)
-            buffer.write(line.1, row: top + 1 + offset, column: x, maxColumns: left + boxWidth - x - 1)
+            buffer.write(TextWidth.truncate(line.1, to: left + boxWidth - x - 1), row: top + 1 + offset, column: x)
         }
         buffer.write("any key closes", row: top + boxHeight - 1, column: left + 2, style: theme.dim)
     }
