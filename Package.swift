@@ -60,7 +60,7 @@ let package = Package(
         ),
         .target(
             name: "PrefactorTUI",
-            dependencies: ["PrefactorCore", "PrefactorWire"]
+            dependencies: ["PrefactorCore", "PrefactorHTTP", "PrefactorWire"]
         ),
         .systemLibrary(name: "CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
         .target(name: "PrefactorTUICurses", dependencies: ["PrefactorTUI", "CNCursesW"]),

@@ -414,7 +414,8 @@ SWIFT_BACKTRACE=interactive=no "$BIN" serve --port 0 --in-memory --token "$TOKEN
 SERVER_PID=$!
 deadline=$((SECONDS + 30))
 while ((SECONDS < deadline)); do
-    API_URL="$(sed -n 's/^PREFACTOR_API_URL=//p' "$WORK/server.out" | head -n 1)"
+    [[ -d "$WORK" ]] || { echo "e2e: the work folder $WORK was removed by something else" >&2; exit 1; }
+    API_URL="$(sed -n 's/^PREFACTOR_API_URL=//p' "$WORK/server.out" 2>/dev/null | head -n 1)"
     [[ -n "$API_URL" ]] && break
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1

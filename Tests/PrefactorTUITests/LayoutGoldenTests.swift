@@ -89,6 +89,25 @@ struct LayoutGoldenTests {
         try Golden.check(model.frame(80, 24), "filter-80x24")
     }
 
+    @Test func permanentFailuresAfterTheQueueEmptied() throws {
+        var model = emptyModel(demo: .paused)
+        model.apply(at: 0, [.instanceStarted(instance("inst-fail"))])
+        model.apply(at: 1, [
+            .spanStarted(span("sp-bad", in: "inst-fail", "tool:call", .active, payload: ["tool": "shell"], started: 1)),
+        ])
+        model.apply(at: 2, [
+            .spanFinished(span("sp-bad", in: "inst-fail", "tool:call", .complete, payload: ["tool": "shell"], started: 1, finished: 2,
+                deliveryError: "HTTP 422: payload does not match the schema")),
+            .operationFailed(FailedOperation(operation: createOperation(3, instance: "inst-fail", span: "sp-bad", schema: "tool:call", enqueued: 1),
+                reason: "HTTP 422: payload does not match the schema", status: 422)),
+            .queueChanged(QueueStats(delivered: 2, failed: 1)),
+        ])
+        model.tick(at(3))
+        model.press(.character("G"))
+        #expect(model.selection == .span("sp-bad"))
+        try Golden.check(model.frame(80, 24), "failures-80x24")
+    }
+
     @Test(arguments: [(59, 24), (80, 13), (20, 3)])
     func tooSmall(width: Int, height: Int) throws {
         let buffer = richModel().frame(width, height)

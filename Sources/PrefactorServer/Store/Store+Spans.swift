@@ -130,8 +130,13 @@ extension Store {
         guard let instanceID, let schemaName else { throw APIError.invalidField("details", "is incomplete") }
         let key = topKey ?? innerKey
 
-        return try await write(scope: scope, key: key) { db, time in
-            let instance = try self.requireInstance(db, id: instanceID)
+        return try await write(scope: scope, key: key, writesLast: true) { db, time in
+            guard
+                let instance = try Row.fetchOne(
+                    cached: db,
+                    sql: "SELECT account_id, agent_id, schema_version_id, status, termination_reason FROM agent_instances WHERE id = ?",
+                    arguments: [instanceID])
+            else { throw APIError.notFound("Agent instance \(instanceID) not found") }
             let spanID = requestedID ?? Store.newID("sp")
             if requestedID != nil,
                 try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_spans WHERE id = ?", arguments: [spanID]) != nil
@@ -181,7 +186,7 @@ extension Store {
         let timestamp = fields.optionalTimestamp("timestamp")
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key) { db, time in
+        return try await write(scope: scope, key: key, writesLast: true) { db, time in
             guard
                 let row = try Row.fetchOne(
                     cached: db,

@@ -59,9 +59,11 @@ final class Store: Sendable {
     /// Writes are group-committed: requests that arrive while a transaction runs are applied together in the next
     /// one, each inside its own savepoint, so a rejected request rolls back alone and one commit serves many.
     func write(
-        scope: String, key: String?, _ perform: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse
+        scope: String, key: String?, writesLast: Bool = false,
+        _ perform: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse
     ) async throws -> StoredResponse {
-        try await batcher.submit { db, time in
+        // `writesLast`: `perform` throws only before its first write, so it needs no savepoint.
+        try await batcher.submit(isolated: !writesLast) { db, time in
             if let key,
                 let row = try Row.fetchOne(
                     cached: db, sql: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",

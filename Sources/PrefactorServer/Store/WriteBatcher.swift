@@ -10,6 +10,7 @@ final class WriteBatcher: Sendable {
 
     private struct Pending {
         var job: Job
+        var isolated: Bool
         var continuation: CheckedContinuation<StoredResponse, any Error>
     }
 
@@ -29,10 +30,12 @@ final class WriteBatcher: Sendable {
         self.now = now
     }
 
-    func submit(_ job: @escaping Job) async throws -> StoredResponse {
+    /// Queues a job. `isolated: false` is for jobs that throw only before their first write, which then need no
+    /// savepoint of their own.
+    func submit(isolated: Bool = true, _ job: @escaping Job) async throws -> StoredResponse {
         try await withCheckedThrowingContinuation { continuation in
             let start = state.withLock { state -> Bool in
-                state.pending.append(Pending(job: job, continuation: continuation))
+                state.pending.append(Pending(job: job, isolated: isolated, continuation: continuation))
                 if state.running { return false }
                 state.running = true
                 return true
@@ -52,13 +55,17 @@ final class WriteBatcher: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let jobs = batch.map(\.job)
+            let jobs = batch.map { ($0.job, $0.isolated) }
             let now = self.now
             do {
                 let results = try await writer.write { db -> [Result<StoredResponse, any Error>] in
                     var results: [Result<StoredResponse, any Error>] = []
                     results.reserveCapacity(jobs.count)
-                    for job in jobs {
+                    for (job, isolated) in jobs {
+                        guard isolated else {
+                            do { results.append(.success(try job(db, now()))) } catch { results.append(.failure(error)) }
+                            continue
+                        }
                         try db.execute(cached: "SAVEPOINT request")
                         do {
                             let response = try job(db, now())

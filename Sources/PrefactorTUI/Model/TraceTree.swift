@@ -129,7 +129,7 @@ public struct TraceTree: Sendable {
             let status = node.status
             spanStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status {
-                node.history.append((status, time))
+                node.history.append((status, Self.time(of: status, in: span) ?? time))
                 statusChangeOrder[span.id] = version
             }
             spans[span.id] = node
@@ -138,7 +138,7 @@ public struct TraceTree: Sendable {
             let node = SpanNode(span: span, history: [])
             spanStatusCounts[node.status, default: 0] += 1
             spans[span.id] = node
-            spans[span.id]?.history = [(node.status, time)]
+            spans[span.id]?.history = [(node.status, Self.time(of: node.status, in: span) ?? time)]
             statusChangeOrder[span.id] = version
             if instances[span.instanceID] == nil {
                 upsert(
@@ -154,6 +154,15 @@ public struct TraceTree: Sendable {
             if let waiting = waitingForParent.removeValue(forKey: key) {
                 for child in waiting { attach(child) }
             }
+        }
+    }
+
+    /// When a span reached a status, from its own timestamps (the client's clock), when it has them.
+    static func time(of status: DisplayStatus, in span: SpanSnapshot) -> Date? {
+        switch status {
+        case .prepared: return span.preparedAt
+        case .active, .pending: return span.startedAt
+        case .complete, .failed, .cancelled, .terminated: return span.finishedAt
         }
     }
 

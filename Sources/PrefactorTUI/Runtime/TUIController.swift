@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PrefactorCore
+import PrefactorHTTP
 import PrefactorWire
 
 /// Options of a UI session.
@@ -121,8 +122,8 @@ public actor TUIController {
 
     private func present() {
         let geometry = Geometry(width: model.width, height: model.height, queueFocused: model.focus == .queue)
-        model.treeRowsVisible = max(1, geometry.bodyHeight)
         model.refreshRows()
+        model.treeRowsVisible = model.rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : max(1, geometry.bodyHeight)
         if model.follow { model.followNewest() }
         model.clampScroll()
         backend.present(Layout(model: model, theme: theme).render())
@@ -132,6 +133,7 @@ public actor TUIController {
     private func handle(_ input: Input) async {
         switch input {
         case .events(let events):
+            model.now = Date()
             var resync = false
             for event in events { if case .eventsDropped = event { resync = true } }
             if resync {
@@ -179,7 +181,10 @@ public actor TUIController {
         func attempt(_ what: String, _ body: @escaping @Sendable () async throws -> Void) {
             Task {
                 do { try await body() } catch {
-                    let text = (error as? PrefactorError)?.message ?? "\(error)"
+                    var text = (error as? PrefactorError)?.message ?? "\(error)"
+                    if let cause = (error as? PrefactorError)?.underlying {
+                        text += ": " + (cause.status.map { "HTTP \($0) " } ?? "") + cause.message
+                    }
                     continuation.yield(.effectFailed("\(what) failed: \(text)"))
                 }
             }

@@ -136,7 +136,10 @@ extension AppModel {
 
     private mutating func mutating(_ character: Character) -> [Effect] {
         if readonly { return refuse("Read-only mode: \(character) is disabled") }
-        if character == "n" { return [.newInstance] }
+        if character == "n" {
+            message = Message(text: "Registering a new run…", isError: false)
+            return [.newInstance]
+        }
         guard let selection else { return refuse("Nothing selected") }
         switch (character, selection) {
         case ("a", .instance(let id)):

@@ -99,6 +99,7 @@ public struct Layout {
         var right: [(String, CellStyle)] = []
         if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
         if model.follow { right.append(("follow", theme.accent)) }
+        if model.errorsOnly { right.append(("errors only", theme.error)) }
         if model.readonly { right.append(("read-only", theme.warning)) }
         let rightText = right.map(\.0).joined(separator: " · ")
         let rightWidth = TextWidth.columns(of: rightText)
@@ -115,7 +116,8 @@ public struct Layout {
 
     func drawTree(_ buffer: inout CellBuffer, _ geometry: Geometry) {
         let rows = model.rows
-        let visible = geometry.bodyHeight
+        // When the tree overflows, its last line shows the position instead of a row.
+        let visible = rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : geometry.bodyHeight
         if rows.isEmpty {
             let text = model.filter.isEmpty && !model.errorsOnly
                 ? "No agent runs yet. Press n to start one." : "Nothing matches the filter. Esc clears it."
@@ -130,7 +132,7 @@ public struct Layout {
         }
         if rows.count > visible {
             let position = "\(start + 1)-\(end)/\(rows.count)"
-            buffer.write(position, row: geometry.bodyTop + visible - 1, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)), style: theme.dim)
+            buffer.write(position, row: geometry.bodyTop + visible, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)), style: theme.dim)
         }
     }
 
