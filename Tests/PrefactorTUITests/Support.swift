@@ -74,12 +74,14 @@ extension AppModel {
         apply(events)
     }
 
-    /// Sets the screen size and the tree rows it has room for, as the controller does before each frame.
+    /// Sets the screen size and the tree rows it has room for, as the controller does before each frame (when the
+    /// tree overflows, its last line shows the position instead of a row).
     mutating func resize(_ width: Int, _ height: Int) {
         self.width = width
         self.height = height
-        treeRowsVisible = max(1, Geometry(width: width, height: height, queueFocused: focus == .queue).bodyHeight)
+        let body = Geometry(width: width, height: height, queueFocused: focus == .queue).bodyHeight
         refreshRows()
+        treeRowsVisible = rows.count > body ? max(1, body - 1) : max(1, body)
         clampScroll()
     }
 
