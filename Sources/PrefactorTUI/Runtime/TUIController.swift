@@ -162,6 +162,7 @@ public actor TUIController {
             model.message = Message(text: message, isError: true)
             dirty = true
         case .selected(let node):
+            if case .instance = node, model.message == AppModel.registeringMessage { model.message = nil }
             // The node's event may not have arrived yet: select it as soon as it is in the tree.
             model.pendingSelection = node
             model.refreshRows()

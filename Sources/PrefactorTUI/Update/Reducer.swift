@@ -3,6 +3,9 @@ import PrefactorCore
 import PrefactorWire
 
 extension AppModel {
+    /// Shown while a new run registers; cleared when it is selected.
+    public static let registeringMessage = Message(text: "Registering a new run…", isError: false)
+
     /// The default schema name offered when adding a span.
     public static let defaultSchemaName = "agent:step"
 
@@ -137,7 +140,7 @@ extension AppModel {
     private mutating func mutating(_ character: Character) -> [Effect] {
         if readonly { return refuse("Read-only mode: \(character) is disabled") }
         if character == "n" {
-            message = Message(text: "Registering a new run…", isError: false)
+            message = Self.registeringMessage
             return [.newInstance]
         }
         guard let selection else { return refuse("Nothing selected") }
