@@ -23,7 +23,7 @@ for _ in $(seq 1 100); do
 done
 [[ -n "$URL" ]] || { echo "server did not start"; cat "$WORK/serve.log"; exit 1; }
 "$PY" Benchmarks/python_drain.py --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" | tee "$WORK/python.txt"
-"$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" | tee "$WORK/swift.txt"
+"$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" --workers "${WORKERS:-20}" | tee "$WORK/swift.txt"
 python3 - "$WORK/python.txt" "$WORK/swift.txt" <<'PY'
 import re, sys
 rate = lambda path: float(re.search(r"= (\d+) operations/s", open(path).read()).group(1))
