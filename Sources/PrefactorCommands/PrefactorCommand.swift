@@ -10,13 +10,16 @@ public struct PrefactorCommand: AsyncParsableCommand {
         abstract: "Observe and control AI agents with Prefactor: a terminal UI, a local API server and tools.",
         discussion: """
             Examples:
-              prefactor                            The terminal UI on an embedded API server with a demo agent
+              prefactor                  the terminal UI, embedded API server, demo agent
               prefactor tui --api-url URL --token TOKEN
-                                                   The terminal UI against any Prefactor API
-              prefactor serve                      Run the local Prefactor API on http://127.0.0.1:4000
-              prefactor serve --port 0 --in-memory Run a throwaway server on any free port
+                                         the terminal UI against any Prefactor API
+              prefactor serve            the local Prefactor API on 127.0.0.1:4000
+              prefactor serve --port 0 --in-memory
+                                         a throwaway server on any free port
+              prefactor demo --api-url URL --token TOKEN
+                                         the demo agent without the UI
               prefactor ping --api-url URL --token TOKEN
-                                                   Check that an API answers and accepts the token
+                                         check that an API accepts the token
 
             The API URL and token can also come from PREFACTOR_API_URL and PREFACTOR_API_TOKEN.
             """,
