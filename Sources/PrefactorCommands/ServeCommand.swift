@@ -18,9 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
             in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without --token (or
             $PREFACTOR_API_TOKEN) a token is generated and printed once.
 
-            On start the server prints, each on its own line:
-              PREFACTOR_API_URL=http://HOST:PORT
+            On start the server prints, each on its own line (the URL line last):
               PREFACTOR_API_TOKEN=TOKEN      (only when the token was generated)
+              PREFACTOR_API_URL=http://HOST:PORT
 
             Fault injection (tests and demos), repeatable: --fault '[METHOD ]PATH:OPTIONS' with the options
             status=CODE, count=N, latency=MS and drop; PATH may contain * wildcards. Examples:
@@ -103,8 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
             if !configuration.faults.isEmpty {
                 printFlushed("Faults: " + configuration.faults.map { "\($0.method ?? "*") \($0.path)" }.joined(separator: ", "))
             }
-            printFlushed("PREFACTOR_API_URL=http://\(displayHost):\(port)")
+            // The token line comes first: a reader that waits for the URL line has then seen both.
             if generated { printFlushed("PREFACTOR_API_TOKEN=\(token)") }
+            printFlushed("PREFACTOR_API_URL=http://\(displayHost):\(port)")
         }
         do {
             try await application.runService()
