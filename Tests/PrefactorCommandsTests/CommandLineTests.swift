@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+/// Foundation's `Process.run()` is not safe to call from several threads at once on Linux (it crashed in CI when
+/// parameterized cases launched in parallel), so every launch in these tests goes through this lock.
+let launchLock = NSLock()
+
 /// Runs the built `prefactor` executable.
 struct Executable {
     static var url: URL {
@@ -29,7 +33,7 @@ struct Executable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try launchLock.withLock { try process.run() }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -51,7 +55,7 @@ struct Executable {
             process.arguments = ["serve"] + arguments
             process.standardOutput = output
             process.standardError = errors
-            try process.run()
+            try launchLock.withLock { try process.run() }
             var buffer = Data()
             let handle = output.fileHandleForReading
             let deadline = Date().addingTimeInterval(30)
@@ -180,7 +184,7 @@ struct CommandLineTests {
         process.arguments = ["-s", "-H", "Authorization: Bearer \(token)"] + arguments
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        try launchLock.withLock { try process.run() }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
