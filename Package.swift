@@ -71,6 +71,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -107,6 +108,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "PrefactorServer",
                 "PrefactorServerTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -124,7 +126,13 @@ let package = Package(
             path: "Benchmarks/CoreBenchmark"
         ),
         .executableTarget(
-            name: "TUIBenchmark", dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorWire"], path: "Benchmarks/TUIBenchmark"),
+            name: "TUIBenchmark",
+            dependencies: [
+                "PrefactorTUI", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServer", "PrefactorServerTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/TUIBenchmark"
+        ),
         .testTarget(name: "PrefactorWireTests", dependencies: ["PrefactorWire"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "PrefactorHTTPTests",
@@ -146,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorTUITests",
-            dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorWire", "PrefactorServerTesting"],
+            dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServerTesting"],
             resources: [.copy("Golden")]
         ),
         .testTarget(

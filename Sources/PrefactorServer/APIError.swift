@@ -47,6 +47,16 @@ public struct APIError: Error, Sendable, Hashable {
         APIError(status: 409, code: "conflict", message: message)
     }
 
+    /// 404 `not_found` for a path no route serves.
+    public static func noRoute(method: String, path: String) -> APIError {
+        notFound("No route for \(method) \(path)")
+    }
+
+    /// 405 `method_not_allowed` for a path served only for other methods.
+    public static func methodNotAllowed(method: String, path: String) -> APIError {
+        APIError(status: 405, code: "method_not_allowed", message: "\(method) is not allowed on \(path)")
+    }
+
     /// 400 `bad_request`: a body that is not a JSON object.
     public static func badRequest(_ message: String) -> APIError {
         APIError(status: 400, code: "bad_request", message: message)
@@ -55,6 +65,9 @@ public struct APIError: Error, Sendable, Hashable {
     /// 401 `unauthorized`.
     public static let unauthorized = APIError(
         status: 401, code: "unauthorized", message: "Missing or invalid bearer token")
+
+    /// 500 `internal_error`: a failure the server did not expect; the details are logged, never sent.
+    public static let internalError = APIError(status: 500, code: "internal_error", message: "Internal server error")
 
     /// 413 `payload_too_large`.
     public static func payloadTooLarge(limit: Int) -> APIError {

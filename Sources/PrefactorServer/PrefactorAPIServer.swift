@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PrefactorWire
 import ServiceLifecycle
+import Synchronization
 
 /// How to run the local Prefactor API server.
 public struct ServerConfiguration: Sendable {
@@ -66,12 +67,23 @@ public final class PrefactorAPIServer: Sendable {
     ///
     /// - Parameter configuration: Where to listen and store data.
     /// - Throws: When the database cannot be opened or migrated.
-    public init(configuration: ServerConfiguration) throws {
+    public convenience init(configuration: ServerConfiguration) throws {
+        let clock = StrictClock()
+        try self.init(configuration: configuration, now: { clock.next() })
+    }
+
+    /// Opens (or creates) the database and prepares a server whose writes take their `inserted_at` and
+    /// `updated_at` from `now` instead of the wall clock: for tools that fill a database with data from the past.
+    ///
+    /// - Parameters:
+    ///   - configuration: Where to listen and store data.
+    ///   - now: The server time, in microseconds since 1970; it must never repeat or go back.
+    /// - Throws: When the database cannot be opened or migrated.
+    package init(configuration: ServerConfiguration, now: @escaping @Sendable () -> Int64) throws {
         self.configuration = configuration
         self.faults = FaultInjector(configuration.faults)
         self.requests = RequestLog()
-        self.store = try Store(
-            location: configuration.database, now: { WireDate.microseconds(of: Date()) })
+        self.store = try Store(location: configuration.database, now: now)
     }
 
     /// Builds the Hummingbird application serving the API.
@@ -91,5 +103,19 @@ public final class PrefactorAPIServer: Sendable {
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: configuration.logger)
+    }
+}
+
+/// Server time in microseconds that never repeats or goes back: every write gets a later `updated_at` than the one
+/// before, so a reader that asks for changes just after the newest one it saw misses nothing.
+final class StrictClock: Sendable {
+    private let last = Mutex<Int64>(0)
+
+    func next() -> Int64 {
+        let wall = WireDate.microseconds(of: Date())
+        return last.withLock { last in
+            last = max(last + 1, wall)
+            return last
+        }
     }
 }

@@ -43,7 +43,21 @@ public func withTestServer<T: Sendable>(
 ) async throws -> T {
     let configuration = ServerConfiguration(
         host: "127.0.0.1", port: 0, database: database, token: token, faults: faults)
-    let server = try PrefactorAPIServer(configuration: configuration)
+    return try await withTestServer(PrefactorAPIServer(configuration: configuration), body)
+}
+
+/// Runs a server made by the caller (configured for `127.0.0.1` and port 0) for the duration of `body`, then shuts
+/// it down gracefully.
+///
+/// - Parameters:
+///   - server: The server to run.
+///   - body: The test, given the running server.
+/// - Returns: What `body` returns.
+/// - Throws: What `body` throws, or an error when the server cannot start.
+package func withTestServer<T: Sendable>(
+    _ server: PrefactorAPIServer, _ body: (TestServer) async throws -> T
+) async throws -> T {
+    let token = server.configuration.token
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let application = server.makeApplication { port in
         continuation.yield(port)

@@ -39,13 +39,52 @@ public enum WireDate {
         }
         let (year, month, day) = civilDate(daysSinceEpoch: floorDiv(seconds, 86_400))
         let secondOfDay = seconds - floorDiv(seconds, 86_400) * 86_400
+        guard (0...9999).contains(year) else { return formatSlowly(year, month, day, secondOfDay, micros, style) }
+        // `YYYY-MM-DDTHH:MM:SS.ffffff` and the suffix, written in place: one allocation per timestamp.
+        let suffix: StaticString = style == .python ? "+00:00" : "Z"
+        return String(unsafeUninitializedCapacity: 26 + suffix.utf8CodeUnitCount) { buffer in
+            var index = 0
+            func put(_ value: Int64, width: Int) {
+                var value = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    buffer[index + offset] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                    value /= 10
+                }
+                index += width
+            }
+            func put(_ byte: UInt8) {
+                buffer[index] = byte
+                index += 1
+            }
+            put(year, width: 4)
+            put(0x2D)
+            put(month, width: 2)
+            put(0x2D)
+            put(day, width: 2)
+            put(0x54)
+            put(secondOfDay / 3600, width: 2)
+            put(0x3A)
+            put((secondOfDay % 3600) / 60, width: 2)
+            put(0x3A)
+            put(secondOfDay % 60, width: 2)
+            put(0x2E)
+            put(micros, width: 6)
+            for offset in 0..<suffix.utf8CodeUnitCount { put(suffix.utf8Start[offset]) }
+            return index
+        }
+    }
+
+    /// The general form, for years outside 0–9999 (wider or negative years).
+    private static func formatSlowly(
+        _ year: Int64, _ month: Int64, _ day: Int64, _ secondOfDay: Int64, _ micros: Int64, _ style: Style
+    ) -> String {
         var text = ""
         text.reserveCapacity(32)
-        append(&text, Int64(year), width: 4)
+        append(&text, year, width: 4)
         text.append("-")
-        append(&text, Int64(month), width: 2)
+        append(&text, month, width: 2)
         text.append("-")
-        append(&text, Int64(day), width: 2)
+        append(&text, day, width: 2)
         text.append("T")
         append(&text, secondOfDay / 3600, width: 2)
         text.append(":")

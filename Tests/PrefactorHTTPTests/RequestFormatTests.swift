@@ -26,6 +26,7 @@ struct RequestFormatTests {
         _ = try await h.client.agent(id: agent.id)
         _ = try await h.client.listAgents()
         _ = try await h.client.showAgent(agentID: agent.id)
+        _ = try await h.client.executeBulk(BulkRequest(items: [BulkItem(type: "agents/list")]))
     }
 
     @Test func everyRequestCarriesTheRequiredHeaders() async throws {
@@ -33,8 +34,8 @@ struct RequestFormatTests {
         try await withHarness { h in
             try await Self.exerciseEveryEndpoint(h)
             let requests = h.transport.requests
-            #expect(requests.count == 16)
-            #expect(h.log.totalCount == 16)
+            #expect(requests.count == 17)
+            #expect(h.log.totalCount == 17)
             for request in requests {
                 #expect(request.header("Authorization") == "Bearer \(h.server.token)", "\(request.method) \(request.path)")
                 #expect(request.header("X-Prefactor-SDK") == "prefactor-swift@\(APIClient.sdkVersion)")
@@ -52,6 +53,7 @@ struct RequestFormatTests {
             #expect(routes.contains("POST /api/v1/agent_instance/register"))
             #expect(routes.contains("POST /api/v1/agent_spans"))
             #expect(routes.contains("GET /api/v1/agent/show"))
+            #expect(routes.contains("POST /api/v1/bulk"))
         }
     }
 

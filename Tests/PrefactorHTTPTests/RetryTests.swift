@@ -79,7 +79,10 @@ struct RetryTests {
             let key = IdempotencyKey.generate()
             let instance = try await h.client.registerAgentInstance(Harness.registerRequest(idempotencyKey: key))
             #expect(instance.status == .pending)
-            try Self.expectIdenticalAttempts(h.transport.requests(path: Self.registerPath), count: 2, key: key)
+            // On a loaded machine a retry may time out too; however many there were, they were identical.
+            let attempts = h.transport.requests(path: Self.registerPath)
+            #expect(attempts.count >= 2, "the attempt that timed out was retried")
+            try Self.expectIdenticalAttempts(attempts, count: attempts.count, key: key)
         }
     }
 

@@ -88,6 +88,11 @@ struct WireDateTests {
         #expect(WireDate.parseMicroseconds(python) == microseconds)
     }
 
+    @Test func yearsPastFourDigitsKeepEveryDigit() {
+        #expect(WireDate.format(microseconds: 253_402_300_800_000_000) == "10000-01-01T00:00:00.000000Z")
+        #expect(WireDate.format(microseconds: 253_402_300_800_000_001, style: .python) == "10000-01-01T00:00:00.000001+00:00")
+    }
+
     @Test func otherOffsetsAreNormalisedToUTC() {
         let micros = WireDate.parseMicroseconds("2025-01-02T08:34:05.5+05:30")!
         #expect(WireDate.format(microseconds: micros) == "2025-01-02T03:04:05.500000Z")

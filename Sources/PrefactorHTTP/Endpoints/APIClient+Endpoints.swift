@@ -163,16 +163,18 @@ extension APIClient {
     ///
     /// - Parameters:
     ///   - agentID: The agent whose instances to list; all instances when `nil`.
+    ///   - status: Only instances with this status (a filter of the local server; other servers may ignore it).
     ///   - updatedSince: Only instances changed at or after this time.
     ///   - page: Which page.
     /// - Returns: One page of instances.
     /// - Throws: ``PrefactorHTTPError``.
     public func listAgentInstances(
-        agentID: String? = nil, updatedSince: Date? = nil, page: PageRequest = PageRequest()
+        agentID: String? = nil, status: AgentStatus? = nil, updatedSince: Date? = nil, page: PageRequest = PageRequest()
     ) async throws(PrefactorHTTPError) -> ListPage<AgentInstance> {
         let operation = "agent_instances.list"
         var query: [(String, String)] = []
         if let agentID { query.append(("agent_id", agentID)) }
+        if let status { query.append(("status", status.rawValue)) }
         if let updatedSince { query.append(("updated_since", WireDate.format(updatedSince, style: .zulu))) }
         let object = try await send("GET", "/api/v1/agent_instance", query: query + page.query, body: nil, operation: operation)
         return try list(AgentInstance.self, object, operation: operation)
@@ -312,17 +314,21 @@ extension APIClient {
     ///   - riskProfileID: Filter by risk profile.
     ///   - teamID: Filter by team.
     ///   - ownerPersonID: Filter by owner.
+    ///   - updatedSince: Only agents changed, or with instances changed, at or after this time (a filter of the local
+    ///     server; other servers may ignore it).
     ///   - page: Which page and sort (`name`, `-id`, ...).
     /// - Returns: One page of agents.
     /// - Throws: ``PrefactorHTTPError``.
     public func listAgents(
-        riskProfileID: String? = nil, teamID: String? = nil, ownerPersonID: String? = nil, page: PageRequest = PageRequest()
+        riskProfileID: String? = nil, teamID: String? = nil, ownerPersonID: String? = nil, updatedSince: Date? = nil,
+        page: PageRequest = PageRequest()
     ) async throws(PrefactorHTTPError) -> ListPage<Agent> {
         let operation = "agents.list"
         var query: [(String, String)] = []
         if let riskProfileID { query.append(("risk_profile_id", riskProfileID)) }
         if let teamID { query.append(("team_id", teamID)) }
         if let ownerPersonID { query.append(("owner_person_id", ownerPersonID)) }
+        if let updatedSince { query.append(("updated_since", WireDate.format(updatedSince, style: .zulu))) }
         let object = try await send("GET", "/api/v1/agent", query: query + page.query, body: nil, operation: operation)
         return try list(Agent.self, object, operation: operation)
     }

@@ -29,6 +29,11 @@ public final class FaultInjector: Sendable {
         rules.withLock { $0.removeAll() }
     }
 
+    /// Whether any rule is in force.
+    var isActive: Bool {
+        rules.withLock { !$0.isEmpty }
+    }
+
     /// The rules still in force (those whose count ran out are gone).
     public var current: [FaultRule] {
         rules.withLock { $0 }

@@ -14,6 +14,13 @@ struct FieldReader {
         errors[key, default: []].append(message)
     }
 
+    /// Takes over the errors of a reader of a nested object, each field name prefixed (e.g. `items[0].`).
+    mutating func absorb(_ other: FieldReader, prefix: String = "") {
+        for (field, messages) in other.errors {
+            for message in messages { fail(prefix + field, message) }
+        }
+    }
+
     /// SQLite text cannot hold NUL characters intact, so strings stored as columns must not contain them.
     private mutating func checkNUL(_ key: String, _ value: String) -> String? {
         if value.utf8.contains(0) {
@@ -105,10 +112,15 @@ struct FieldReader {
         return value
     }
 
-    func check() throws(APIError) {
+    /// Throws 422 with every field error collected, if there is any.
+    ///
+    /// - Parameter code: The error code: `validation_error`, or `validation_errors` for bulk requests (spec §5.1).
+    func check(code: String = "validation_error") throws(APIError) {
         if !errors.isEmpty {
             let summary = errors.keys.sorted().map { "\($0) \(errors[$0]!.joined(separator: "; "))" }
-            throw APIError.validation(errors, message: "Validation failed: " + summary.joined(separator: ", "))
+            var error = APIError.validation(errors, message: "Validation failed: " + summary.joined(separator: ", "))
+            error.code = code
+            throw error
         }
     }
 }

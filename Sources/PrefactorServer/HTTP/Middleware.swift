@@ -32,19 +32,16 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             let apiError: APIError
             switch error.status.code {
             case 404:
-                apiError = .notFound("No route for \(request.method.rawValue) \(request.uri.path)")
+                apiError = .noRoute(method: request.method.rawValue, path: request.uri.path)
             case 405:
-                apiError = APIError(
-                    status: 405, code: "method_not_allowed",
-                    message: "\(request.method.rawValue) is not allowed on \(request.uri.path)")
+                apiError = .methodNotAllowed(method: request.method.rawValue, path: request.uri.path)
             default:
                 apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
             }
             response = .json(status: apiError.status, apiError.body)
         } catch {
             logger.error("Unhandled error", metadata: ["prefactor.path": "\(request.uri.path)", "error": "\(error)"])
-            let apiError = APIError(status: 500, code: "internal_error", message: "Internal server error")
-            response = .json(status: 500, apiError.body)
+            response = .json(status: 500, APIError.internalError.body)
         }
         log.record(
             RecordedRequest(
@@ -62,6 +59,7 @@ struct FaultMiddleware: RouterMiddleware {
     let faults: FaultInjector
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard faults.isActive else { return try await next(request, context) }
         let path = request.uri.path
         guard !path.hasPrefix("/__prefactor"),
             let decision = faults.decide(method: request.method.rawValue, path: path)
@@ -96,11 +94,11 @@ struct AuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError.unauthorized
         }
-        let presented = Array(header.utf8.dropFirst(7))
+        let presented = header.utf8.dropFirst(7)
         // Compare in constant time for equal lengths.
         var difference = presented.count == token.count ? 0 : 1
-        for index in 0..<min(presented.count, token.count) {
-            difference |= Int(presented[index] ^ token[index])
+        for (byte, expected) in zip(presented, token) {
+            difference |= Int(byte ^ expected)
         }
         guard difference == 0 else { throw APIError.unauthorized }
         return try await next(request, context)

@@ -20,6 +20,40 @@ struct QueryParameters: Sendable {
         }
     }
 
+    /// Parameters given as JSON members, as bulk items carry them: strings, numbers and Booleans stand for their
+    /// text, `null` for absence, and an object member such as `"pagination": {"offset": 20}` for
+    /// `pagination[offset]=20`.
+    ///
+    /// - Throws: 422 `validation_error` naming each member of another type.
+    init(fields: [String: JSONValue]) throws(APIError) {
+        var reader = FieldReader([:])
+        func text(_ value: JSONValue) -> String? {
+            switch value {
+            case .string(let text): return text
+            case .int(let number): return String(number)
+            case .double(let number): return "\(number)"
+            case .bool(let flag): return flag ? "true" : "false"
+            case .null, .array, .object: return nil
+            }
+        }
+        for (key, value) in fields {
+            let members: [(String, JSONValue)]
+            if case .object(let object) = value {
+                members = object.map { ("\(key)[\($0.key)]", $0.value) }
+            } else {
+                members = [(key, value)]
+            }
+            for (name, member) in members where !member.isNull {
+                if let text = text(member) {
+                    values[name] = text
+                } else {
+                    reader.fail(name, "must be a string, a number or a boolean, got \(member.typeName)")
+                }
+            }
+        }
+        try reader.check()
+    }
+
     subscript(key: String) -> String? {
         guard let value = values[key], !value.isEmpty else { return nil }
         return value

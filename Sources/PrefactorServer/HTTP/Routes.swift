@@ -15,86 +15,19 @@ extension PrefactorAPIServer {
         let limit = configuration.maxBodyBytes
         let api = router.group("api/v1")
 
-        api.get("ping") { _, _ in
-            var details = JSONObjectText()
-            details.string("message", "pong")
-            details.string("server", "prefactor-swift")
-            return Self.send(Store.success(details.result))
-        }
-
-        // Agent instances
-        api.post("agent_instance/register") { request, _ in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.register(body, scope: Self.scope(request)))
-        }
-        api.get("agent_instance") { request, _ in
-            Self.send(try await store.listInstances(QueryParameters(query: request.uri.query)))
-        }
-        api.get("agent_instance/:id") { request, context in
-            Self.send(try await store.instance(id: try Self.id(context)))
-        }
-        api.get("agent_instance/:id/agent_context") { request, context in
-            Self.send(try await store.agentContext(id: try Self.id(context)))
-        }
-        api.post("agent_instance/:id/start") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.startInstance(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-        api.post("agent_instance/:id/finish") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.finishInstance(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-        api.post("agent_instance/:id/terminate") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.terminateInstance(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-        api.post("agent_instance/:id/record_quality") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.recordQuality(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-
-        // Spans
-        api.post("agent_spans") { request, _ in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.createSpan(body, scope: Self.scope(request)))
-        }
-        api.get("agent_spans") { request, _ in
-            Self.send(try await store.listSpans(QueryParameters(query: request.uri.query)))
-        }
-        api.post("agent_spans/:id/finish") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.finishSpan(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-
-        // Agents
-        api.post("agent") { request, _ in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.createAgent(body, scope: Self.scope(request)))
-        }
-        api.get("agent") { request, _ in
-            Self.send(try await store.listAgents(QueryParameters(query: request.uri.query)))
-        }
-        api.get("agent/show") { request, _ in
-            Self.send(try await store.showAgent(QueryParameters(query: request.uri.query)))
-        }
-        api.get("agent/:id") { _, context in
-            Self.send(try await store.agent(id: try Self.id(context)))
-        }
-        api.put("agent/:id") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(try await store.updateAgent(id: try Self.id(context), body: body, scope: Self.scope(request)))
-        }
-        api.delete("agent/:id") { request, context in
-            let body = try await Self.jsonBody(request, limit: limit)
-            return Self.send(
-                try await store.transitionAgent(id: try Self.id(context), action: "delete", body: body, scope: Self.scope(request)))
-        }
-        for action in ["retire", "reinstate"] {
-            api.post("agent/:id/\(action)") { request, context in
-                let body = try await Self.jsonBody(request, limit: limit)
-                return Self.send(
-                    try await store.transitionAgent(id: try Self.id(context), action: action, body: body, scope: Self.scope(request)))
+        for endpoint in Endpoint.all {
+            api.on(RouterPath(endpoint.path), method: endpoint.method) { request, context in
+                let call = EndpointCall(
+                    id: context.parameters.get("id").map { $0.removingPercentEncoding ?? $0 },
+                    body: endpoint.readsBody ? try await Self.jsonBody(request, limit: limit) : [:],
+                    query: QueryParameters(query: request.uri.query), scope: Self.scope(request))
+                return Self.send(try await endpoint.handle(store, call))
             }
+        }
+        let logger = configuration.logger
+        api.post("bulk") { request, _ in
+            let body = try await Self.jsonObject(request, limit: limit)
+            return Self.send(try await Bulk(store: store, logger: logger).run(body))
         }
 
         // The server's own control routes: faults and statistics, for tests and demos.
@@ -137,13 +70,6 @@ extension PrefactorAPIServer {
         request.method.rawValue + " " + request.uri.path
     }
 
-    static func id(_ context: ServerRequestContext) throws -> String {
-        guard let raw = context.parameters.get("id") else { throw APIError.notFound("Missing id") }
-        let id = raw.removingPercentEncoding ?? raw
-        guard !id.utf8.contains(0) else { throw APIError.notFound("No resource has an id containing NUL") }
-        return id
-    }
-
     static func collect(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError.payloadTooLarge(limit: limit)
@@ -174,12 +100,13 @@ extension PrefactorAPIServer {
         let buffer = try await collect(&request, limit: limit)
         let bytes = buffer.readableBytesView
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        // ASCII is valid UTF-8; only other bodies need the full check.
+        guard bytes.allSatisfy({ $0 < 0x80 }) || String(validating: bytes, as: UTF8.self) != nil else {
             throw APIError.badRequest("Request body is not valid UTF-8")
         }
         let value: JSONValue
         do {
-            value = try JSONValue(parsing: Data(bytes))
+            value = try JSONParser.parse(bytes)
         } catch {
             throw APIError(status: 400, code: "invalid_json", message: "Request body is not valid JSON")
         }

@@ -77,7 +77,7 @@ extension Store {
         let owner = fields.optionalString("owner_person_id")
         let risk = fields.optionalString("risk_profile_id")
         let team = fields.optionalString("team_id")
-        for (field, messages) in outer.errors { for message in messages { fields.fail(field, message) } }
+        fields.absorb(outer)
         try fields.check()
         guard let name else { throw APIError.invalidField("name", "is required") }
         return try await write(scope: scope, key: key) { db, time in
@@ -113,7 +113,7 @@ extension Store {
             assignments.append((column, fields.optionalString(column)))
         }
         if details["external_identifier"] != nil { fields.fail("external_identifier", "cannot be changed") }
-        for (field, messages) in outer.errors { for message in messages { fields.fail(field, message) } }
+        fields.absorb(outer)
         try fields.check()
         let changes = assignments
         return try await write(scope: scope, key: key) { db, time in

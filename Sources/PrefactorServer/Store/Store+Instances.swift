@@ -89,9 +89,7 @@ extension Store {
         let versionIdentifier = versionFields.optionalString("external_identifier") ?? "default"
         _ = versionFields.optionalString("name")
         _ = versionFields.optionalString("description")
-        for (field, messages) in versionFields.errors {
-            for message in messages { fields.fail("agent_version.\(field)", message) }
-        }
+        fields.absorb(versionFields, prefix: "agent_version.")
         var schemaErrors: [String: [String]] = [:]
         _ = SchemaInfo(body: schemaVersion, errors: &schemaErrors)
         var schemaFields = FieldReader(schemaVersion)
@@ -318,8 +316,9 @@ extension Store {
     func agentContext(id: String) async throws -> StoredResponse {
         try await read { db in
             let row = try self.requireInstance(db, id: id)
-            let spans = try Row.fetchAll(cached: db, sql: "SELECT \(Store.spanColumns) FROM agent_spans WHERE agent_instance_id = ? ORDER BY started_at, id",
-                arguments: [id])
+            let spans = try db.fetchAll(
+                cached: "SELECT \(Store.spanColumns) FROM agent_spans WHERE agent_instance_id = ? ORDER BY started_at, id",
+                arguments: [id], Store.spanRow)
             let info = try self.schemaInfo(db, id: row["schema_version_id"])
             var body = JSONObjectText()
             body.string("format", "agent_context_v1")

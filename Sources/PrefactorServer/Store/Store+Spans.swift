@@ -29,15 +29,12 @@ extension Store {
         var updatedAt: Int64
     }
 
-    static func spanRow(_ row: Row) -> SpanRow {
+    static func spanRow(_ row: ColumnReader) -> SpanRow {
         SpanRow(
-            id: row[0], instanceID: row[1], parentID: row[2], schemaName: row[3], schemaTitle: row[4], status: row[5],
-            payload: row[6], resultPayload: row[7], accountID: row[8], agentID: row[9], startedAt: row[10],
-            finishedAt: row[11], insertedAt: row[12], updatedAt: row[13])
-    }
-
-    func renderSpan(_ row: Row, summaryFrom info: SchemaInfo? = nil) -> String {
-        renderSpan(Store.spanRow(row), summaryFrom: info)
+            id: row.text(0), instanceID: row.text(1), parentID: row.string(2), schemaName: row.text(3),
+            schemaTitle: row.string(4), status: row.text(5), payload: row.text(6), resultPayload: row.string(7),
+            accountID: row.string(8), agentID: row.string(9), startedAt: row.int64(10), finishedAt: row.int64(11),
+            insertedAt: row.int64(12) ?? 0, updatedAt: row.int64(13) ?? 0)
     }
 
     func renderSpan(_ span: SpanRow, summaryFrom info: SchemaInfo? = nil) -> String {
@@ -77,10 +74,6 @@ extension Store {
     }
 
     /// The control block for spans of an instance, when it was terminated (spec §6).
-    static func control(for instance: Row) -> String? {
-        control(status: instance["status"], reason: instance["termination_reason"])
-    }
-
     static func control(status: String, reason: String?) -> String? {
         guard status == AgentStatus.terminated.rawValue else { return nil }
         var control = JSONObjectText()
@@ -123,19 +116,17 @@ extension Store {
         let startedAt = fields.optionalTimestamp("started_at")
         let finishedAt = fields.optionalTimestamp("finished_at")
         let innerKey = fields.idempotencyKey()
-        for (field, messages) in outer.errors {
-            for message in messages { fields.fail(field, message) }
-        }
+        fields.absorb(outer)
         try fields.check()
         guard let instanceID, let schemaName else { throw APIError.invalidField("details", "is incomplete") }
         let key = topKey ?? innerKey
 
         return try await write(scope: scope, key: key, writesLast: true) { db, time in
             guard
-                let instance = try Row.fetchOne(
-                    cached: db,
-                    sql: "SELECT account_id, agent_id, schema_version_id, status, termination_reason FROM agent_instances WHERE id = ?",
-                    arguments: [instanceID])
+                let instance = try db.fetchFirst(
+                    cached: "SELECT account_id, agent_id, schema_version_id, status, termination_reason FROM agent_instances WHERE id = ?",
+                    [.text(instanceID)],
+                    { (accountID: $0.text(0), agentID: $0.text(1), schemaVersionID: $0.string(2), status: $0.text(3), reason: $0.string(4)) })
             else { throw APIError.notFound("Agent instance \(instanceID) not found") }
             let spanID = requestedID ?? Store.newID("sp")
             if requestedID != nil,
@@ -153,12 +144,12 @@ extension Store {
                     throw APIError.invalidField("parent_span_id", "belongs to another agent instance")
                 }
             }
-            let info = try self.schemaInfo(db, id: instance["schema_version_id"])
+            let info = try self.schemaInfo(db, id: instance.schemaVersionID)
             let span = SpanRow(
                 id: spanID, instanceID: instanceID, parentID: parentID, schemaName: schemaName,
                 schemaTitle: info.spanTitles[schemaName] ?? schemaName, status: status.rawValue,
                 payload: JSONText.serialize(payload), resultPayload: resultPayload.map(JSONText.serialize),
-                accountID: instance["account_id"], agentID: instance["agent_id"], startedAt: startedAt ?? time,
+                accountID: instance.accountID, agentID: instance.agentID, startedAt: startedAt ?? time,
                 finishedAt: status.isTerminal ? (finishedAt ?? time) : nil, insertedAt: time, updatedAt: time)
             try db.execute(cached:  """
                     INSERT INTO agent_spans
@@ -166,14 +157,15 @@ extension Store {
                          result_payload, account_id, agent_id, started_at, finished_at, inserted_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [
-                    span.id, span.instanceID, span.parentID, span.schemaName, span.schemaTitle, span.status, span.payload,
-                    span.resultPayload, span.accountID, span.agentID, span.startedAt, span.finishedAt, time, time,
+                [
+                    .text(span.id), .text(span.instanceID), .text(span.parentID), .text(span.schemaName), .text(span.schemaTitle),
+                    .text(span.status), .text(span.payload), .text(span.resultPayload), .text(span.accountID), .text(span.agentID),
+                    .integer(span.startedAt), .integer(span.finishedAt), .integer(time), .integer(time),
                 ])
             let column = Store.counterColumn(status.rawValue)!
-            try db.execute(cached:  "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?",
-                arguments: [time, instanceID])
-            return Store.success(self.renderSpan(span), control: Store.control(for: instance))
+            try db.execute(
+                cached: "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?", [.integer(time), .text(instanceID)])
+            return Store.success(self.renderSpan(span), control: Store.control(status: instance.status, reason: instance.reason))
         }
     }
 
@@ -188,17 +180,14 @@ extension Store {
         try fields.check()
         return try await write(scope: scope, key: key, writesLast: true) { db, time in
             guard
-                let row = try Row.fetchOne(
-                    cached: db,
-                    sql: """
+                let (found, instanceStatus, terminationReason) = try db.fetchFirst(
+                    cached: """
                         SELECT \(Store.qualifiedSpanColumns), i.status, i.termination_reason
                         FROM agent_spans s JOIN agent_instances i ON i.id = s.agent_instance_id WHERE s.id = ?
                         """,
-                    arguments: [id])
+                    [.text(id)], { (Store.spanRow($0), $0.text(14), $0.string(15)) })
             else { throw APIError.notFound("Span \(id) not found") }
-            var span = Store.spanRow(row)
-            let instanceStatus: String = row[14]
-            let terminationReason: String? = row[15]
+            var span = found
             let current = span.status
             switch current {
             case AgentStatus.active.rawValue:
@@ -219,11 +208,12 @@ extension Store {
                     UPDATE agent_spans SET status = ?, result_payload = ?, finished_at = ?,
                         updated_at = ? WHERE id = ?
                     """,
-                arguments: [span.status, span.resultPayload, span.finishedAt, time, id])
+                [.text(span.status), .text(span.resultPayload), .integer(span.finishedAt), .integer(time), .text(id)])
             let from = Store.counterColumn(current)!
             let to = Store.counterColumn(status.rawValue)!
-            try db.execute(cached:  "UPDATE agent_instances SET \(from) = \(from) - 1, \(to) = \(to) + 1, updated_at = ? WHERE id = ?",
-                arguments: [time, instanceID])
+            try db.execute(
+                cached: "UPDATE agent_instances SET \(from) = \(from) - 1, \(to) = \(to) + 1, updated_at = ? WHERE id = ?",
+                [.integer(time), .text(instanceID)])
             return Store.success(
                 self.renderSpan(span), control: Store.control(status: instanceStatus, reason: terminationReason))
         }
@@ -263,10 +253,11 @@ extension Store {
             }
             let filter = "WHERE " + conditions.joined(separator: " AND ")
             let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_spans \(filter)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(cached: db, sql: "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
-                arguments: arguments + [page.size, page.offset])
+            let spans = try db.fetchAll(
+                cached: "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
+                arguments: arguments + [page.size, page.offset], Store.spanRow)
             let info = includeSummaries ? try self.schemaInfo(db, id: instance["schema_version_id"]) : nil
-            let items = rows.map { self.renderSpan($0, summaryFrom: info) }
+            let items = spans.map { self.renderSpan($0, summaryFrom: info) }
             return Store.list(
                 items, pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
                 sorting: sort.wire)

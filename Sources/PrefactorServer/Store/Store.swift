@@ -48,10 +48,20 @@ final class Store: Sendable {
     /// sort later, so inserts land at the end of the primary-key index instead of on a random page.
     static func newID(_ prefix: String) -> String {
         let micros = UInt64(max(0, WireDate.microseconds(of: Date())))
-        let time = String(micros & 0xFFF_FFFF_FFFF, radix: 16)
-        let random = String(UInt64.random(in: 0..<(1 << 52)), radix: 16)
-        return prefix + "_" + String(repeating: "0", count: 11 - time.count) + time
-            + String(repeating: "0", count: 13 - random.count) + random
+        let random = UInt64.random(in: 0..<(1 << 52))
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: prefix.utf8.count + 25) { buffer in
+            var index = 0
+            func put(_ byte: UInt8) {
+                buffer[index] = byte
+                index += 1
+            }
+            for byte in prefix.utf8 { put(byte) }
+            put(0x5F)
+            for shift in stride(from: 40, through: 0, by: -4) { put(digits.utf8Start[Int((micros >> UInt64(shift)) & 0xF)]) }
+            for shift in stride(from: 48, through: 0, by: -4) { put(digits.utf8Start[Int((random >> UInt64(shift)) & 0xF)]) }
+            return index
+        }
     }
 
     /// Runs `perform` in a write transaction, replaying the stored response when `key` was seen on `scope`.
@@ -65,17 +75,17 @@ final class Store: Sendable {
         // `writesLast`: `perform` throws only before its first write, so it needs no savepoint.
         try await batcher.submit(isolated: !writesLast) { db, time in
             if let key,
-                let row = try Row.fetchOne(
-                    cached: db, sql: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
-                    arguments: [scope, key])
+                let stored = try db.fetchFirst(
+                    cached: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?", [.text(scope), .text(key)],
+                    { StoredResponse(status: Int($0.int64(0) ?? 200), body: $0.text(1)) })
             {
-                return StoredResponse(status: row[0], body: row[1])
+                return stored
             }
             let response = try perform(db, time)
             if let key, response.status < 300 {
                 try db.execute(
                     cached: "INSERT INTO idempotency_records (scope, key, status, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [scope, key, response.status, response.body, time])
+                    [.text(scope), .text(key), .integer(Int64(response.status)), .text(response.body), .integer(time)])
             }
             return response
         }
