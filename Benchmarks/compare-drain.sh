@@ -24,9 +24,11 @@ done
 [[ -n "$URL" ]] || { echo "server did not start"; cat "$WORK/serve.log"; exit 1; }
 "$PY" Benchmarks/python_drain.py --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" | tee "$WORK/python.txt"
 "$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" --workers "${WORKERS:-20}" | tee "$WORK/swift.txt"
-python3 - "$WORK/python.txt" "$WORK/swift.txt" <<'PY'
+"$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" --workers "${WORKERS:-20}" --coalesce | tee "$WORK/coalesced.txt"
+python3 - "$WORK/python.txt" "$WORK/swift.txt" "$WORK/coalesced.txt" <<'PY'
 import re, sys
 rate = lambda path: float(re.search(r"= (\d+) operations/s", open(path).read()).group(1))
-python, swift = rate(sys.argv[1]), rate(sys.argv[2])
-print(f"ratio: PrefactorCore delivers {swift / python:.1f}x the operations per second of the Python SDK")
+python, swift, coalesced = rate(sys.argv[1]), rate(sys.argv[2]), rate(sys.argv[3])
+print(f"ratio: PrefactorCore delivers {swift / python:.1f}x the operations per second of the Python SDK "
+      f"(Python SDK requests), {coalesced / python:.1f}x with coalesceSpanFinishes")
 PY

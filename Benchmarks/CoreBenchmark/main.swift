@@ -77,6 +77,8 @@ struct Drain: AsyncParsableCommand {
     @Option(help: "Delivery workers.") var workers = 8
     @Option(name: .customLong("api-url"), help: "A running server.") var apiURL: String?
     @Option(help: "Its token.") var token: String?
+    @Flag(help: "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes).")
+    var coalesce = false
 
     func run() async throws {
         if let apiURL, let token {
@@ -91,7 +93,9 @@ struct Drain: AsyncParsableCommand {
     func measure(url: String, token: String) async throws {
         let clock = ContinuousClock()
         let started = clock.now
-        try await withPrefactorClient(configuration: clientConfiguration(url: url, token: token, workers: workers)) { client in
+        var configuration = clientConfiguration(url: url, token: token, workers: workers)
+        configuration.coalesceSpanFinishes = coalesce
+        try await withPrefactorClient(configuration: configuration) { client in
             for _ in 0..<instances {
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
                 try await run.start()
@@ -104,7 +108,7 @@ struct Drain: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let operations = instances * (3 + 2 * spans)
-        print("swift drain: \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
+        print("swift drain\(coalesce ? " (coalesced)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
             + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
     }
 }

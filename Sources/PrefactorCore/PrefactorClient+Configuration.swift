@@ -37,6 +37,12 @@ extension PrefactorClient {
         public var validateTokenOnStart: Bool
         /// Where undelivered operations are kept.
         public var queueStore: any TelemetryQueueStore
+        /// Whether a span finished before its create was sent goes to the API as one create carrying the final
+        /// status, result and finish time (as the official TypeScript SDK sends completed spans), instead of a create
+        /// and a finish. Off by default, so the requests are those of the official Python SDK; on, a backlog drains
+        /// with up to half the requests. Only a create never attempted is combined, so a retry can never replay an
+        /// earlier answer for it.
+        public var coalesceSpanFinishes: Bool
 
         /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
         public init(
@@ -44,7 +50,7 @@ extension PrefactorClient {
             maxDeliveryAttempts: Int? = nil, drainTimeout: Duration = .seconds(10),
             terminationPollInterval: Duration = .seconds(30), maintenanceInterval: Duration = .seconds(1),
             schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
-            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore()
+            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = false
         ) {
             self.api = api
             self.workers = workers
@@ -57,6 +63,7 @@ extension PrefactorClient {
             self.eventBufferSize = eventBufferSize
             self.validateTokenOnStart = validateTokenOnStart
             self.queueStore = queueStore
+            self.coalesceSpanFinishes = coalesceSpanFinishes
         }
 
         /// Reads the API settings from `PREFACTOR_API_URL`, `PREFACTOR_API_TOKEN` and the other variables of spec §9.

@@ -134,6 +134,26 @@ extension PrefactorClient {
         }
     }
 
+    /// Lets the outcome of a direct call (register, terminate, a synchronous span start: sent at once, not queued)
+    /// update ``APIHealth`` as deliveries do, so that a failing API shows even when nothing is queued.
+    ///
+    /// - Parameter error: The call's error, or `nil` when it succeeded.
+    func noteDirectCall(failure error: (any Error)?) {
+        mutate { state in
+            guard let error else {
+                if !state.paused { state.setHealth(.ok) }
+                return
+            }
+            guard let failure = error as? PrefactorHTTPError else { return }
+            let cause = failure.lastError ?? failure
+            switch cause.code {
+            case .auth: state.setHealth(.authFailed)
+            case .transport, .timeout: state.setHealth(.unreachable)
+            default: if cause.isTransient { state.setHealth(.retrying) }
+            }
+        }
+    }
+
     /// Resolves a span id (local or API) to the API's id.
     func apiSpanID(_ id: String) throws(PrefactorError) -> String {
         try state.withLock { (state: inout ClientState) throws(PrefactorError) -> String in
@@ -157,10 +177,18 @@ extension PrefactorClient {
             _ = try await api.recordQuality(instanceID: operation.instanceID, name: name, payload: payload, idempotencyKey: key)
         case .createSpan(let spanID, let parentSpanID, let schemaName, let status, let payload, let startedAt):
             let parent = try parentSpanID.map { id throws(PrefactorError) in try apiSpanID(id) }
-            let response = try await api.createSpan(
-                CreateSpanRequest(
-                    agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
-                    parentSpanID: parent, startedAt: startedAt, idempotencyKey: key))
+            var request = CreateSpanRequest(
+                agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
+                parentSpanID: parent, startedAt: startedAt, idempotencyKey: key)
+            // A finish that travels with this create: one request with the final status, result and finish time.
+            if let finish = state.withLock({ $0.absorbedFinish(of: operation.id) }),
+                case .finishSpan(_, let finalStatus, let resultPayload, let timestamp) = finish.body
+            {
+                request.status = AgentStatus(rawValue: finalStatus.rawValue) ?? status
+                request.resultPayload = resultPayload
+                request.finishedAt = timestamp
+            }
+            let response = try await api.createSpan(request)
             resolveSpan(spanID, apiID: response.span.id)
             handleControl(response.control, instanceID: operation.instanceID)
         case .finishSpan(let spanID, let status, let resultPayload, let timestamp):

@@ -103,8 +103,10 @@ extension PrefactorClient {
         do {
             instance = try await directAPI.terminateAgentInstance(id: id, reason: reason)
         } catch {
+            noteDirectCall(failure: error)
             throw PrefactorError(code: .api, message: "Terminating agent instance \(id) failed", underlying: error)
         }
+        noteDirectCall(failure: nil)
         markTerminated(id, reason: instance.terminationReason ?? reason)
     }
 }

@@ -70,7 +70,7 @@ public final class PrefactorClient: Service, Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(ClientState(store: configuration.queueStore))
+        self.state = Mutex(ClientState(store: configuration.queueStore, coalesceSpanFinishes: configuration.coalesceSpanFinishes))
         self.hub = EventHub(bufferSize: configuration.eventBufferSize)
     }
 

@@ -246,6 +246,28 @@ struct DeliveryTests {
         }
     }
 
+    @Test func directCallsUpdateTheHealthAsDeliveriesDo() async throws {
+        try await withTestServer { server in
+            _ = try await withRunningClient(coreConfiguration(server)) { client in
+                let register = "/api/v1/agent_instance/register"
+                // Nothing is queued: only the register call can tell that the API fails.
+                server.faults.add(FaultRule(method: "POST", path: register, status: 503, count: 1))
+                await #expect(throws: PrefactorError.self) { try await registerInstance(client) }
+                #expect(client.snapshot().health == .retrying)
+                let run = try await registerInstance(client)
+                #expect(client.snapshot().health == .ok, "a call that succeeds says the API is back")
+                server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_instance/*/terminate", count: 1, dropConnection: true))
+                await #expect(throws: PrefactorError.self) { try await client.terminateInstance(run.id, reason: "test") }
+                #expect(client.snapshot().health == .unreachable)
+                // A refusal of the request itself says nothing about the API's health.
+                _ = try await registerInstance(client)
+                server.faults.add(FaultRule(method: "POST", path: register, status: 422, count: 1))
+                await #expect(throws: PrefactorError.self) { try await registerInstance(client) }
+                #expect(client.snapshot().health == .ok)
+            }
+        }
+    }
+
     @Test func aConflictOnFinishingSomethingFinishedCountsAsDelivered() async throws {
         try await withTestServer { server in
             let api = try inspector(server)

@@ -45,8 +45,10 @@ public struct AgentInstanceManager: Sendable {
         do {
             instance = try await client.directAPI.registerAgentInstance(request)
         } catch {
+            client.noteDirectCall(failure: error)
             throw PrefactorError(code: .api, message: "Registering the agent instance failed", underlying: error)
         }
+        client.noteDirectCall(failure: nil)
         client.mutate { state in
             guard state.instances[instance.id] == nil else { return }
             let snapshot = InstanceSnapshot(

@@ -211,9 +211,11 @@ public struct SpanManager: Sendable {
                     payload: payload, parentSpanID: parentAPIID, startedAt: startedAt,
                     idempotencyKey: IdempotencyKey.generate()))
         } catch {
+            client.noteDirectCall(failure: error)
             endSynchronousStart(record.snapshot.id)
             throw PrefactorError(code: .api, message: "Creating span \(id) failed", underlying: error)
         }
+        client.noteDirectCall(failure: nil)
         client.mutate { state in markStarted(&state, record.snapshot.id, operation: nil, payload: payload, startedAt: startedAt) }
         client.resolveSpan(record.snapshot.id, apiID: response.span.id)
         endSynchronousStart(record.snapshot.id)

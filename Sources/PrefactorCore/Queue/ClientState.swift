@@ -56,9 +56,17 @@ struct ClientState {
     /// Where the queued operations live.
     let store: any TelemetryQueueStore
 
-    init(store: any TelemetryQueueStore) {
+    /// Whether a never-attempted span create takes its already-queued finish along (see
+    /// ``PrefactorClient/Configuration/coalesceSpanFinishes``).
+    let coalesceSpanFinishes: Bool
+
+    init(store: any TelemetryQueueStore, coalesceSpanFinishes: Bool = false) {
         self.store = store
+        self.coalesceSpanFinishes = coalesceSpanFinishes
     }
+
+    /// Span finishes sent together with their create, by the create's operation id.
+    var absorbedFinishes: [UInt64: UInt64] = [:]
 
     var instances: [String: InstanceRecord] = [:]
     var instanceOrder: [String] = []
@@ -164,14 +172,38 @@ struct ClientState {
     /// Takes the oldest ready operation and marks it in flight.
     mutating func takeReady() -> TelemetryOperation? {
         guard !paused, let id = ready.popFirst(), var entry = entries[id] else { return nil }
+        let firstAttempt = entry.attempts == 0
         entry.attempts += 1
         entry.phase = .inFlight(attempt: entry.attempts)
         entries[id] = entry
         stats.pending -= 1
         stats.inFlight += 1
         if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
+        if coalesceSpanFinishes, firstAttempt, entry.kind == .createSpan { absorbFinish(into: id, spanID: entry.spanID) }
         if publishing { events.append(.queueChanged(stats)) }
         return store.operation(id)
+    }
+
+    /// When a span's finish is queued and waits only for this create (an active one, never attempted), sends it
+    /// with the create: the finish goes in flight now and is settled with the create.
+    private mutating func absorbFinish(into createID: UInt64, spanID: String?) {
+        guard let spanID, let finishID = spans[spanID]?.finishOperation, var finish = entries[finishID],
+            finish.phase == .blocked, finish.blockers == 1,
+            let operation = store.operation(createID), case .createSpan(_, _, _, .active, _, _) = operation.body,
+            store.operation(finishID)?.dependencies.contains(where: { $0.operationID == createID }) == true
+        else { return }
+        finish.attempts = 1
+        finish.phase = .inFlight(attempt: 1)
+        entries[finishID] = finish
+        stats.blocked -= 1
+        stats.inFlight += 1
+        absorbedFinishes[createID] = finishID
+        if publishing { events.append(.operationSent(operationID: finishID, attempt: 1)) }
+    }
+
+    /// The finish that travels with a create, if any.
+    func absorbedFinish(of createID: UInt64) -> TelemetryOperation? {
+        absorbedFinishes[createID].flatMap { store.operation($0) }
     }
 
     // MARK: Outcomes
@@ -212,9 +244,21 @@ struct ClientState {
         if publishing { events.append(.queueChanged(stats)) }
     }
 
-    /// Settles an operation as delivered and releases what waited for it.
+    /// Settles an operation (and a finish that travelled with it) as delivered and releases what waited for it.
     mutating func delivered(_ id: UInt64, store: any TelemetryQueueStore) -> [Wake] {
         guard let entry = entries.removeValue(forKey: id) else { return [] }
+        settleDelivered(entry, id, store: store)
+        if let finishID = absorbedFinishes.removeValue(forKey: id), let finish = entries.removeValue(forKey: finishID) {
+            settleDelivered(finish, finishID, store: store)
+            release(finishID, failed: false, store: store)
+        }
+        release(id, failed: false, store: store)
+        refreshOldest()
+        if publishing { events.append(.queueChanged(stats)) }
+        return wakeWorkers() + drainedWakes()
+    }
+
+    private mutating func settleDelivered(_ entry: QueueEntry, _ id: UInt64, store: any TelemetryQueueStore) {
         store.remove(id)
         if case .retrying = entry.phase { stats.retrying -= 1 } else { stats.inFlight -= 1 }
         stats.delivered += 1
@@ -223,15 +267,12 @@ struct ClientState {
         }
         if publishing { events.append(.operationDelivered(operationID: id, attempts: entry.attempts)) }
         closeOpen(entry, id)
-        release(id, failed: false, store: store)
-        refreshOldest()
-        if publishing { events.append(.queueChanged(stats)) }
-        return wakeWorkers() + drainedWakes()
     }
 
     /// Settles an operation as failed for good, and fails what required it.
     mutating func failedPermanently(_ id: UInt64, reason: String, status: Int?, store: any TelemetryQueueStore) -> [Wake] {
         guard let entry = entries.removeValue(forKey: id) else { return [] }
+        absorbedFinishes[id] = nil  // a finish that travelled with it fails with it, as it requires it
         let operation = store.operation(id)
         store.remove(id)
         switch entry.phase {
