@@ -16,10 +16,13 @@ struct TUICommand: AsyncParsableCommand {
         discussion: """
             With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in
             memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment
-            variables) it shows what this process's client does against that API; --demo adds the demo agent.
+            variables) it shows what this process's client does against that API; --demo adds the demo agent, and
+            --watch adds the runs of every other process on that API (polled every --poll-interval seconds; runs
+            finished more than --age-out minutes ago leave the view). The embedded server is watched by default.
 
             Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel,
             T terminate, / filter, e errors only, F follow, p pause the demo, ? help, q quit (drains the queue).
+            Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129).
 
             --render prints one frame as text without a terminal (for docs and tests).
             Logs go to --log-file, never to the screen. NO_COLOR turns colours off.
@@ -70,6 +73,21 @@ struct TUICommand: AsyncParsableCommand {
     @Option(help: "Demo speed factor (2 runs twice as fast).")
     var demoSpeed = 1.0
 
+    @Flag(help: "Also show runs of other processes, polled from the API (on by default with the embedded server).")
+    var watch = false
+
+    @Flag(help: "Show only this process's runs, even with the embedded server.")
+    var noWatch = false
+
+    @Option(help: "Seconds between polls of the API when watching.")
+    var pollInterval = 1.0
+
+    @Option(help: "Minutes after which finished runs of other processes leave the view.")
+    var ageOut = 15.0
+
+    @Option(help: "The most finished runs of other processes kept in view.")
+    var maxFinished = 200
+
     func validate() throws {
         guard (20...1000).contains(width), (5...500).contains(height) else {
             throw ValidationError("--width must be 20-1000 and --height 5-500")
@@ -77,6 +95,21 @@ struct TUICommand: AsyncParsableCommand {
         if let after, !(0...3600).contains(after) { throw ValidationError("--after must be from 0 to 3600 seconds") }
         if demo && noDemo { throw ValidationError("--demo and --no-demo cannot be used together") }
         guard demoSpeed > 0, demoSpeed <= 100 else { throw ValidationError("--demo-speed must be from 0 to 100") }
+        if watch && noWatch { throw ValidationError("--watch and --no-watch cannot be used together") }
+        guard (0.1...3600).contains(pollInterval) else { throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds") }
+        guard ageOut > 0, ageOut <= 60 * 24 * 365 else { throw ValidationError("--age-out must be a positive number of minutes") }
+        guard (1...100_000).contains(maxFinished) else { throw ValidationError("--max-finished must be from 1 to 100000") }
+    }
+
+    /// The remote watcher, when watching.
+    func makeWatcher(api: APIClient.Configuration, embedded: Bool) throws -> RemoteWatcher? {
+        guard watch || (embedded && !noWatch) else { return nil }
+        let options = WatchOptions(
+            interval: .milliseconds(Int(pollInterval * 1000)), ageOut: .seconds(Int(ageOut * 60)), maxFinished: maxFinished)
+        // The watcher backs off on its own and shows failures at once, so its requests are not retried.
+        var configuration = api
+        configuration.retryPolicy = .none
+        return RemoteWatcher(api: try APIClient(configuration: configuration), options: options)
     }
 
     func run() async throws {
@@ -125,20 +158,33 @@ struct TUICommand: AsyncParsableCommand {
         let client = try PrefactorClient(configuration: configuration, logger: logger)
         let agent = runDemo ? DemoAgent(client: client, speed: demoSpeed) : nil
         let options = TUIOptions(apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme)
+        let watcher: RemoteWatcher?
+        do { watcher = try makeWatcher(api: clientConfiguration, embedded: wantsEmbedded) } catch {
+            backend?.stop()
+            printError("error: \(Self.describe(error))")
+            throw ExitCode.failure
+        }
 
         let outcome: String = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             if let agent { group.addTask { await agent.run() } }
             defer { group.cancelAll() }
             if render {
-                return await renderFrame(client: client, options: options, demo: agent)
+                return await renderFrame(client: client, options: options, demo: agent, watcher: watcher)
             }
-            let controller = TUIController(client: client, backend: backend!, options: options, demo: agent, logger: logger)
+            let controller = TUIController(
+                client: client, backend: backend!, options: options, demo: agent, watcher: watcher, logger: logger)
             let exit = await controller.run()
             backend?.stop()
+            if case .interrupted(let left) = exit {
+                // Ctrl-C, with the terminal restored: exit at once with the shell's status for SIGINT (128 + 2), as
+                // SIGTERM (143) and SIGHUP (129) do. Nothing more is delivered.
+                printError("prefactor: interrupted with \(left) operations still queued (not delivered).")
+                Foundation.exit(130)
+            }
             let report = await client.shutdown()
             switch exit {
-            case .drained, .terminalClosed:
+            case .drained, .terminalClosed, .interrupted:
                 return report.isComplete
                     ? "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
                     : "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
@@ -151,13 +197,32 @@ struct TUICommand: AsyncParsableCommand {
         print(outcome)
     }
 
-    private func renderFrame(client: PrefactorClient, options: TUIOptions, demo: DemoAgent?) async -> String {
+    private func renderFrame(client: PrefactorClient, options: TUIOptions, demo: DemoAgent?, watcher: RemoteWatcher?) async -> String {
         let (snapshot, events) = client.subscribe()
         var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         model.width = width
         model.height = height
         model.load(snapshot)
         let wait = after ?? (demo == nil ? 0.5 : 4)
+        // The remote view: polls for the whole wait, then one more, so the frame shows the latest state.
+        let remote: [RemoteEvent] = await {
+            guard let watcher else { return [] }
+            let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+            var events: [RemoteEvent] = []
+            repeat {
+                do { events.append(.changes(try await watcher.poll())) } catch {
+                    events.append(.failed(message: "\(error)", failures: 1, retryAt: Date()))
+                }
+                if ContinuousClock.now >= deadline { break }
+                try? await Task.sleep(for: min(watcher.options.interval, deadline - ContinuousClock.now))
+            } while true
+            return events
+        }()
+        if let watcher {
+            model.remote = RemoteView(
+                ageOut: watcher.options.ageOut.seconds, maxFinished: watcher.options.maxFinished,
+                interval: watcher.options.interval.seconds)
+        }
         let collected = await withTaskGroup(of: [ClientEvent]?.self) { group in
             group.addTask {
                 var all: [ClientEvent] = []
@@ -168,7 +233,8 @@ struct TUICommand: AsyncParsableCommand {
                 return all
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                // With a watcher, its polling above already took the wait.
+                if watcher == nil { try? await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
                 return nil
             }
             _ = await group.next()
@@ -178,8 +244,10 @@ struct TUICommand: AsyncParsableCommand {
         _ = collected
         // The stream cannot be read after cancellation mid-way; take the client's state directly.
         model.load(client.snapshot())
+        model.now = Date()
+        for event in remote { model.apply(event) }
         model.tick(Date())
-        model.treeRowsVisible = Geometry(width: width, height: height, queueFocused: false).bodyHeight
+        model.treeRowsVisible = Geometry(for: model).bodyHeight
         model.refreshRows()
         let frame = Layout(model: model, theme: options.theme).render()
         return ansi ? frame.ansiText() : frame.plainText()

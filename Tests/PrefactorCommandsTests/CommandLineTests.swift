@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-/// Foundation's `Process.run()` is not safe to call from several threads at once on Linux (it crashed in CI when
-/// parameterized cases launched in parallel), so every launch in these tests goes through this lock.
-let launchLock = NSLock()
-
 /// Runs the built `prefactor` executable.
 struct Executable {
     static var url: URL {
@@ -19,49 +15,67 @@ struct Executable {
         var stderr: String
     }
 
+    /// The test process's environment without the API settings, plus `additions`.
+    static func environment(_ additions: [String: String] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PREFACTOR_API_URL"] = nil
+        environment["PREFACTOR_API_TOKEN"] = nil
+        environment.merge(additions) { _, new in new }
+        return environment
+    }
+
     /// Runs to completion with the given arguments and environment additions.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["PREFACTOR_API_URL"] = nil
-        env["PREFACTOR_API_TOKEN"] = nil
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try launchLock.withLock { try process.run() }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        try runProgram(url.path, arguments, environment: Self.environment(environment))
+    }
+
+    /// Runs any program to completion and collects its output.
+    static func runProgram(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Result {
+        let child = try Spawned.launch(path, arguments, environment: environment)
+        // Standard error on another thread, so that neither pipe can fill up and block the child.
+        let errors = ErrorCollector(child.stderr)
+        let stdout = child.stdout.readDataToEndOfFile()
+        let status = child.wait()
         return Result(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+            status: status, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: errors.data(), as: UTF8.self))
+    }
+
+    /// Reads a pipe to its end on a thread of its own.
+    final class ErrorCollector: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var collected = Data()
+
+        init(_ handle: FileHandle) {
+            Thread.detachNewThread { [self] in
+                collected = handle.readDataToEndOfFile()
+                done.signal()
+            }
+        }
+
+        func data() -> Data {
+            done.wait()
+            return collected
+        }
     }
 
     /// A running `prefactor serve`, stopped with SIGTERM by `stop()`.
     final class Server: @unchecked Sendable {
-        let process = Process()
-        let output = Pipe()
-        let errors = Pipe()
+        let child: Spawned
+        private let errors: ErrorCollector
         private(set) var url = ""
         private(set) var lines: [String] = []
+        private var status: Int32?
 
         init(_ arguments: [String]) throws {
-            process.executableURL = Executable.url
-            process.arguments = ["serve"] + arguments
-            process.standardOutput = output
-            process.standardError = errors
-            try launchLock.withLock { try process.run() }
+            child = try Spawned.launch(Executable.url.path, ["serve"] + arguments, environment: Executable.environment())
+            errors = ErrorCollector(child.stderr)
             var buffer = Data()
-            let handle = output.fileHandleForReading
+            let handle = child.stdout
             let deadline = Date().addingTimeInterval(30)
-            while url.isEmpty, Date() < deadline, process.isRunning {
+            while url.isEmpty, Date() < deadline {
                 let chunk = handle.availableData
-                if chunk.isEmpty { break }
+                if chunk.isEmpty { break }  // the server ended
                 buffer += chunk
                 lines = String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init)
                 if let line = lines.first(where: { $0.hasPrefix("PREFACTOR_API_URL=") }) {
@@ -71,12 +85,14 @@ struct Executable {
         }
 
         func stop() -> Int32 {
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-            return process.terminationStatus
+            if let status { return status }
+            child.terminate()
+            let result = child.wait()
+            status = result
+            return result
         }
 
-        var stderrText: String { String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        var stderrText: String { String(decoding: errors.data(), as: UTF8.self) }
     }
 }
 
@@ -87,6 +103,12 @@ struct CommandLineTests {
         #expect(result.status == 0)
         #expect(result.stdout.contains("serve"))
         #expect(result.stdout.contains("ping"))
+    }
+
+    @Test func tuiHelpGivesTheExitStatusOfCtrlCAndSignals() throws {
+        let result = try Executable.run(["help", "tui"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129)"), "\(result.stdout)")
     }
 
     @Test func serveHelpExplainsFaultsAndTheTokenLine() throws {
@@ -105,6 +127,10 @@ struct CommandLineTests {
         ["ping"],
         ["ping", "--api-url", "not a url", "--token", "t"],
         ["no-such-command"],
+        ["tui", "--render", "--watch", "--no-watch"],
+        ["tui", "--render", "--watch", "--poll-interval", "0"],
+        ["tui", "--render", "--watch", "--age-out", "-1"],
+        ["tui", "--render", "--watch", "--max-finished", "0"],
     ])
     func badArgumentsExitWithUsageErrorAndNoStackTrace(arguments: [String]) throws {
         let result = try Executable.run(arguments)
@@ -178,15 +204,35 @@ struct CommandLineTests {
         #expect(second.lines.contains { $0.contains(path) })
     }
 
+    @Test func watchShowsTheRunsOfAnotherProcessAndOnlyWithWatch() throws {
+        let server = try Executable.Server(["--port", "0", "--in-memory", "--token", "t"])
+        defer { _ = server.stop() }
+        let register = try curl(
+            ["-X", "POST", server.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{"name":"elsewhere"}}"#],
+            token: "t")
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])?["details"]
+                .flatMap { $0 as? [String: Any] }?["id"] as? String)
+        _ = try curl(["-X", "POST", server.url + "/api/v1/agent_instance/\(id)/start", "-d", "{}"], token: "t")
+        _ = try curl(
+            ["-X", "POST", server.url + "/api/v1/agent_spans",
+             "-d", #"{"details":{"agent_instance_id":"\#(id)","schema_name":"agent:far-away","status":"active"}}"#],
+            token: "t")
+        let arguments = ["tui", "--render", "--api-url", server.url, "--token", "t", "--after", "0.3", "--width", "140", "--height", "20"]
+        let watched = try Executable.run(arguments + ["--watch"])
+        #expect(watched.status == 0)
+        #expect(watched.stdout.contains("agent:far-away"))
+        #expect(watched.stdout.contains("watch 0s ago"))
+        #expect(watched.stdout.contains("● agent:far-away"))
+        let unwatched = try Executable.run(arguments)
+        #expect(unwatched.status == 0)
+        #expect(!unwatched.stdout.contains("agent:far-away"))
+        #expect(!unwatched.stdout.contains("watch "))
+    }
+
     private func curl(_ arguments: [String], token: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-H", "Authorization: Bearer \(token)"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try launchLock.withLock { try process.run() }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try Executable.runProgram(
+            "/usr/bin/curl", ["-s", "-H", "Authorization: Bearer \(token)"] + arguments, environment: Executable.environment()
+        ).stdout
     }
 }

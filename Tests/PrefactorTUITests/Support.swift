@@ -79,7 +79,7 @@ extension AppModel {
     mutating func resize(_ width: Int, _ height: Int) {
         self.width = width
         self.height = height
-        let body = Geometry(width: width, height: height, queueFocused: focus == .queue).bodyHeight
+        let body = Geometry(for: self).bodyHeight
         refreshRows()
         treeRowsVisible = rows.count > body ? max(1, body - 1) : max(1, body)
         clampScroll()

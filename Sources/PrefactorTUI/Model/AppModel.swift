@@ -25,12 +25,16 @@ public struct AppModel: Sendable {
     public var operations: [UInt64: OperationSnapshot] = [:]
     /// The latest permanent failures, newest last.
     public var failures: [FailedOperation] = []
+    /// Operations that left the queue (delivered or failed for good), by node, for their idempotency keys.
+    public internal(set) var settledOperations: [NodeID: [SettledOperation]] = [:]
     /// Queue counts.
     public var queue = QueueStats()
     /// API health.
     public var health: APIHealth = .ok
     /// The API endpoint shown in the header.
     public var apiURL: String
+    /// The remote view (other processes' runs, polled from the API), when watching.
+    public var remote: RemoteView?
     /// Operations delivered per second, oldest first (the sparkline).
     public var throughput: [Int] = []
     private var deliveredAtLastTick = 0
@@ -56,6 +60,8 @@ public struct AppModel: Sendable {
     public var follow = false
     /// Help overlay.
     public var showHelp = false
+    /// Scroll of the help overlay (when the terminal is too short for it).
+    public var helpScroll = 0
     /// Scroll of the detail pane.
     public var detailScroll = 0
     /// Scroll of the queue list.
@@ -116,6 +122,7 @@ public struct AppModel: Sendable {
             tree.upsert(instance, at: previous.instances[instance.id]?.history.first?.at ?? now)
         }
         for span in snapshot.spans { tree.upsert(span, at: previous.spans[span.id]?.history.first?.at ?? now) }
+        tree.adoptRemote(from: previous)
         operations = Dictionary(uniqueKeysWithValues: snapshot.operations.map { ($0.id, $0) })
         queue = snapshot.queue
         health = snapshot.health
@@ -138,12 +145,13 @@ public struct AppModel: Sendable {
             operations[id]?.state = .pending
         case .operationSent(let id, let attempt):
             operations[id]?.state = .inFlight(attempt: attempt)
-        case .operationDelivered(let id, _):
-            operations[id] = nil
+        case .operationDelivered(let id, let attempts):
+            if let operation = operations.removeValue(forKey: id)?.operation { settle(operation, .delivered(attempts: attempts)) }
         case .operationRetrying(let id, let attempt, let next, _, let error):
             operations[id]?.state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
         case .operationFailed(let failure):
             operations[failure.operation.id] = nil
+            settle(failure.operation, .failed(reason: failure.reason))
             failures.append(failure)
             if failures.count > 100 { failures.removeFirst(failures.count - 100) }
         case .queueChanged(let stats):
@@ -227,7 +235,7 @@ public struct AppModel: Sendable {
         if filtering {
             var set = Set<NodeID>()
             func consider(_ node: NodeID) {
-                let errorOK = !errorsOnly || (tree.status(of: node)?.isError ?? false)
+                let errorOK = !errorsOnly || tree.isError(node)
                 let textOK = filter.isEmpty || matchesFilter(node)
                 guard errorOK && textOK else { return }
                 var current: NodeID? = node

@@ -26,17 +26,26 @@ public struct SpanNode: Sendable, Hashable {
 
     /// Compares spans and histories.
     public static func == (lhs: SpanNode, rhs: SpanNode) -> Bool {
-        lhs.span == rhs.span && lhs.history.map(\.status) == rhs.history.map(\.status)
+        lhs.span == rhs.span && lhs.remoteStatus == rhs.remoteStatus && lhs.history.map(\.status) == rhs.history.map(\.status)
     }
 
     /// Hashes the span.
     public func hash(into hasher: inout Hasher) { hasher.combine(span) }
 
+    /// The status the API reports, for spans of other processes whose status has no local phase (`pending`).
+    public var remoteStatus: DisplayStatus?
+
     /// The display status.
     public var status: DisplayStatus {
-        if span.phase == .cancelled, span.startedAt == nil { return .cancelled }
+        if let remoteStatus { return remoteStatus }
+        // Cancelled before it started: the cancel-unstarted path creates it `pending` on the API, then cancels it.
+        // Until that cancel is delivered the API has it pending, and so does the tree.
+        if span.phase == .cancelled, span.startedAt == nil, !span.finishDelivered, span.deliveryError == nil { return .pending }
         return DisplayStatus(span.phase)
     }
+
+    /// Whether one of its operations failed for good: the API does not have the span as the client does.
+    public var syncFailed: Bool { span.deliveryError != nil }
 }
 
 /// An instance row's data.
@@ -94,6 +103,14 @@ public struct TraceTree: Sendable {
     public private(set) var spanStatusCounts: [DisplayStatus: Int] = [:]
     /// Instances by display status.
     public private(set) var instanceStatusCounts: [DisplayStatus: Int] = [:]
+    /// Instances seen only through the API (other processes' runs), read-only here.
+    public private(set) var remoteInstances: Set<String> = []
+    /// Spans seen only through the API.
+    public private(set) var remoteSpans: Set<String> = []
+    /// Remote instances whose spans are loaded; the others show the API's span counts until opened.
+    public private(set) var loadedRemoteInstances: Set<String> = []
+    /// The API's span counts of remote instances.
+    public private(set) var remoteSpanCounts: [String: SpanCounts] = [:]
 
     /// An empty tree.
     public init() {}
@@ -101,8 +118,15 @@ public struct TraceTree: Sendable {
     /// Number of spans.
     public var spanCount: Int { spans.count }
 
-    /// Adds or updates an instance.
+    /// Adds or updates an instance of this process's client (which takes over a remote node of the same id).
     public mutating func upsert(_ instance: InstanceSnapshot, at time: Date = Date()) {
+        remoteInstances.remove(instance.id)
+        loadedRemoteInstances.remove(instance.id)
+        remoteSpanCounts[instance.id] = nil
+        store(instance, at: time)
+    }
+
+    private mutating func store(_ instance: InstanceSnapshot, at time: Date) {
         version += 1
         if var node = instances[instance.id] {
             let status = DisplayStatus(instance.phase)
@@ -118,14 +142,25 @@ public struct TraceTree: Sendable {
         }
     }
 
-    /// Adds or updates a span, placing it under its parent (or its instance until the parent arrives).
+    /// Adds or updates a span of this process's client, placing it under its parent (or its instance until the
+    /// parent arrives). A remote node for the same API id (seen through the API before the client's own create was
+    /// answered) is replaced by this one.
     public mutating func upsert(_ span: SpanSnapshot, at time: Date = Date()) {
+        if let apiID = span.apiID, apiID != span.id, remoteSpans.contains(apiID) {
+            apiToLocal[apiID] = span.id
+            removeSpan(apiID)
+        }
+        store(span, at: time)
+    }
+
+    private mutating func store(_ span: SpanSnapshot, at time: Date, remoteStatus: DisplayStatus? = nil) {
         version += 1
         if let apiID = span.apiID { apiToLocal[apiID] = span.id }
         if var node = spans[span.id] {
             let previousParent = node.span.parentID
             spanStatusCounts[node.status, default: 0] -= 1
             node.span = span
+            node.remoteStatus = remoteStatus
             let status = node.status
             spanStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status {
@@ -135,13 +170,14 @@ public struct TraceTree: Sendable {
             spans[span.id] = node
             if previousParent != span.parentID { attach(span.id) }
         } else {
-            let node = SpanNode(span: span, history: [])
+            var node = SpanNode(span: span, history: [])
+            node.remoteStatus = remoteStatus
             spanStatusCounts[node.status, default: 0] += 1
             spans[span.id] = node
             spans[span.id]?.history = [(node.status, Self.time(of: node.status, in: span) ?? time)]
             statusChangeOrder[span.id] = version
             if instances[span.instanceID] == nil {
-                upsert(
+                store(
                     InstanceSnapshot(
                         id: span.instanceID, agentID: nil, phase: .active, registeredAt: time, startedAt: nil,
                         finishedAt: nil, terminationReason: nil, quality: [:]),
@@ -161,7 +197,8 @@ public struct TraceTree: Sendable {
     static func time(of status: DisplayStatus, in span: SpanSnapshot) -> Date? {
         switch status {
         case .prepared: return span.preparedAt
-        case .active, .pending: return span.startedAt
+        case .active: return span.startedAt
+        case .pending: return span.startedAt ?? span.finishedAt  // a cancel-unstarted span: pending from the cancel
         case .complete, .failed, .cancelled, .terminated: return span.finishedAt
         }
     }
@@ -190,7 +227,31 @@ public struct TraceTree: Sendable {
             children[current]?.removeAll { $0 == spanID }
         }
         attachedTo[spanID] = target
-        children[target, default: []].append(spanID)
+        insertChild(spanID, under: target)
+    }
+
+    /// Siblings are ordered by when they started (or were prepared), whatever order they arrive in: spans seen
+    /// through the API arrive by last change, not by start. Arrivals in order append at once.
+    private mutating func insertChild(_ spanID: String, under target: NodeID) {
+        let key = siblingOrder(spanID)
+        var list = children.removeValue(forKey: target) ?? []
+        if let last = list.last, siblingOrder(last) > key {
+            var low = 0
+            var high = list.count
+            while low < high {
+                let middle = (low + high) / 2
+                if siblingOrder(list[middle]) <= key { low = middle + 1 } else { high = middle }
+            }
+            list.insert(spanID, at: low)
+        } else {
+            list.append(spanID)
+        }
+        children[target] = list
+    }
+
+    private func siblingOrder(_ id: String) -> Date {
+        guard let span = spans[id]?.span else { return .distantPast }
+        return span.startedAt ?? span.preparedAt
     }
 
     /// The display status of a node.
@@ -224,13 +285,184 @@ public struct TraceTree: Sendable {
         while let id = stack.popLast() {
             guard let span = spans[id] else { continue }
             result.spans += 1
-            switch span.status {
-            case .active, .prepared: result.running += 1
-            case .failed: result.failed += 1
-            default: break
-            }
+            // Prepared spans have not started: they are not running.
+            if span.status == .active { result.running += 1 }
+            if span.status == .failed || span.syncFailed { result.failed += 1 }
             stack += children[.span(id)] ?? []
         }
         return result
+    }
+
+    /// Whether a node is an error for the errors-only view: failed, cancelled or terminated, or out of sync with the
+    /// API because one of its operations failed for good.
+    public func isError(_ node: NodeID) -> Bool {
+        guard let status = status(of: node) else { return false }
+        if status.isError { return true }
+        if case .span(let id) = node { return spans[id]?.syncFailed ?? false }
+        return false
+    }
+
+    /// Records a delivery outcome of a span of this process's client that the client reports only as an operation
+    /// event (a finish delivered, an operation failed for good), so that its status follows.
+    public mutating func amendSpan(_ id: String, at time: Date, _ change: (inout SpanSnapshot) -> Void) {
+        guard var span = spans[id]?.span, !remoteSpans.contains(id) else { return }
+        change(&span)
+        guard span != spans[id]?.span else { return }
+        store(span, at: time)
+    }
+}
+
+// MARK: Remote items
+
+extension TraceTree {
+    /// Adds or updates an instance seen through the API. An instance this process's client owns is left alone.
+    ///
+    /// - Returns: Whether the tree changed.
+    @discardableResult
+    public mutating func upsertRemote(_ instance: AgentInstance, at time: Date = Date()) -> Bool {
+        if instances[instance.id] != nil, !remoteInstances.contains(instance.id) { return false }
+        remoteInstances.insert(instance.id)
+        remoteSpanCounts[instance.id] = instance.spanCounts
+        // The history shows when the API says the status changed, not when this view learned of it.
+        let changedAt: Date?
+        switch instance.status {
+        case .pending: changedAt = instance.insertedAt
+        case .active: changedAt = instance.startedAt
+        default: changedAt = instance.finishedAt
+        }
+        store(InstanceSnapshot(remote: instance), at: changedAt ?? time)
+        return true
+    }
+
+    /// Adds or updates a span seen through the API. A span this process's client owns (by API id) is left alone.
+    ///
+    /// - Returns: Whether the tree changed.
+    @discardableResult
+    public mutating func upsertRemote(_ span: AgentSpan, at time: Date = Date()) -> Bool {
+        if let local = apiToLocal[span.id], local != span.id { return false }
+        if spans[span.id] != nil, !remoteSpans.contains(span.id) { return false }
+        if instances[span.agentInstanceID] == nil || remoteInstances.contains(span.agentInstanceID) {
+            remoteInstances.insert(span.agentInstanceID)
+        }
+        remoteSpans.insert(span.id)
+        store(SpanSnapshot(remote: span), at: time, remoteStatus: span.status == .pending ? .pending : nil)
+        return true
+    }
+
+    /// Copies the remote items of another tree into this one (after a rebuild from the client's snapshot), skipping
+    /// any the client now owns.
+    public mutating func adoptRemote(from other: TraceTree) {
+        for id in other.instanceOrder where other.remoteInstances.contains(id) {
+            guard let node = other.instances[id], instances[id] == nil || remoteInstances.contains(id) else { continue }
+            remoteInstances.insert(id)
+            remoteSpanCounts[id] = other.remoteSpanCounts[id]
+            if other.loadedRemoteInstances.contains(id) { loadedRemoteInstances.insert(id) }
+            store(node.instance, at: node.history.first?.at ?? Date())
+        }
+        for (id, node) in other.spans.sorted(by: { ($0.value.statusChangeKey(other), $0.key) < ($1.value.statusChangeKey(other), $1.key) })
+        where other.remoteSpans.contains(id) {
+            if let local = apiToLocal[id], local != id { continue }
+            remoteSpans.insert(id)
+            store(node.span, at: node.history.first?.at ?? Date(), remoteStatus: node.remoteStatus)
+        }
+    }
+
+    /// Marks a remote instance's spans as loaded.
+    public mutating func markLoaded(_ instanceID: String) {
+        guard remoteInstances.contains(instanceID), loadedRemoteInstances.insert(instanceID).inserted else { return }
+        version += 1
+    }
+
+    /// Whether a node came from the API rather than this process's client.
+    public func isRemote(_ node: NodeID) -> Bool {
+        switch node {
+        case .instance(let id): return remoteInstances.contains(id)
+        case .span(let id): return remoteSpans.contains(id)
+        }
+    }
+
+    /// Removes an instance and all its spans (a remote run that aged out of view).
+    public mutating func removeInstance(_ id: String) {
+        guard let node = instances.removeValue(forKey: id) else { return }
+        version += 1
+        instanceStatusCounts[node.status, default: 0] -= 1
+        instanceOrder.removeAll { $0 == id }
+        remoteInstances.remove(id)
+        loadedRemoteInstances.remove(id)
+        remoteSpanCounts[id] = nil
+        var stack = children.removeValue(forKey: .instance(id)) ?? []
+        stack += spans.values.filter { $0.span.instanceID == id }.map(\.span.id)
+        while let spanID = stack.popLast() {
+            stack += children.removeValue(forKey: .span(spanID)) ?? []
+            forgetSpan(spanID)
+        }
+        for (parent, waiting) in waitingForParent {
+            let kept = waiting.filter { spans[$0] != nil }
+            waitingForParent[parent] = kept.isEmpty ? nil : kept
+        }
+    }
+
+    /// Removes one span; its children move to where their parent now resolves (the local span that replaced it).
+    mutating func removeSpan(_ id: String) {
+        guard spans[id] != nil else { return }
+        version += 1
+        let orphans = children.removeValue(forKey: .span(id)) ?? []
+        if let parent = attachedTo[id] { children[parent]?.removeAll { $0 == id } }
+        forgetSpan(id)
+        for child in orphans {
+            attachedTo[child] = nil
+            attach(child)
+        }
+    }
+
+    private mutating func forgetSpan(_ id: String) {
+        guard let node = spans.removeValue(forKey: id) else { return }
+        spanStatusCounts[node.status, default: 0] -= 1
+        attachedTo[id] = nil
+        statusChangeOrder[id] = nil
+        remoteSpans.remove(id)
+        if apiToLocal[id] == id { apiToLocal[id] = nil }
+    }
+}
+
+extension SpanNode {
+    fileprivate func statusChangeKey(_ tree: TraceTree) -> Int { tree.statusChangeOrder[span.id] ?? 0 }
+}
+
+extension InstanceSnapshot {
+    /// An instance as the API reports it.
+    init(remote instance: AgentInstance) {
+        let phase: InstancePhase
+        switch instance.status {
+        case .pending: phase = .registered
+        case .active: phase = .active
+        case .complete: phase = .complete
+        case .failed: phase = .failed
+        case .cancelled: phase = .cancelled
+        case .terminated: phase = .terminated
+        }
+        self.init(
+            id: instance.id, agentID: instance.agentID, phase: phase, registeredAt: instance.insertedAt,
+            startedAt: instance.startedAt, finishedAt: instance.finishedAt, terminationReason: instance.terminationReason,
+            quality: instance.qualityPayloads ?? [:])
+    }
+}
+
+extension SpanSnapshot {
+    /// A span as the API reports it (its id is the API's).
+    init(remote span: AgentSpan) {
+        let phase: SpanPhase
+        switch span.status {
+        case .pending: phase = .prepared
+        case .active: phase = .active
+        case .complete: phase = .complete
+        case .failed: phase = .failed
+        case .cancelled, .terminated: phase = .cancelled
+        }
+        self.init(
+            id: span.id, apiID: span.id, instanceID: span.agentInstanceID, parentID: span.parentSpanID,
+            schemaName: span.schemaName, phase: phase, payload: span.payload, resultPayload: span.resultPayload,
+            preparedAt: span.insertedAt ?? span.startedAt ?? Date(), startedAt: span.startedAt, finishedAt: span.finishedAt,
+            createDelivered: true, finishDelivered: phase.isFinished)
     }
 }

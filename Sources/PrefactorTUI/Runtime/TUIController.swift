@@ -30,6 +30,8 @@ public enum TUIExit: Sendable, Equatable {
     case drained
     /// The operator quit at once; this many operations were left.
     case abandoned(operationsLeft: Int)
+    /// The operator pressed Ctrl-C: quit at once, as an interrupted program; this many operations were left.
+    case interrupted(operationsLeft: Int)
     /// The terminal went away.
     case terminalClosed
 }
@@ -40,6 +42,7 @@ public actor TUIController {
     private let client: PrefactorClient
     private let backend: any TerminalBackend
     private let demo: DemoAgent?
+    private let watcher: RemoteWatcher?
     private let theme: Theme
     private let logger: Logger
     private var model: AppModel
@@ -53,6 +56,8 @@ public actor TUIController {
         case drained(DeliveryReport)
         case effectFailed(String)
         case selected(NodeID)
+        case terminalEnded
+        case remote(RemoteEvent)
     }
 
     private let (inputs, inputContinuation) = AsyncStream<Input>.makeStream()
@@ -60,17 +65,24 @@ public actor TUIController {
     /// Creates a controller.
     public init(
         client: PrefactorClient, backend: any TerminalBackend, options: TUIOptions, demo: DemoAgent? = nil,
+        watcher: RemoteWatcher? = nil,
         logger: Logger = Logger(label: "prefactor.tui", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.client = client
         self.backend = backend
         self.demo = demo
+        self.watcher = watcher
         self.theme = options.theme
         self.logger = logger
         var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         let size = backend.size
         model.width = size.width
         model.height = size.height
+        if let watcher {
+            model.remote = RemoteView(
+                ageOut: watcher.options.ageOut.seconds, maxFinished: watcher.options.maxFinished,
+                interval: watcher.options.interval.seconds)
+        }
         self.model = model
     }
 
@@ -88,7 +100,13 @@ public actor TUIController {
             }
             group.addTask { [backend] in
                 for await input in backend.inputs { continuation.yield(.terminal(input)) }
-                continuation.yield(.terminal(.key(.interrupt)))
+                continuation.yield(.terminalEnded)
+            }
+            if let watcher {
+                group.addTask { await watcher.run() }
+                group.addTask {
+                    for await event in watcher.events { continuation.yield(.remote(event)) }
+                }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -121,7 +139,7 @@ public actor TUIController {
     }
 
     private func present() {
-        let geometry = Geometry(width: model.width, height: model.height, queueFocused: model.focus == .queue)
+        let geometry = Geometry(for: model)
         model.refreshRows()
         model.treeRowsVisible = model.rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : max(1, geometry.bodyHeight)
         if model.follow { model.followNewest() }
@@ -153,6 +171,8 @@ public actor TUIController {
             dirty = true
         case .tick:
             break
+        case .terminalEnded:
+            exit = .terminalClosed
         case .drained(let report):
             exit = .drained
             if !report.isComplete {
@@ -160,6 +180,13 @@ public actor TUIController {
             }
         case .effectFailed(let message):
             model.message = Message(text: message, isError: true)
+            dirty = true
+        case .remote(let event):
+            model.now = Date()
+            let removed = model.apply(event)
+            if let watcher, !removed.isEmpty {
+                Task { for id in removed { await watcher.forget(instanceID: id) } }
+            }
             dirty = true
         case .selected(let node):
             if case .instance = node, model.message == AppModel.registeringMessage { model.message = nil }
@@ -229,8 +256,14 @@ public actor TUIController {
             } else {
                 exit = .abandoned(operationsLeft: model.queue.depth)
             }
+        case .interrupt:
+            exit = .interrupted(operationsLeft: model.queue.depth)
         case .resync:
             model.load(client.snapshot())
+        case .loadRemoteSpans(let id):
+            if let watcher { Task { await watcher.loadSpans(instanceID: id) } }
+        case .setWatchInterval(let seconds):
+            if let watcher { Task { await watcher.setInterval(.milliseconds(Int(seconds * 1000))) } }
         }
     }
 }

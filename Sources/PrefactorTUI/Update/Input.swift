@@ -32,8 +32,14 @@ public enum Effect: Hashable, Sendable {
     case toggleDemo
     /// Quit: drain the queue first, or at once.
     case quit(drain: Bool)
+    /// Ctrl-C: quit at once, as an interrupted program (exit status 130).
+    case interrupt
     /// Take a fresh snapshot (events were dropped).
     case resync
+    /// Fetch the spans of a remote instance the operator opened.
+    case loadRemoteSpans(String)
+    /// Poll the API at this interval (seconds).
+    case setWatchInterval(Double)
 }
 
 /// The pane that has the keyboard.

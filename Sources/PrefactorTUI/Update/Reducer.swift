@@ -12,13 +12,19 @@ extension AppModel {
     /// Handles one key: updates the interface state and returns what the runtime must do.
     public mutating func handle(_ key: Key) -> [Effect] {
         defer { refreshRows() }
-        if key == .interrupt { return [.quit(drain: false)] }
+        if key == .interrupt { return [.interrupt] }
         if quitting {
             if key == .character("q") { return [.quit(drain: false)] }
             return []
         }
         if showHelp {
-            showHelp = false
+            // Scroll keys scroll the overlay when it does not fit; any other key closes it and does nothing else.
+            let overflow = HelpBox(width: width, height: height).overflow
+            if overflow > 0, let step = Self.scrollStep(for: key, page: HelpBox(width: width, height: height).visibleLines) {
+                helpScroll = min(max(0, helpScroll + step), overflow)
+            } else {
+                showHelp = false
+            }
             return []
         }
         if let confirmation {
@@ -36,6 +42,7 @@ extension AppModel {
             return [.quit(drain: true)]
         case .character("?"):
             showHelp = true
+            helpScroll = 0
         case .tab:
             focus = Pane.allCases[(Pane.allCases.firstIndex(of: focus)! + 1) % Pane.allCases.count]
         case .backTab:
@@ -47,6 +54,16 @@ extension AppModel {
         case .character("e"):
             errorsOnly.toggle()
             message = Message(text: errorsOnly ? "Errors only: failed, cancelled and terminated" : "Showing everything", isError: false)
+        case .character("W"):
+            guard var view = remote else {
+                message = Message(text: "Not watching other processes (start with --watch)", isError: true)
+                break
+            }
+            let choices = RemoteView.intervalChoices
+            view.interval = choices.first { $0 > view.interval + 0.001 } ?? choices[0]
+            remote = view
+            message = Message(text: "Polling the API every \(RemoteView.describe(view.interval))", isError: false)
+            return [.setWatchInterval(view.interval)]
         case .character("F"):
             follow.toggle()
             message = Message(text: follow ? "Follow on: the newest activity stays in view" : "Follow off", isError: false)
@@ -54,23 +71,28 @@ extension AppModel {
         case .redraw:
             break
         default:
-            if focus == .tree { return handleTree(key) }
+            // Action keys act on the selection whichever pane has the focus; movement keys move in the focused pane.
+            if focus == .tree || key.isAction { return handleTree(key) }
             scrollPane(key)
         }
         return []
     }
 
-    private mutating func scrollPane(_ key: Key) {
-        let step: Int
+    /// How far a movement key scrolls a pane of `page` lines, or `nil` for any other key.
+    static func scrollStep(for key: Key, page: Int) -> Int? {
         switch key {
-        case .up, .character("k"): step = -1
-        case .down, .character("j"): step = 1
-        case .pageUp: step = -10
-        case .pageDown: step = 10
-        case .home, .character("g"): step = -1_000_000
-        case .end, .character("G"): step = 1_000_000
-        default: return
+        case .up, .character("k"): return -1
+        case .down, .character("j"): return 1
+        case .pageUp: return -max(1, page - 1)
+        case .pageDown: return max(1, page - 1)
+        case .home, .character("g"): return -1_000_000
+        case .end, .character("G"): return 1_000_000
+        default: return nil
         }
+    }
+
+    private mutating func scrollPane(_ key: Key) {
+        guard let step = Self.scrollStep(for: key, page: 11) else { return }
         if focus == .detail { detailScroll = max(0, detailScroll + step) } else { queueScroll = max(0, queueScroll + step) }
     }
 
@@ -102,8 +124,15 @@ extension AppModel {
                 follow = false
             }
         case .right, .character("l"):
-            if let selection { collapsed.remove(selection) }
+            if let selection {
+                collapsed.remove(selection)
+                if needsRemoteSpans(selection) { return [.loadRemoteSpans(selection.rawID)] }
+            }
         case .character(" "), .enter:
+            if let selection, needsRemoteSpans(selection) {
+                collapsed.remove(selection)
+                return [.loadRemoteSpans(selection.rawID)]
+            }
             if let selection, tree.children[selection]?.isEmpty == false {
                 if collapsed.contains(selection) { collapsed.remove(selection) } else { collapsed.insert(selection) }
             }
@@ -144,6 +173,9 @@ extension AppModel {
             return [.newInstance]
         }
         guard let selection else { return refuse("Nothing selected") }
+        if character != "T", isRemote(selection) {
+            return refuse("This run belongs to another process: it is read-only here (T terminates it)")
+        }
         switch (character, selection) {
         case ("a", .instance(let id)):
             guard let instance = tree.instances[id], !instance.status.isTerminalForSpans else {
@@ -240,6 +272,14 @@ extension AppModel {
 extension InstanceNode {
     /// Whether spans can no longer be added (the instance finished or was terminated).
     var isTerminalForSpans: Bool { instance.phase.isFinished }
+}
+
+extension Key {
+    /// Keys that act on the selection or the tree as a whole (not movement): they work in every pane.
+    var isAction: Bool {
+        guard case .character(let character) = self else { return false }
+        return "nasfxcTp-=".contains(character)
+    }
 }
 
 extension DisplayStatus {

@@ -26,16 +26,35 @@ public struct Geometry: Hashable, Sendable {
     public var fits: Bool { width >= Self.minimumWidth && height >= Self.minimumHeight }
 
     /// Lays the screen out: header, tree | detail, queue strip, hint line.
-    public init(width: Int, height: Int, queueFocused: Bool) {
+    ///
+    /// - Parameters:
+    ///   - width: Terminal columns.
+    ///   - height: Terminal rows.
+    ///   - queueFocused: Whether the queue has the focus: its list then takes a third of the screen.
+    ///   - apiFailing: Whether the API is failing (the backlog grows): the queue list then gets more rows.
+    public init(width: Int, height: Int, queueFocused: Bool, apiFailing: Bool = false) {
         self.width = width
         self.height = height
-        queueHeight = queueFocused ? max(3, height / 3) : 2
+        queueHeight = 1 + Self.queueListRows(height: height, focused: queueFocused, apiFailing: apiFailing)
         bodyTop = 1
         queueTop = max(1, height - 1 - queueHeight)
         bodyHeight = max(0, queueTop - bodyTop)
         treeWidth = width >= 100 ? width * 55 / 100 : width * 58 / 100
         detailLeft = treeWidth + 1
         detailWidth = max(0, width - detailLeft)
+    }
+
+    /// The layout of a model's screen: its size, the focus, and whether the API is failing.
+    public init(for model: AppModel) {
+        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.health != .ok)
+    }
+
+    /// Rows of the queue list below the counts line. Larger terminals get more of it; while the API fails it grows
+    /// so the backlog shows without Tab; with the focus it takes a third of the screen.
+    static func queueListRows(height: Int, focused: Bool, apiFailing: Bool) -> Int {
+        let base = height < 32 ? 1 : min(6, (height - 16) / 8)
+        let unfocused = apiFailing ? max(base, min(8, height / 8)) : base
+        return focused ? max(unfocused, max(3, height / 3) - 1) : unfocused
     }
 }
 
@@ -54,7 +73,7 @@ public struct Layout {
     /// One frame.
     public func render() -> CellBuffer {
         var buffer = CellBuffer(width: model.width, height: model.height)
-        let geometry = Geometry(width: model.width, height: model.height, queueFocused: model.focus == .queue)
+        let geometry = Geometry(for: model)
         guard geometry.fits else {
             let text = "Terminal too small: \(model.width)x\(model.height), need \(Geometry.minimumWidth)x\(Geometry.minimumHeight)"
             buffer.write(TextWidth.truncate(text, to: model.width), row: 0, column: 0, style: theme.warning)
@@ -76,8 +95,6 @@ public struct Layout {
 
     func drawHeader(_ buffer: inout CellBuffer, _ geometry: Geometry) {
         buffer.fill(row: 0, from: 0, to: geometry.width, style: .plain)
-        var x = buffer.write("prefactor", row: 0, column: 0, style: theme.accent)
-        x = buffer.write("  " + model.apiURL, row: 0, column: x, style: theme.dim, maxColumns: 40)
         let (healthText, healthStyle): (String, CellStyle)
         switch model.health {
         case .ok: (healthText, healthStyle) = ("ok", theme.good)
@@ -85,24 +102,27 @@ public struct Layout {
         case .unreachable: (healthText, healthStyle) = ("down", theme.error)
         case .authFailed: (healthText, healthStyle) = ("auth failed", theme.error)
         }
-        x = buffer.write(" ", row: 0, column: x)
-        x = buffer.write("[" + healthText + "]", row: 0, column: x, style: healthStyle)
         let counts = model.statusCounts
-        x = buffer.write("  \(model.tree.instanceOrder.count) runs", row: 0, column: x)
-        for status in [DisplayStatus.active, .complete, .failed, .cancelled] {
-            let count = (counts.spans[status] ?? 0)
-            guard count > 0 || status == .active else { continue }
-            x = buffer.write(" ", row: 0, column: x)
-            x = buffer.write(theme.glyph(status), row: 0, column: x, style: theme.style(status))
-            x = buffer.write("\(count)", row: 0, column: x)
-        }
+        let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
+            + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
+            + countSegments(model.tree.spanCount, noun: "span", byStatus: counts.spans)
         var right: [(String, CellStyle)] = []
+        if let remote = model.remote { right.append(remoteFreshness(remote)) }
         if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
         if model.follow { right.append(("follow", theme.accent)) }
         if model.errorsOnly { right.append(("errors only", theme.error)) }
         if model.readonly { right.append(("read-only", theme.warning)) }
         let rightText = right.map(\.0).joined(separator: " · ")
         let rightWidth = TextWidth.columns(of: rightText)
+        // The endpoint gets the room the rest leaves: in full, without its scheme, cut short, or not at all.
+        let title = "prefactor"
+        let room = geometry.width - TextWidth.columns(of: title) - 2 - middle.reduce(0) { $0 + TextWidth.columns(of: $1.0) }
+            - (rightWidth > 0 ? rightWidth + 2 : 0)
+        var x = buffer.write(title, row: 0, column: 0, style: theme.accent)
+        if let endpoint = Self.endpoint(model.apiURL, fitting: min(38, room)) {
+            x = buffer.write("  " + endpoint, row: 0, column: x, style: theme.dim)
+        }
+        for (text, style) in middle { x = buffer.write(text, row: 0, column: x, style: style) }
         if rightWidth > 0, x + rightWidth + 2 <= geometry.width {
             var column = geometry.width - rightWidth
             for (index, part) in right.enumerated() {
@@ -110,6 +130,51 @@ public struct Layout {
                 column = buffer.write(part.0, row: 0, column: column, style: part.1)
             }
         }
+    }
+
+    /// Marks a span the API does not have as shown, because one of its operations failed for good.
+    static let syncFailedLabel = "sync failed"
+
+    /// The order of statuses in the header's counts: what runs first, then what waits, then how things ended.
+    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated]
+
+    /// A total with its noun (singular or plural), then the count of each status that has any.
+    func countSegments(_ total: Int, noun: String, byStatus: [DisplayStatus: Int]) -> [(String, CellStyle)] {
+        var segments = [("  \(total) \(noun)\(total == 1 ? "" : "s")", CellStyle.plain)]
+        for status in Self.headerStatusOrder {
+            guard let count = byStatus[status], count > 0 else { continue }
+            segments += [(" ", .plain), (theme.glyph(status), theme.style(status)), ("\(count)", .plain)]
+        }
+        return segments
+    }
+
+    /// The API endpoint in at most `columns` columns: in full, without its scheme, or cut short; `nil` when there is
+    /// too little room for it to say anything.
+    static func endpoint(_ url: String, fitting columns: Int) -> String? {
+        if TextWidth.columns(of: url) <= columns { return url }
+        var short = Substring(url)
+        if let scheme = short.range(of: "://") { short = short[scheme.upperBound...] }
+        if TextWidth.columns(of: short) <= columns { return String(short) }
+        return columns >= 12 ? TextWidth.truncate(String(short), to: columns) : nil
+    }
+
+    /// How fresh the remote view is, or why it is not.
+    func remoteFreshness(_ remote: RemoteView) -> (String, CellStyle) {
+        if let failure = remote.failure {
+            let retry = max(0, Int(failure.retryAt.timeIntervalSince(model.now).rounded(.up)))
+            let age = remote.lastSuccess.map { " · last ok " + Self.age(model.now.timeIntervalSince($0)) + " ago" } ?? ""
+            return ("watch failing (\(failure.failures)×, retry \(retry)s)" + age, theme.error)
+        }
+        guard let last = remote.lastSuccess else { return ("watch: first poll…", theme.dim) }
+        let age = model.now.timeIntervalSince(last)
+        return ("watch " + Self.age(age) + " ago", age > max(10, 3 * remote.interval) ? theme.warning : theme.good)
+    }
+
+    static func age(_ seconds: TimeInterval) -> String {
+        let seconds = max(0, seconds)
+        if seconds < 60 { return "\(Int(seconds))s" }
+        if seconds < 3600 { return "\(Int(seconds / 60))m" }
+        return "\(Int(seconds / 3600))h"
     }
 
     // MARK: Tree
@@ -139,20 +204,30 @@ public struct Layout {
     func drawTreeRow(_ buffer: inout CellBuffer, _ row: VisibleRow, row y: Int, width: Int) {
         let selected = row.node == model.selection
         let node = row.node
-        let hasChildren = model.tree.children[node]?.isEmpty == false
-        let collapsed = model.collapsed.contains(node)
+        // A remote run whose spans are not loaded yet has the API's span counts instead of children.
+        let unloadedCounts = model.needsRemoteSpans(node) ? model.tree.remoteSpanCounts[node.rawID] : nil
+        let hasChildren = model.tree.children[node]?.isEmpty == false || (unloadedCounts?.total ?? 0) > 0
+        let collapsed = model.collapsed.contains(node) || unloadedCounts != nil
         let indent = String(repeating: "  ", count: min(row.depth, 12))
         let marker = hasChildren ? (collapsed ? theme.collapsedMarker : theme.expandedMarker) : " "
         guard let status = model.tree.status(of: node) else { return }
+        // A span the API does not have as shown (an operation failed for good) shows that, not its local status.
+        let syncFailed = node.spanID.flatMap { model.tree.spans[$0]?.syncFailed } ?? false
+        let shown = syncFailed ? DisplayStatus.failed : status
         var x = buffer.write(indent + marker + " ", row: y, column: 0, style: theme.dim, maxColumns: width)
-        x = buffer.write(theme.glyph(status), row: y, column: x, style: theme.style(status), maxColumns: width - x)
+        x = buffer.write(theme.glyph(shown), row: y, column: x, style: theme.style(shown), maxColumns: width - x)
         x = buffer.write(" ", row: y, column: x)
 
         let (name, summary, started, finished) = describe(node)
-        let barWidth = width >= 50 ? 10 : 0
+        // The mini bar narrows on narrow trees (80x24 included) rather than disappear.
+        let barWidth = width >= 50 ? 10 : width >= 30 ? 6 : 0
+        let syncText = syncFailed ? " " + Self.syncFailedLabel : ""
         let durationText = duration(from: started, to: finished)
         var rollUpText = ""
-        if collapsed && hasChildren {
+        if let counts = unloadedCounts, counts.total > 0 {
+            rollUpText = " [\(counts.total)" + (counts.active > 0 ? " \(theme.glyph(.active))\(counts.active)" : "")
+                + (counts.failed > 0 ? " \(theme.glyph(.failed))\(counts.failed)" : "") + "]"
+        } else if collapsed && hasChildren {
             let rollUp = model.tree.rollUp(node)
             rollUpText = " [\(rollUp.spans)" + (rollUp.running > 0 ? " \(theme.glyph(.active))\(rollUp.running)" : "")
                 + (rollUp.failed > 0 ? " \(theme.glyph(.failed))\(rollUp.failed)" : "") + "]"
@@ -161,10 +236,12 @@ public struct Layout {
         let room = max(0, width - x - rightWidth)
         let nameStyle = node.isInstance ? CellStyle(bold: true) : CellStyle.plain
         x = buffer.write(name, row: y, column: x, style: nameStyle, maxColumns: room)
+        if syncFailed { x = buffer.write(syncText, row: y, column: x, style: theme.error, maxColumns: max(0, width - rightWidth - x)) }
         // The roll-up before the summary, so that a long summary never hides it.
         if !rollUpText.isEmpty { x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
         if !summary.isEmpty, room > 2 { x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        let wanted = TextWidth.columns(of: name) + TextWidth.columns(of: rollUpText) + (summary.isEmpty ? 0 : 1 + TextWidth.columns(of: summary))
+        let wanted = TextWidth.columns(of: name) + TextWidth.columns(of: syncText) + TextWidth.columns(of: rollUpText)
+            + (summary.isEmpty ? 0 : 1 + TextWidth.columns(of: summary))
         if wanted > room, x >= width - rightWidth - 1 {
             // Truncated: mark it (also when a wide character left the last column empty); on the second half of a
             // wide character, the mark replaces that character.
@@ -185,7 +262,10 @@ public struct Layout {
         case .instance(let id):
             guard let instance = model.tree.instances[id]?.instance else { return (id, "", nil, nil) }
             var summary = ""
-            if let reason = instance.terminationReason { summary = "terminated: " + reason }
+            if model.tree.remoteInstances.contains(id) {
+                summary = "@" + (instance.agentID.flatMap { model.remote?.agentNames[$0] } ?? "remote")
+            }
+            if let reason = instance.terminationReason { summary += (summary.isEmpty ? "" : " ") + "terminated: " + reason }
             return ("run " + shortID(id), summary, instance.startedAt ?? instance.registeredAt, instance.finishedAt)
         case .span(let id):
             guard let span = model.tree.spans[id]?.span else { return (id, "", nil, nil) }
@@ -240,64 +320,94 @@ public struct Layout {
 
     // MARK: Detail
 
-    func detailLines() -> [(String, CellStyle)] {
+    func detailLines(width: Int) -> [(String, CellStyle)] {
         guard let selection = model.selection else { return [("Select a run or a span.", theme.dim)] }
-        var lines: [(String, CellStyle)] = []
-        let iso: (Date?) -> String = { $0.map { WireDate.format($0, style: .zulu) } ?? "—" }
+        var text = DetailText(width: width, theme: theme)
         switch selection {
         case .instance(let id):
             guard let node = model.tree.instances[id] else { return [] }
             let instance = node.instance
-            lines.append(("Run " + id, theme.accent))
-            lines.append(("status   " + theme.glyph(node.status) + " " + node.status.rawValue, theme.style(node.status)))
-            if let agent = instance.agentID { lines.append(("agent    " + agent, .plain)) }
-            lines.append(("started  " + iso(instance.startedAt), .plain))
-            lines.append(("finished " + iso(instance.finishedAt), .plain))
-            if let reason = instance.terminationReason { lines.append(("reason   " + reason, theme.style(.terminated))) }
-            let rollUp = model.tree.rollUp(selection)
-            lines.append(("spans    \(rollUp.spans) (\(rollUp.running) running, \(rollUp.failed) failed)", .plain))
-            appendHistory(node.history, into: &lines)
+            text.line("Run " + id, theme.accent)
+            text.line("status   " + theme.glyph(node.status) + " " + node.status.rawValue, theme.style(node.status))
+            if let agent = instance.agentID {
+                text.field("agent", model.remote?.agentNames[agent].map { "\($0) (\(agent))" } ?? agent)
+            }
+            if model.tree.remoteInstances.contains(id) { text.field("source", "another process (read-only; T terminates)") }
+            text.time("started", instance.startedAt)
+            text.time("finished", instance.finishedAt)
+            if let reason = instance.terminationReason { text.field("reason", reason, theme.style(.terminated), words: true) }
+            if model.needsRemoteSpans(selection), let counts = model.tree.remoteSpanCounts[id] {
+                text.line("spans    \(counts.total) (\(counts.active) running, \(counts.failed) failed; Enter loads them)")
+            } else {
+                let rollUp = model.tree.rollUp(selection)
+                text.line("spans    \(rollUp.spans) (\(rollUp.running) running, \(rollUp.failed) failed)")
+            }
+            text.history(node.history)
             if !instance.quality.isEmpty {
-                lines.append(("quality", theme.accent))
-                for line in JSONValue.object(instance.quality).prettyPrinted.split(separator: "\n") { lines.append(("  " + line, .plain)) }
+                text.line("quality", theme.accent)
+                for line in JSONValue.object(instance.quality).prettyPrinted.split(separator: "\n") { text.line("  " + line) }
             }
         case .span(let id):
             guard let node = model.tree.spans[id] else { return [] }
             let span = node.span
-            lines.append((span.schemaName, theme.accent))
-            lines.append(("status   " + theme.glyph(node.status) + " " + node.status.rawValue, theme.style(node.status)))
-            lines.append(("id       " + span.id, .plain))
-            lines.append(("api id   " + (span.apiID ?? "— (not delivered yet)"), span.apiID == nil ? theme.dim : .plain))
-            lines.append(("parent   " + (span.parentID ?? "—"), .plain))
-            lines.append(("run      " + span.instanceID, .plain))
-            lines.append(("started  " + iso(span.startedAt), .plain))
-            lines.append(("finished " + iso(span.finishedAt), .plain))
-            if let error = span.deliveryError { lines.append(("delivery failed: " + error, theme.error)) }
-            appendHistory(node.history, into: &lines)
-            lines.append(("payload", theme.accent))
-            for line in JSONValue.object(span.payload).prettyPrinted.split(separator: "\n") { lines.append(("  " + line, .plain)) }
+            text.line(span.schemaName, theme.accent)
+            text.line("status   " + theme.glyph(node.status) + " " + node.status.rawValue, theme.style(node.status))
+            if node.status == .pending, span.phase == .cancelled {
+                text.line("         cancelled before it started; the cancel is queued", theme.dim)
+            }
+            text.field("id", span.id)
+            text.field("api id", span.apiID ?? "— (not delivered yet)", span.apiID == nil ? theme.dim : .plain)
+            text.field("parent", span.parentID ?? "—")
+            text.field("run", span.instanceID)
+            text.time("started", span.startedAt)
+            text.time("finished", span.finishedAt)
+            if let error = span.deliveryError {
+                text.wrapped(Self.syncFailedLabel + ": " + error, indent: 0, continuation: 2, theme.error, words: true)
+            }
+            text.history(node.history)
+            text.line("payload", theme.accent)
+            for line in JSONValue.object(span.payload).prettyPrinted.split(separator: "\n") { text.line("  " + line) }
             if let result = span.resultPayload {
-                lines.append(("result", theme.accent))
-                for line in JSONValue.object(result).prettyPrinted.split(separator: "\n") { lines.append(("  " + line, .plain)) }
+                text.line("result", theme.accent)
+                for line in JSONValue.object(result).prettyPrinted.split(separator: "\n") { text.line("  " + line) }
             }
         }
-        let operations = model.operations(for: selection)
+        let operations = model.nodeOperations(for: selection)
         if !operations.isEmpty {
-            lines.append(("queued operations", theme.accent))
-            for operation in operations { lines.append(("  " + describe(operation), style(for: operation.state))) }
+            // Queued and settled, oldest first, each with the idempotency key it is sent with on every attempt.
+            text.line("operations", theme.accent)
+            for operation in operations {
+                switch operation {
+                case .queued(let snapshot):
+                    text.line("  " + describe(snapshot), style(for: snapshot.state))
+                    text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
+                case .settled(let settled):
+                    text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
+                    text.wrapped("key " + settled.idempotencyKey, indent: 4, theme.dim)
+                }
+            }
         }
-        return lines
+        return text.lines
     }
 
-    func appendHistory(_ history: [(status: DisplayStatus, at: Date)], into lines: inout [(String, CellStyle)]) {
-        lines.append(("history", theme.accent))
-        for entry in history {
-            lines.append(("  " + WireDate.format(entry.at, style: .zulu) + " " + theme.glyph(entry.status) + " " + entry.status.rawValue, theme.style(entry.status)))
+    /// A settled operation as one line: id, kind, and how it ended.
+    func describe(_ operation: SettledOperation) -> String {
+        let text = "#\(operation.id) \(operation.kind.rawValue)"
+        switch operation.outcome {
+        case .delivered(let attempts): return text + "  delivered" + (attempts > 1 ? " (\(attempts) attempts)" : "")
+        case .failed(let reason): return text + "  failed: " + reason
+        }
+    }
+
+    func style(for outcome: SettledOperation.Outcome) -> CellStyle {
+        switch outcome {
+        case .delivered: return theme.dim
+        case .failed: return theme.error
         }
     }
 
     func drawDetail(_ buffer: inout CellBuffer, _ geometry: Geometry) {
-        let lines = detailLines()
+        let lines = detailLines(width: geometry.detailWidth - 1)
         let scroll = min(model.detailScroll, max(0, lines.count - geometry.bodyHeight))
         for (offset, line) in lines.dropFirst(scroll).prefix(geometry.bodyHeight).enumerated() {
             buffer.write(
@@ -428,7 +538,10 @@ public struct Layout {
                 : [("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
                     ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit")]
         case .detail, .queue:
-            hints = [("↑↓", "scroll"), ("Tab", "next pane"), ("?", "help"), ("q", "quit")]
+            // Action keys work in every pane: the selection stays the tree's.
+            hints = [("↑↓", "scroll"), ("Tab", "next pane")]
+                + (model.readonly ? [] : [("f", "finish"), ("x", "fail"), ("c", "cancel"), ("s", "start"), ("a", "add span"), ("n", "new run")])
+                + [("?", "help"), ("q", "quit")]
         }
         // The last two hints (help and quit) always show; the others as room allows.
         func hintWidth(_ hint: (String, String)) -> Int { TextWidth.columns(of: hint.0) + TextWidth.columns(of: hint.1) + 2 }
@@ -459,18 +572,54 @@ public struct Layout {
     ]
 
     func drawHelp(_ buffer: inout CellBuffer, _ geometry: Geometry) {
-        let lines = Self.helpLines
-        let boxWidth = min(geometry.width - 4, 64)
-        let boxHeight = min(geometry.height - 2, lines.count + 3)
-        let left = (geometry.width - boxWidth) / 2
-        let top = max(1, (geometry.height - boxHeight) / 2)
-        for row in top..<(top + boxHeight) { buffer.fill(row: row, from: left, to: left + boxWidth, style: .plain) }
-        buffer.write(" Keys ", row: top, column: left + 2, style: theme.accent)
-        for (offset, line) in lines.prefix(boxHeight - 3).enumerated() {
-            let x = buffer.write(TextWidth.pad(line.0, to: 18), row: top + 1 + offset, column: left + 2, style: theme.accent)
-            buffer.write(TextWidth.truncate(line.1, to: left + boxWidth - x - 1), row: top + 1 + offset, column: x)
+        let box = HelpBox(width: geometry.width, height: geometry.height)
+        let border = theme.box
+        let right = box.left + box.width - 1
+        let bottom = box.top + box.height - 1
+        for row in box.top...bottom {
+            buffer.fill(row: row, from: box.left, to: box.left + box.width, style: .plain)
+            let edge = row == box.top || row == bottom
+            buffer.write(edge ? (row == box.top ? border.topLeft : border.bottomLeft) : border.vertical, row: row, column: box.left, style: theme.dim)
+            buffer.write(edge ? (row == box.top ? border.topRight : border.bottomRight) : border.vertical, row: row, column: right, style: theme.dim)
+            if edge {
+                buffer.write(String(repeating: border.horizontal, count: max(0, box.width - 2)), row: row, column: box.left + 1, style: theme.dim)
+            }
         }
-        buffer.write("any key closes", row: top + boxHeight - 1, column: left + 2, style: theme.dim)
+        buffer.write(" Keys ", row: box.top, column: box.left + 2, style: theme.accent)
+        let scroll = min(model.helpScroll, box.overflow)
+        for (offset, line) in Self.helpLines.dropFirst(scroll).prefix(box.visibleLines).enumerated() {
+            let x = buffer.write(TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
+            buffer.write(TextWidth.truncate(line.1, to: right - x - 1), row: box.top + 1 + offset, column: x)
+        }
+        let footer: String
+        if box.overflow > 0 {
+            let shown = "\(scroll + 1)-\(scroll + box.visibleLines)/\(Self.helpLines.count)"
+            footer = " \(shown) ↑↓ PgUp PgDn scroll, any other key closes "
+        } else {
+            footer = " any key closes "
+        }
+        buffer.write(TextWidth.truncate(footer, to: box.width - 4), row: bottom, column: box.left + 2, style: theme.dim)
+    }
+}
+
+/// Where the `?` overlay goes on a screen, and how much of the key list it shows at once.
+struct HelpBox {
+    var left: Int
+    var top: Int
+    var width: Int
+    var height: Int
+    /// Key lines shown at once (between the top and bottom borders).
+    var visibleLines: Int
+    /// Key lines that do not fit: how far the list scrolls.
+    var overflow: Int
+
+    init(width screenWidth: Int, height screenHeight: Int) {
+        width = max(4, min(screenWidth - 4, 64))
+        height = max(3, min(screenHeight - 2, Layout.helpLines.count + 2))
+        left = max(0, (screenWidth - width) / 2)
+        top = max(1, (screenHeight - height) / 2)
+        visibleLines = height - 2
+        overflow = max(0, Layout.helpLines.count - visibleLines)
     }
 }
 
@@ -478,5 +627,11 @@ extension NodeID {
     var isInstance: Bool {
         if case .instance = self { return true }
         return false
+    }
+
+    /// The span id, for a span.
+    var spanID: String? {
+        if case .span(let id) = self { return id }
+        return nil
     }
 }

@@ -115,6 +115,10 @@ public struct Theme: Sendable, Hashable {
     public var barCells: (filled: String, empty: String) { unicode ? ("━", "·") : ("=", ".") }
     /// A vertical separator.
     public var separator: String { unicode ? "│" : "|" }
+    /// The pieces of a box border (the help overlay).
+    public var box: (topLeft: String, topRight: String, bottomLeft: String, bottomRight: String, horizontal: String, vertical: String) {
+        unicode ? ("┌", "┐", "└", "┘", "─", "│") : ("+", "+", "+", "+", "-", "|")
+    }
 
     /// The style of headers and hints.
     public var accent: CellStyle { color ? CellStyle(foreground: .blue, bold: true) : CellStyle(bold: true) }
