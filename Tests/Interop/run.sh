@@ -18,12 +18,9 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 TOKEN="interop-token"
-# prefactor-core 0.5.3 only asks for prefactor-http>=0.4.3; pin both so the
-# test keeps exercising the versions it was written against.
-SDK_REQUIREMENTS=("prefactor-core==0.5.3" "prefactor-http==0.4.3")
-SDK_CHECK='import prefactor_core, prefactor_http, sys; sys.exit(0 if (prefactor_core.__version__, prefactor_http.__version__) == ("0.5.3", "0.4.3") else 3)'
+# shellcheck source=Tests/Interop/sdk-python.sh
+source "$SCRIPT_DIR/sdk-python.sh"
 
 STARTUP_TIMEOUT_S=30
 
@@ -40,28 +37,7 @@ if [[ ! -f "$BIN" || ! -x "$BIN" ]]; then
 fi
 
 # ---------------------------------------------------------------- python ----
-if [[ $# -ge 2 ]]; then
-    PY="$2"
-    if "$PY" -c "$SDK_CHECK" >/dev/null 2>&1; then
-        :
-    elif "$PY" -c 'import prefactor_core, prefactor_http' >/dev/null 2>&1; then
-        echo "interop: warning: '$PY' does not have ${SDK_REQUIREMENTS[*]}; running anyway" >&2
-    else
-        echo "interop: '$PY' cannot import prefactor_core/prefactor_http (pip install ${SDK_REQUIREMENTS[*]})" >&2
-        exit 2
-    fi
-else
-    VENV="$REPO_ROOT/.venv-interop"
-    PY="$VENV/bin/python"
-    if [[ ! -x "$PY" ]]; then
-        echo "interop: creating $VENV" >&2
-        python3 -m venv "$VENV"
-    fi
-    if ! "$PY" -c "$SDK_CHECK" >/dev/null 2>&1; then
-        echo "interop: installing ${SDK_REQUIREMENTS[*]} into $VENV" >&2
-        "$PY" -m pip install --quiet --disable-pip-version-check "${SDK_REQUIREMENTS[@]}"
-    fi
-fi
+sdk_python interop "${2:-}"
 
 # ---------------------------------------------------------------- server ----
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/prefactor-interop.XXXXXX")"
