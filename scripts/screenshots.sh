@@ -5,6 +5,7 @@
 #                          errors only (e) and filtered to llm:chat, the newest failure selected)
 #   queue-backlog.png      the queue while the API fails: every POST answers 503 (a fault injected through
 #                          /__prefactor/faults), operations pile up and retry; the queue pane is focused (Tab Tab)
+#   watch-remote.png       `prefactor tui --watch` following the runs of another process (`prefactor demo`)
 #
 # Usage: scripts/screenshots.sh [PATH_TO_prefactor]
 #   Without a path it builds the debug binary (swift build --product prefactor). Writes to $SCREENSHOTS_DIR
@@ -209,5 +210,19 @@ wait_for backlog '\[ok\]' 60 || die "the header did not go back to ok after the 
 wait_for backlog 'retrying 0 ' 60 || die "operations were still retrying 60 s after the fault was removed"
 echo "screenshots: the queue recovered after the fault was removed"
 stop_ui backlog
+
+# ----------------------------------------------------------- watch-remote ----
+# Another process (a headless demo agent) works against the same server; the UI, with no agent of its own, watches
+# it: the runs are marked @agent, and the header says how fresh the view is.
+"$BIN" demo --api-url "$API_URL" --token "$TOKEN" --speed 2 </dev/null >"$WORK/demo.out" 2>&1 &
+UI_PIDS+=("$!")
+start_ui watch --api-url "$API_URL" --token "$TOKEN" --watch
+wait_for watch '@' 30 || die "no run of the other process appeared"
+wait_number watch '✓([0-9]+)' 10 60 || die "fewer than 10 completed spans watched in 60 s"
+wait_for watch 'watch [0-9]+s ago' 10 || die "the header does not show the freshness of the view"
+keys watch j
+sleep 0.5
+shoot watch watch-remote
+stop_ui watch
 
 echo "screenshots: done ($OUT)"

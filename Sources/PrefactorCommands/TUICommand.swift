@@ -21,7 +21,8 @@ struct TUICommand: AsyncParsableCommand {
             finished more than --age-out minutes ago leave the view). The embedded server is watched by default.
 
             Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel,
-            T terminate, / filter, e errors only, F follow, p pause the demo, ? help, q quit (drains the queue).
+            T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching,
+            ? help, q quit (drains the queue).
             Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129).
 
             --render prints one frame as text without a terminal (for docs and tests).

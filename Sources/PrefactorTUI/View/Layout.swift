@@ -568,7 +568,7 @@ public struct Layout {
         ("e", "errors only"), ("F", "follow the newest activity"), ("n", "new agent run"), ("a", "add a span under the selection"),
         ("s", "start the selected prepared span"), ("f", "finish as complete"), ("x", "fail (asks y/n)"),
         ("c", "cancel (asks y/n)"), ("T", "terminate the run on the server (asks y/n)"), ("p", "pause or resume the demo"),
-        ("?", "this help"), ("q", "quit (drains the queue; q again quits now)"),
+        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"), ("q", "quit (drains the queue; q again quits now)"),
     ]
 
     func drawHelp(_ buffer: inout CellBuffer, _ geometry: Geometry) {
