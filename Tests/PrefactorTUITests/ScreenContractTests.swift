@@ -240,14 +240,14 @@ struct KeyContractTests {
         // 80x14: the list does not fit; j, G and g scroll it; the footer says so.
         model.resize(80, 14)
         var short = lines(model.frame(80, 14))
-        #expect(short.contains { $0.contains("1-10/18") && $0.contains("scroll") }, "\(short)")
+        #expect(short.contains { $0.contains("1-10/19") && $0.contains("scroll") }, "\(short)")
         #expect(!short.contains { $0.contains("q                 quit") })
         model.press(.character("j"))
         #expect(model.showHelp && model.helpScroll == 1)
         model.press(.character("G"))
         short = lines(model.frame(80, 14))
         #expect(short.contains { $0.contains("q                 quit") }, "\(short)")
-        #expect(short.contains { $0.contains("9-18/18") })
+        #expect(short.contains { $0.contains("10-19/19") })
         #expect(model.selection == .instance(IDs.alpha), "scrolling the help moves nothing else")
         // Any other key closes it and does nothing else.
         #expect(model.handle(.character("x")).isEmpty)
