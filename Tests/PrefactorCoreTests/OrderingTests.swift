@@ -160,37 +160,54 @@ struct OrderingTests {
     }
 }
 
-/// Checks, from a client's events, that every operation was first sent only after each of its dependencies was
-/// settled (delivered or failed).
-func expectCausalSending(_ events: [ClientEvent], sourceLocation: SourceLocation = #_sourceLocation) {
+/// Where each operation was first sent and settled in a client's event stream, and the operations themselves.
+struct SendingRecord {
     var settledAt: [UInt64: Int] = [:]
     var firstSentAt: [UInt64: Int] = [:]
     var operations: [UInt64: TelemetryOperation] = [:]
-    for (position, event) in events.enumerated() {
-        switch event {
-        case .operationEnqueued(let snapshot): operations[snapshot.id] = snapshot.operation
-        case .operationSent(let id, _): if firstSentAt[id] == nil { firstSentAt[id] = position }
-        case .operationDelivered(let id, _): settledAt[id] = position
-        case .operationFailed(let failure): settledAt[failure.operation.id] = position
-        default: break
+
+    init(_ events: [ClientEvent]) {
+        for (position, event) in events.enumerated() {
+            switch event {
+            case .operationEnqueued(let snapshot): operations[snapshot.id] = snapshot.operation
+            case .operationSent(let id, _): if firstSentAt[id] == nil { firstSentAt[id] = position }
+            case .operationDelivered(let id, _): settledAt[id] = position
+            case .operationFailed(let failure): settledAt[failure.operation.id] = position
+            default: break
+            }
         }
     }
-    #expect(!operations.isEmpty, sourceLocation: sourceLocation)
-    for (id, operation) in operations {
-        guard let sent = firstSentAt[id] else { continue }
-        // A span finish sent together with its create (coalesceSpanFinishes) is announced right after the create and
-        // must settle with it or after it.
-        if operation.kind == .finishSpan, let create = operation.dependencies.first, operation.dependencies.count == 1,
-            firstSentAt[create.operationID] == sent - 1
-        {
+
+    /// Span finishes sent together with their create (coalesceSpanFinishes): the client announces them right after
+    /// the create, in the same step. Maps each to its create.
+    var finishesSentWithTheirCreate: [UInt64: UInt64] {
+        var result: [UInt64: UInt64] = [:]
+        for (id, operation) in operations where operation.kind == .finishSpan {
+            guard let sent = firstSentAt[id], operation.dependencies.count == 1, let create = operation.dependencies.first,
+                firstSentAt[create.operationID] == sent - 1
+            else { continue }
+            result[id] = create.operationID
+        }
+        return result
+    }
+}
+
+/// Checks, from a client's events, that every operation was first sent only after each of its dependencies was
+/// settled (delivered or failed); a finish sent together with its create settles with it or after it.
+func expectCausalSending(_ events: [ClientEvent], sourceLocation: SourceLocation = #_sourceLocation) {
+    let record = SendingRecord(events)
+    #expect(!record.operations.isEmpty, sourceLocation: sourceLocation)
+    let travelling = record.finishesSentWithTheirCreate
+    for (id, operation) in record.operations {
+        guard let sent = record.firstSentAt[id] else { continue }
+        if let create = travelling[id] {
             #expect(
-                (settledAt[create.operationID] ?? .max) <= (settledAt[id] ?? .max),
-                "operation \(id) travelled with operation \(create.operationID) but settled before it",
-                sourceLocation: sourceLocation)
+                (record.settledAt[create] ?? .max) <= (record.settledAt[id] ?? .max),
+                "operation \(id) travelled with operation \(create) but settled before it", sourceLocation: sourceLocation)
             continue
         }
         for dependency in operation.dependencies {
-            let settled = settledAt[dependency.operationID]
+            let settled = record.settledAt[dependency.operationID]
             #expect(
                 settled.map { $0 < sent } ?? false,
                 "operation \(id) (\(operation.kind)) was sent before operation \(dependency.operationID) settled",

@@ -140,13 +140,19 @@ struct RemoteModelTests {
         model.apply(changes(instances: [
             remoteInstance("ai_old", .complete, finished: 0), remoteInstance("ai_kept", .failed, finished: 0),
             remoteInstance("ai_live"),
-        ], spans: [remoteSpan("sp_old", in: "ai_old", "agent:llm", .complete, finished: 0)]))
+        ], spans: [
+            remoteSpan("sp_old", in: "ai_old", "agent:llm", .complete, finished: 0),
+            remoteSpan("sp_old_child", in: "ai_old", parent: "sp_old", "agent:tool", .complete, finished: 0),
+            remoteSpan("sp_orphan", in: "ai_old", parent: "sp_unknown", "agent:tool", .complete, finished: 0),
+        ]))
         model.selection = .instance("ai_kept")
         model.tick(at(120))
         let removed = model.ageOutRemote()
         #expect(removed == ["ai_old"])
         #expect(model.tree.instances["ai_old"] == nil)
         #expect(model.tree.spans["sp_old"] == nil)
+        #expect(model.tree.spans["sp_old_child"] == nil && model.tree.spans["sp_orphan"] == nil)
+        #expect(model.tree.spanCount == 0)
         #expect(model.tree.instances["ai_kept"] != nil)
         #expect(model.tree.instances["ai_live"] != nil)
         #expect(model.tree.spanStatusCounts[.complete, default: 0] == 0)

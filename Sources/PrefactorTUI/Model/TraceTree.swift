@@ -390,8 +390,9 @@ extension TraceTree {
         remoteInstances.remove(id)
         loadedRemoteInstances.remove(id)
         remoteSpanCounts[id] = nil
+        // Every span of the instance hangs below it (under its parent, or under the instance while the parent is
+        // unknown), so walking the subtree finds them all.
         var stack = children.removeValue(forKey: .instance(id)) ?? []
-        stack += spans.values.filter { $0.span.instanceID == id }.map(\.span.id)
         while let spanID = stack.popLast() {
             stack += children.removeValue(forKey: .span(spanID)) ?? []
             forgetSpan(spanID)
