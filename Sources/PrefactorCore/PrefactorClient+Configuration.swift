@@ -39,9 +39,10 @@ extension PrefactorClient {
         public var queueStore: any TelemetryQueueStore
         /// Whether a span finished before its create was sent goes to the API as one create carrying the final
         /// status, result and finish time (as the official TypeScript SDK sends completed spans), instead of a create
-        /// and a finish. Off by default, so the requests are those of the official Python SDK; on, a backlog drains
-        /// with up to half the requests. Only a create never attempted is combined, so a retry can never replay an
-        /// earlier answer for it.
+        /// and a finish. On by default: a backlog drains with up to half the requests, and a span whose create went
+        /// out before it finished is sent exactly as the official Python SDK sends it. Only a create never attempted
+        /// is combined (a retry can never replay an earlier answer for it), and never with a finish whose idempotency
+        /// key the caller chose. Set it to `false` for the official Python SDK's requests in every case.
         public var coalesceSpanFinishes: Bool
 
         /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
@@ -50,7 +51,7 @@ extension PrefactorClient {
             maxDeliveryAttempts: Int? = nil, drainTimeout: Duration = .seconds(10),
             terminationPollInterval: Duration = .seconds(30), maintenanceInterval: Duration = .seconds(1),
             schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
-            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = false
+            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = true
         ) {
             self.api = api
             self.workers = workers

@@ -282,7 +282,7 @@ public final class PrefactorClient: Service, Sendable {
     ) throws(PrefactorError) -> TelemetryOperation {
         guard !state.closed else { throw PrefactorError.shutDown }
         let (operation, newWakes) = state.enqueue(
-            instanceID: instanceID, body: body, key: key ?? IdempotencyKey.generate(), now: Date(),
+            instanceID: instanceID, body: body, key: key ?? IdempotencyKey.generate(), keyGiven: key != nil, now: Date(),
             dependencies: dependencies, store: store)
         wakes += newWakes
         return operation

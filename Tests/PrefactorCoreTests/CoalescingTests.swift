@@ -52,7 +52,37 @@ struct CoalescingTests {
         }
     }
 
-    @Test func offByDefaultTheSameSpanTakesACreateAndAFinish() async throws {
+    @Test func onByDefault() throws {
+        let api = APIClient.Configuration(apiURL: "http://127.0.0.1:9", apiToken: "token")
+        #expect(PrefactorClient.Configuration(api: api).coalesceSpanFinishes)
+    }
+
+    /// A finish whose idempotency key the caller chose goes out as its own request, under that key.
+    @Test func aFinishWithTheCallersKeyIsNeverCombined() async throws {
+        try await withTestServer { server in
+            let key = "caller-finish-" + UUID().uuidString.prefix(8)
+            let (instanceID, report) = try await withRunningClient(configuration(server, coalesce: true)) { client in
+                server.faults.add(FaultRule(method: "POST", path: Self.startPath, count: 1, latencyMilliseconds: 300))
+                let run = try await registerInstance(client)
+                try await run.start()
+                let span = try await run.createSpan(schemaName: "agent:llm")
+                try await client.spanManager.finish(span, resultPayload: ["answer": 1], status: .complete, idempotencyKey: key)
+                try await eventually("the span is delivered") { client.spanManager.span(withID: span)?.finishDelivered == true }
+                return run.id
+            }
+            #expect(report.isComplete)
+            #expect(server.posts(spansPath).filter(isSpanCreate).count == 1)
+            #expect(server.posts(spansPath).filter { isSpanFinish($0) }.count == 1)
+            let stored = try #require(try await serverSpans(server, instanceID: instanceID).first)
+            #expect(stored.status == .complete)
+            // The API remembers the caller's key: finishing again under it replays the stored answer, not a 409.
+            let again = try await inspector(server).finishSpan(
+                id: stored.id, status: .complete, resultPayload: ["answer": 1], idempotencyKey: key)
+            #expect(again.span.status == .complete)
+        }
+    }
+
+    @Test func switchedOffTheSameSpanTakesACreateAndAFinish() async throws {
         try await withTestServer { server in
             let (instanceID, report) = try await withRunningClient(configuration(server, coalesce: false)) { client in
                 let (instance, span) = try await spanFinishedWhileItsCreateWaits(client, server)

@@ -11,9 +11,12 @@ import Testing
 /// call returns.
 @Suite(.timeLimit(.minutes(1)))
 struct NonBlockingStartTests {
+    /// With separate finish requests (no combining), so that both finishes are addressed by the spans' API ids.
     @Test func queuedStartReturnsBeforeTheServerAnswersAndResolvesTheLocalID() async throws {
         try await withTestServer { server in
-            let (instanceID, ids) = try await withPrefactorClient(configuration: coreConfiguration(server)) { client in
+            let (instanceID, ids) = try await withPrefactorClient(
+                configuration: coreConfiguration(server, coalesce: false)
+            ) { client in
                 let run = try await registerInstance(client)
                 try await run.start()
                 try await eventually("the start is delivered") { client.snapshot().queue.depth == 0 }

@@ -12,9 +12,15 @@ import Testing
 /// the log order must respect causality.
 @Suite(.timeLimit(.minutes(1)))
 struct OrderingTests {
-    @Test func anInstancesStartReachesTheServerBeforeItsSpansAndQuality() async throws {
+    /// Run with and without combining span finishes into their creates: the order holds either way, and the span
+    /// requests are exactly the operations minus the finishes that travelled with their create.
+    @Test(arguments: [false, true])
+    func anInstancesStartReachesTheServerBeforeItsSpansAndQuality(coalesce: Bool) async throws {
         try await withTestServer { server in
-            let instanceID = try await withPrefactorClient(configuration: coreConfiguration(server)) { client in
+            let (instanceID, recorder) = try await withPrefactorClient(
+                configuration: coreConfiguration(server, coalesce: coalesce)
+            ) { client in
+                let recorder = EventRecorder(client.events())
                 let run = try await client.createAgentInstance(
                     agentVersion: testAgentVersion, agentSchemaVersion: qualitySchemaVersion)
                 server.faults.add(FaultRule(method: "POST", path: instancePath(run.id, "start"), latencyMilliseconds: 500))
@@ -25,12 +31,14 @@ struct OrderingTests {
                 }
                 try await run.recordQuality(name: "accuracy", payload: ["score": 1])
                 try await run.finish()
-                return run.id
+                return (run.id, recorder)
             }
+            let travelling = SendingRecord(await recorder.finished()).finishesSentWithTheirCreate.count
+            if !coalesce { #expect(travelling == 0) }
             let log = server.posts()
             let start = try index(of: "the start", in: log) { $0.path == instancePath(instanceID, "start") }
             let others = log.indices.filter { log[$0].path.hasPrefix(spansPath) || log[$0].path.hasSuffix("/record_quality") }
-            #expect(others.count == 7)
+            #expect(others.count == 7 - travelling)
             #expect(others.allSatisfy { $0 > start }, "\(log.map(\.path))")
         }
     }
@@ -97,9 +105,13 @@ struct OrderingTests {
         }
     }
 
-    @Test func anInstancesFinishReachesTheServerAfterAllItsSpanOperations() async throws {
+    @Test(arguments: [false, true])
+    func anInstancesFinishReachesTheServerAfterAllItsSpanOperations(coalesce: Bool) async throws {
         try await withTestServer { server in
-            let instanceID = try await withPrefactorClient(configuration: coreConfiguration(server)) { client in
+            let (instanceID, recorder) = try await withPrefactorClient(
+                configuration: coreConfiguration(server, coalesce: coalesce)
+            ) { client in
+                let recorder = EventRecorder(client.events())
                 let run = try await client.createAgentInstance(
                     agentVersion: testAgentVersion, agentSchemaVersion: qualitySchemaVersion)
                 try await run.start()
@@ -115,14 +127,16 @@ struct OrderingTests {
                 try await client.spanManager.cancelUnstarted(prepared)
                 try await run.recordQuality(name: "accuracy", payload: ["score": 0.5])
                 try await run.finish()
-                return run.id
+                return (run.id, recorder)
             }
+            let travelling = SendingRecord(await recorder.finished()).finishesSentWithTheirCreate.count
+            if !coalesce { #expect(travelling == 0) }
             let log = server.posts()
             let finish = try index(of: "the instance finish", in: log) { $0.path == instancePath(instanceID, "finish") }
             let spanAndQuality = log.indices.filter {
                 log[$0].path.hasPrefix(spansPath) || log[$0].path == instancePath(instanceID, "record_quality")
             }
-            #expect(spanAndQuality.count == 9 * 2 + 1)
+            #expect(spanAndQuality.count == 9 * 2 + 1 - travelling)
             #expect(spanAndQuality.allSatisfy { $0 < finish }, "\(log.map(\.path))")
             #expect(try await inspector(server).agentInstance(id: instanceID).status == .complete)
         }

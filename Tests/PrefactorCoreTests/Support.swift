@@ -8,14 +8,16 @@ import PrefactorWire
 /// A core client configuration for a test server, with short delays so tests never wait long.
 func coreConfiguration(
     _ server: TestServer, workers: Int = 3, mode: PrefactorClient.SpanStartMode = .queued,
-    drainTimeout: Duration = .seconds(60), maxDeliveryAttempts: Int? = nil
+    drainTimeout: Duration = .seconds(60), maxDeliveryAttempts: Int? = nil, coalesce: Bool? = nil
 ) -> PrefactorClient.Configuration {
     var api = APIClient.Configuration(apiURL: server.baseURL, apiToken: server.token)
     api.retryPolicy = RetryPolicy(maxRetries: 0, initialDelay: .milliseconds(2), maxDelay: .milliseconds(20))
     api.requestTimeout = .seconds(5)
-    return PrefactorClient.Configuration(
+    var configuration = PrefactorClient.Configuration(
         api: api, workers: workers, spanStartMode: mode, maxDeliveryAttempts: maxDeliveryAttempts,
         drainTimeout: drainTimeout, terminationPollInterval: .milliseconds(100), maintenanceInterval: .milliseconds(20))
+    if let coalesce { configuration.coalesceSpanFinishes = coalesce }
+    return configuration
 }
 
 /// A plain API client for checking what the server stored.

@@ -114,14 +114,15 @@ struct ClientState {
 
     /// Queues an operation after its dependencies; returns a worker to wake, if any.
     mutating func enqueue(
-        instanceID: String, body: TelemetryOperation.Body, key: String, now: Date,
+        instanceID: String, body: TelemetryOperation.Body, key: String, keyGiven: Bool = false, now: Date,
         dependencies: [TelemetryOperation.Dependency], store: any TelemetryQueueStore
     ) -> (TelemetryOperation, [Wake]) {
         let id = nextOperationID
         nextOperationID += 1
         let live = dependencies.filter { entries[$0.operationID] != nil }
         let operation = TelemetryOperation(
-            id: id, instanceID: instanceID, body: body, idempotencyKey: key, enqueuedAt: now, dependencies: live)
+            id: id, instanceID: instanceID, body: body, idempotencyKey: key, idempotencyKeyGiven: keyGiven, enqueuedAt: now,
+            dependencies: live)
         store.record(operation)
         var entry = QueueEntry(
             instanceID: instanceID, spanID: operation.spanID, kind: operation.kind, enqueuedAt: now, blockers: live.count,
@@ -185,12 +186,14 @@ struct ClientState {
     }
 
     /// When a span's finish is queued and waits only for this create (an active one, never attempted), sends it
-    /// with the create: the finish goes in flight now and is settled with the create.
+    /// with the create: the finish goes in flight now and is settled with the create. A finish whose idempotency key
+    /// the caller chose is never combined, so that key reaches the API.
     private mutating func absorbFinish(into createID: UInt64, spanID: String?) {
         guard let spanID, let finishID = spans[spanID]?.finishOperation, var finish = entries[finishID],
             finish.phase == .blocked, finish.blockers == 1,
             let operation = store.operation(createID), case .createSpan(_, _, _, .active, _, _) = operation.body,
-            store.operation(finishID)?.dependencies.contains(where: { $0.operationID == createID }) == true
+            let finishOperation = store.operation(finishID), !finishOperation.idempotencyKeyGiven,
+            finishOperation.dependencies.contains(where: { $0.operationID == createID })
         else { return }
         finish.attempts = 1
         finish.phase = .inFlight(attempt: 1)

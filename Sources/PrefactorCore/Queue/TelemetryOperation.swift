@@ -60,6 +60,9 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
     public var body: Body
     /// The key sent on every attempt.
     public var idempotencyKey: String
+    /// Whether the caller chose ``idempotencyKey`` (rather than the client generating it). Such an operation is always
+    /// sent as its own request, so the key the caller gave is the one the API sees.
+    public var idempotencyKeyGiven: Bool
     /// When the agent asked for it.
     public var enqueuedAt: Date
     /// Operations that must be settled first.
@@ -67,14 +70,32 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
 
     /// Creates an operation.
     public init(
-        id: UInt64, instanceID: String, body: Body, idempotencyKey: String, enqueuedAt: Date, dependencies: [Dependency] = []
+        id: UInt64, instanceID: String, body: Body, idempotencyKey: String, idempotencyKeyGiven: Bool = false,
+        enqueuedAt: Date, dependencies: [Dependency] = []
     ) {
         self.id = id
         self.instanceID = instanceID
         self.body = body
         self.idempotencyKey = idempotencyKey
+        self.idempotencyKeyGiven = idempotencyKeyGiven
         self.enqueuedAt = enqueuedAt
         self.dependencies = dependencies
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, instanceID, body, idempotencyKey, idempotencyKeyGiven, enqueuedAt, dependencies
+    }
+
+    /// Decodes an operation; one encoded without `idempotencyKeyGiven` reads as a generated key.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try container.decode(UInt64.self, forKey: .id)
+        self.instanceID = try container.decode(String.self, forKey: .instanceID)
+        self.body = try container.decode(Body.self, forKey: .body)
+        self.idempotencyKey = try container.decode(String.self, forKey: .idempotencyKey)
+        self.idempotencyKeyGiven = try container.decodeIfPresent(Bool.self, forKey: .idempotencyKeyGiven) ?? false
+        self.enqueuedAt = try container.decode(Date.self, forKey: .enqueuedAt)
+        self.dependencies = try container.decode([Dependency].self, forKey: .dependencies)
     }
 
     /// The kind of call.
