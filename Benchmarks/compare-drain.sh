@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Drain throughput of PrefactorCore against the official Python SDK, in one run on the same `prefactor serve`
-# (SQLite file in a temporary folder). Usage: Benchmarks/compare-drain.sh [INSTANCES] [SPANS]
-# Needs release builds: swift build -c release --product prefactor --product prefactor-core-benchmark
+# Drain throughput of PrefactorCore against the official Python SDK, on one `prefactor serve` (SQLite file in a
+# temporary folder). Each round runs the Python SDK (prefactor-core 0.5.3, its default 3 workers), then PrefactorCore
+# with its defaults and WORKERS workers, then PrefactorCore with --no-coalesce (the Python SDK's two requests per
+# span). Rounds alternate so that a machine whose speed drifts affects both sides alike; the ratios reported are the
+# medians over the rounds.
+# Usage: Benchmarks/compare-drain.sh [INSTANCES] [SPANS] [ROUNDS]   (environment: WORKERS, default 20)
+# Needs release builds: swift build -c release --product prefactor && swift build -c release --product prefactor-core-benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 INSTANCES="${1:-10}"
 SPANS="${2:-200}"
+ROUNDS="${3:-3}"
 BIN="$(swift build -c release --show-bin-path)"
+for tool in prefactor prefactor-core-benchmark; do
+    [[ -x "$BIN/$tool" ]] || { echo "missing $BIN/$tool: swift build -c release --product $tool" >&2; exit 1; }
+done
 PY=".venv-interop/bin/python"
 if [[ ! -x "$PY" ]]; then
     python3 -m venv .venv-interop
@@ -16,19 +24,29 @@ WORK="$(mktemp -d)"
 "$BIN/prefactor" serve --port 0 --db "$WORK/bench.sqlite" --token bench --log-level warning > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+URL=""
 for _ in $(seq 1 100); do
     URL="$(sed -n 's/^PREFACTOR_API_URL=//p' "$WORK/serve.log")"
     [[ -n "$URL" ]] && break
     sleep 0.1
 done
 [[ -n "$URL" ]] || { echo "server did not start"; cat "$WORK/serve.log"; exit 1; }
-"$PY" Benchmarks/python_drain.py --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" | tee "$WORK/python.txt"
-"$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" --workers "${WORKERS:-20}" | tee "$WORK/swift.txt"
-"$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" --workers "${WORKERS:-20}" --coalesce | tee "$WORK/coalesced.txt"
-python3 - "$WORK/python.txt" "$WORK/swift.txt" "$WORK/coalesced.txt" <<'PY'
-import re, sys
-rate = lambda path: float(re.search(r"= (\d+) operations/s", open(path).read()).group(1))
-python, swift, coalesced = rate(sys.argv[1]), rate(sys.argv[2]), rate(sys.argv[3])
-print(f"ratio: PrefactorCore delivers {swift / python:.1f}x the operations per second of the Python SDK "
-      f"(Python SDK requests), {coalesced / python:.1f}x with coalesceSpanFinishes")
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS"
+    "$PY" Benchmarks/python_drain.py --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" \
+        | tee -a "$WORK/python.txt"
+    "$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" \
+        --workers "${WORKERS:-20}" | tee -a "$WORK/swift.txt"
+    "$BIN/prefactor-core-benchmark" drain --api-url "$URL" --token bench --instances "$INSTANCES" --spans "$SPANS" \
+        --workers "${WORKERS:-20}" --no-coalesce | tee -a "$WORK/separate.txt"
+done
+python3 - "$WORK/python.txt" "$WORK/swift.txt" "$WORK/separate.txt" <<'PY'
+import re, statistics, sys
+rates = lambda path: [float(m) for m in re.findall(r"= (\d+) operations/s", open(path).read())]
+python, swift, separate = (rates(path) for path in sys.argv[1:4])
+ratio = lambda side: statistics.median(s / p for s, p in zip(side, python))
+print(f"medians over {len(python)} rounds: Python SDK {statistics.median(python):.0f} operations/s, "
+      f"PrefactorCore {statistics.median(swift):.0f}, with --no-coalesce {statistics.median(separate):.0f}")
+print(f"ratio: PrefactorCore delivers {ratio(swift):.1f}x the operations per second of the Python SDK "
+      f"({ratio(separate):.1f}x with the Python SDK's two requests per span)")
 PY

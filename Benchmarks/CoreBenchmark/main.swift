@@ -77,8 +77,10 @@ struct Drain: AsyncParsableCommand {
     @Option(help: "Delivery workers.") var workers = 8
     @Option(name: .customLong("api-url"), help: "A running server.") var apiURL: String?
     @Option(help: "Its token.") var token: String?
-    @Flag(help: "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes).")
-    var coalesce = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes, the default); --no-coalesce sends the official Python SDK's two requests.")
+    var coalesce = true
 
     func run() async throws {
         if let apiURL, let token {
@@ -108,7 +110,7 @@ struct Drain: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let operations = instances * (3 + 2 * spans)
-        print("swift drain\(coalesce ? " (coalesced)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
+        print("swift drain\(coalesce ? "" : " (--no-coalesce)"): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
             + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
     }
 }
