@@ -8,7 +8,8 @@ extension PrefactorClient {
     /// What an attempt's failure means for the operation.
     enum Verdict {
         case delivered
-        case retry(String)
+        /// Worth another attempt; the HTTP status of this one, if the API answered.
+        case retry(String, Int?)
         case pauseForAuth(String)
         case fail(String, Int?)
     }
@@ -71,11 +72,11 @@ extension PrefactorClient {
                     state.requeueFront(operation.id)
                 }
                 return
-            case .retry(let reason):
+            case .retry(let reason, let status):
                 if let limit = configuration.maxDeliveryAttempts, attempt >= limit {
                     let wakes = mutate { state in
                         state.failedPermanently(
-                            operation.id, reason: "Gave up after \(attempt) attempts: \(reason)", status: nil, store: store)
+                            operation.id, reason: "Gave up after \(attempt) attempts: \(reason)", status: status, store: store)
                     }
                     resume(wakes)
                     return
@@ -112,7 +113,7 @@ extension PrefactorClient {
         } catch let error as PrefactorError {
             return .fail(error.message, nil)
         } catch {
-            return .retry("\(error)")
+            return .retry("\(error)", nil)
         }
     }
 
@@ -124,11 +125,11 @@ extension PrefactorClient {
             return .delivered  // already finished: the API has what we wanted
         case .transport, .timeout:
             mutate { state in state.setHealth(.unreachable) }
-            return .retry(error.message)
+            return .retry(error.message, nil)
         default:
             if error.isTransient {
                 mutate { state in state.setHealth(.retrying) }
-                return .retry(error.description)
+                return .retry(error.description, (error.lastError ?? error).status)
             }
             return .fail(error.description, error.status)
         }

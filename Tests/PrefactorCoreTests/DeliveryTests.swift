@@ -196,6 +196,7 @@ struct DeliveryTests {
             }
             #expect(report.failed.map(\.operation.kind) == [.createSpan, .finishSpan])
             #expect(report.failed.first?.reason.contains("Gave up after 3 attempts") == true)
+            #expect(report.failed.first?.status == 503, "the status of the last attempt")
             #expect(server.posts(spansPath).filter(isSpanCreate).map(\.status) == [503, 503, 503, 200])
             #expect(try await serverSpans(server, instanceID: instanceID).map(\.schemaName) == ["agent:later"])
         }

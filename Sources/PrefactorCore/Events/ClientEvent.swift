@@ -44,6 +44,7 @@ public enum ClientEvent: Sendable, Hashable {
     case queueChanged(QueueStats)
     /// The API health changed.
     case healthChanged(APIHealth)
-    /// This subscriber fell behind and missed `count` events: take a new snapshot.
+    /// This subscriber fell behind: `count` events have been dropped from its buffer since it subscribed (the
+    /// newest such notice counts them all). Take a new snapshot.
     case eventsDropped(count: Int)
 }

@@ -8,7 +8,10 @@ import Synchronization
 final class EventHub: Sendable {
     private struct Subscriber {
         var continuation: AsyncStream<ClientEvent>.Continuation
-        var dropped = 0
+        /// Events pushed out of this subscriber's full buffer since it subscribed (notices not counted).
+        var lost = 0
+        /// The count of the last notice that is still in the buffer, or 0 when none is known to be there.
+        var reported = 0
     }
 
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
@@ -42,23 +45,33 @@ final class EventHub: Sendable {
 
     /// Delivers events to every subscriber. Called while the client's state lock is held, so that every subscriber
     /// sees events in exactly the order the state changed; `yield` never blocks.
+    ///
+    /// A subscriber whose buffer is full loses its oldest events. After such a batch it is sent
+    /// ``ClientEvent/eventsDropped(count:)`` with the number of events it has lost since it subscribed; a notice
+    /// pushed out of the buffer is sent again, so the newest notice a reader sees counts every loss before it.
     func emit(_ events: [ClientEvent]) {
         guard !events.isEmpty else { return }
         subscribers.withLock { subscribers in
             for (id, var subscriber) in subscribers {
-                for event in events {
-                    if case .dropped = subscriber.continuation.yield(event) { subscriber.dropped += 1 }
-                }
-                if subscriber.dropped > 0 {
+                for event in events { Self.note(subscriber.continuation.yield(event), in: &subscriber) }
+                if subscriber.lost > subscriber.reported {
                     // Tell the reader it missed events; it resynchronises from a snapshot.
-                    if case .dropped = subscriber.continuation.yield(.eventsDropped(count: subscriber.dropped)) {
-                        subscriber.dropped += 1
-                    } else {
-                        subscriber.dropped = 0
-                    }
+                    let count = subscriber.lost
+                    subscriber.reported = count
+                    Self.note(subscriber.continuation.yield(.eventsDropped(count: count)), in: &subscriber)
                 }
                 subscribers[id] = subscriber
             }
+        }
+    }
+
+    /// Counts what a yield pushed out of a full buffer: an event is lost; a notice must be sent again.
+    private static func note(_ result: AsyncStream<ClientEvent>.Continuation.YieldResult, in subscriber: inout Subscriber) {
+        guard case .dropped(let event) = result else { return }
+        if case .eventsDropped = event {
+            subscriber.reported = 0
+        } else {
+            subscriber.lost += 1
         }
     }
 

@@ -24,6 +24,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             configuration.decompression = .disabled
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+            configuration.tracing.tracer = nil
             self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             self.ownsClient = true
         } else {
@@ -34,13 +35,15 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     }
 
     /// The process-wide client of the default transport: AsyncHTTPClient's defaults, except that a refused connection
-    /// fails the attempt at once instead of being retried until the request deadline. Never shut down.
+    /// fails the attempt at once instead of being retried until the request deadline, and no tracing span is made
+    /// per request (a span per request costs CPU even with the no-op tracer). Never shut down.
     static let sharedClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.decompression = .disabled
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         configuration.timeout = .init(connect: .seconds(10))
+        configuration.tracing.tracer = nil
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
