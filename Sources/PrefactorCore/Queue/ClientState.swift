@@ -172,17 +172,28 @@ struct ClientState {
 
     /// Takes the oldest ready operation and marks it in flight.
     mutating func takeReady() -> TelemetryOperation? {
-        guard !paused, let id = ready.popFirst(), var entry = entries[id] else { return nil }
+        guard !paused, let id = ready.popFirst(), let entry = entries[id] else { return nil }
+        stats.pending -= 1
         let firstAttempt = entry.attempts == 0
+        markSent(id) { state in
+            if state.coalesceSpanFinishes, firstAttempt, entry.kind == .createSpan {
+                state.absorbFinish(into: id, spanID: entry.spanID)
+            }
+        }
+        return store.operation(id)
+    }
+
+    /// Counts a new attempt of an operation that left the pending or retrying count, and announces it; `also` runs
+    /// between the sent event and the queue-counts event.
+    private mutating func markSent(_ id: UInt64, also: (inout ClientState) -> Void = { _ in }) {
+        guard var entry = entries[id] else { return }
         entry.attempts += 1
         entry.phase = .inFlight(attempt: entry.attempts)
         entries[id] = entry
-        stats.pending -= 1
         stats.inFlight += 1
         if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
-        if coalesceSpanFinishes, firstAttempt, entry.kind == .createSpan { absorbFinish(into: id, spanID: entry.spanID) }
+        also(&self)
         if publishing { events.append(.queueChanged(stats)) }
-        return store.operation(id)
     }
 
     /// When a span's finish is queued and waits only for this create (an active one, never attempted), sends it
@@ -225,14 +236,9 @@ struct ClientState {
 
     /// Marks a retrying operation as in flight again.
     mutating func beginRetry(_ id: UInt64) {
-        guard var entry = entries[id] else { return }
-        entry.attempts += 1
-        entry.phase = .inFlight(attempt: entry.attempts)
-        entries[id] = entry
+        guard entries[id] != nil else { return }
         stats.retrying -= 1
-        stats.inFlight += 1
-        if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
-        if publishing { events.append(.queueChanged(stats)) }
+        markSent(id)
     }
 
     /// Puts an in-flight operation back at the front of the ready queue (delivery paused).
