@@ -20,6 +20,10 @@ public final class APIClient: Sendable {
     let logger: Logger
     let sleep: @Sendable (Duration) async throws -> Void
     let random: @Sendable () -> Double
+    /// The configuration's origin, worked out once.
+    let origin: String
+    /// The header fields of every request, worked out once.
+    let headers: [(String, String)]
 
     /// Creates a client.
     ///
@@ -50,6 +54,13 @@ public final class APIClient: Sendable {
         self.logger = logger
         self.sleep = sleep
         self.random = random
+        self.origin = configuration.origin
+        self.headers = [
+            ("Authorization", "Bearer \(configuration.apiToken)"),
+            ("X-Prefactor-SDK", configuration.sdkHeader),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]
     }
 
     /// Shuts the transport down. With the default transport (on the shared HTTP client) this releases nothing and
@@ -73,19 +84,11 @@ public final class APIClient: Sendable {
     func send(
         _ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]?, operation: String
     ) async throws(PrefactorHTTPError) -> [String: JSONValue] {
-        var url = configuration.origin + path
+        var url = origin + path
         if !query.isEmpty {
             url += "?" + query.map { Self.percentEncode($0.0) + "=" + Self.percentEncode($0.1) }.joined(separator: "&")
         }
-        let request = HTTPRequestSpec(
-            method: method, url: url,
-            headers: [
-                ("Authorization", "Bearer \(configuration.apiToken)"),
-                ("X-Prefactor-SDK", configuration.sdkHeader),
-                ("Content-Type", "application/json"),
-                ("Accept", "application/json"),
-            ],
-            body: body)
+        let request = HTTPRequestSpec(method: method, url: url, headers: headers, body: body)
         let policy = configuration.retryPolicy
         var attempt = 0
         while true {
@@ -129,7 +132,7 @@ public final class APIClient: Sendable {
         if response.status >= 400 {
             throw PrefactorHTTPError.fromStatus(response.status, body: response.body, operation: operation)
         }
-        guard let value = try? JSONValue(parsing: Data(response.body)), let object = value.objectValue else {
+        guard let value = try? JSONParser.parse(response.body), let object = value.objectValue else {
             throw PrefactorHTTPError(
                 code: .responseContract,
                 message: "Expected a JSON object, got: \(PrefactorHTTPError.snippet(response.body))",
@@ -163,10 +166,27 @@ public final class APIClient: Sendable {
         }
     }
 
-    static func percentEncode(_ text: String) -> String {
+    /// What `percentEncode(_:)` leaves as it is: ASCII letters and digits and `-._~` (RFC 3986's unreserved set).
+    static let unreserved: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        return allowed
+    }()
+
+    static func percentEncode(_ text: String) -> String {
+        // Ids, keys and timestamps rarely need escaping: then the text is its own encoding.
+        if text.utf8.allSatisfy(isUnreservedASCII) { return text }
+        return text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+
+    private static func isUnreservedASCII(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
     }
 
     static func pathComponent(_ id: String) -> String {

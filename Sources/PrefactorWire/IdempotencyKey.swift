@@ -16,6 +16,8 @@ public enum IdempotencyKey {
     /// - Returns: A message for the caller, mentioning the 64-character limit when the key is too long.
     public static func problem(with key: String) -> String? {
         if key.isEmpty { return "idempotency_key must not be empty" }
+        // No more characters than UTF-8 bytes: most keys pass without counting characters.
+        if key.utf8.count <= maximumLength { return nil }
         let count = key.count
         if count > maximumLength {
             return "idempotency_key must be at most \(maximumLength) characters, got \(count)"

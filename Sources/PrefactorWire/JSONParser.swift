@@ -17,26 +17,40 @@ public struct JSONParser {
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
-    private let bytes: [UInt8]
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// Members of the objects being parsed, innermost last; shared by every level so that an object is built
+    /// at its final size instead of growing member by member.
+    private var members: [(String, JSONValue)] = []
 
-    private init(_ bytes: [UInt8]) {
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
     /// Parses UTF-8 JSON text.
     ///
+    /// Contiguous input (`[UInt8]`, `Data`, an `UnsafeBufferPointer`) is read in place, without a copy.
+    ///
     /// - Parameter bytes: The text.
     /// - Returns: The value.
     /// - Throws: ``Error`` for anything that is not exactly one JSON value.
     public static func parse<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws(Error) -> JSONValue {
-        var parser = JSONParser(Array(bytes))
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        guard parser.index == parser.bytes.count else { throw parser.error("unexpected text after the JSON value") }
-        return value
+        if let result = bytes.withContiguousStorageIfAvailable(parse(buffer:)) { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer(parse(buffer:)).get()
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, Error> {
+        var parser = JSONParser(buffer)
+        do throws(Error) {
+            parser.skipWhitespace()
+            let value = try parser.parseValue()
+            parser.skipWhitespace()
+            guard parser.index == parser.bytes.count else { throw parser.error("unexpected text after the JSON value") }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func error(_ reason: String) -> Error {
@@ -83,12 +97,12 @@ public struct JSONParser {
     private mutating func parseObject() throws(Error) -> JSONValue {
         try enter()
         index += 1
-        var members: [String: JSONValue] = [:]
+        let base = members.count
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
             depth -= 1
-            return .object(members)
+            return .object([:])
         }
         while true {
             skipWhitespace()
@@ -98,7 +112,8 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            let value = try parseValue()
+            members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -108,7 +123,10 @@ public struct JSONParser {
             guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
             index += 1
             depth -= 1
-            return .object(members)
+            // A repeated name keeps its last value.
+            let object = Dictionary(members[base...], uniquingKeysWith: { _, last in last })
+            members.removeSubrange(base...)
+            return .object(object)
         }
     }
 
@@ -142,10 +160,11 @@ public struct JSONParser {
         index += 1
         let start = index
         // Fast path: no escapes.
+        var bits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                guard let text = Self.string(UnsafeBufferPointer(rebasing: bytes[start..<index]), isASCII: bits < 0x80) else {
                     throw Error(reason: "invalid UTF-8 in string", offset: start)
                 }
                 index += 1
@@ -153,6 +172,7 @@ public struct JSONParser {
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("unescaped control character in string") }
+            bits |= byte
             index += 1
         }
         var buffer = Array(bytes[start..<index])
@@ -160,7 +180,7 @@ public struct JSONParser {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: buffer, as: UTF8.self) else {
+                guard let text = buffer.withUnsafeBufferPointer({ Self.string($0, isASCII: false) }) else {
                     throw Error(reason: "invalid UTF-8 in string", offset: start)
                 }
                 index += 1
@@ -203,6 +223,17 @@ public struct JSONParser {
             }
         }
         throw error("unterminated string")
+    }
+
+    /// The text of UTF-8 `bytes`, or `nil` when they are not valid UTF-8.
+    ///
+    /// Decoding repairs invalid UTF-8, so the bytes are valid exactly when the decoded text has the same bytes.
+    /// (`String(validating:as:)` would say the same, but it is not specialized here and looks up generic metadata
+    /// on every call.)
+    private static func string(_ bytes: UnsafeBufferPointer<UInt8>, isASCII: Bool) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard isASCII || text.utf8.elementsEqual(bytes) else { return nil }
+        return text
     }
 
     private mutating func hex4() throws(Error) -> UInt32 {
@@ -253,9 +284,23 @@ public struct JSONParser {
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
             guard index > digits else { throw error("invalid number") }
         }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if integral, let value = smallInteger(from: start) { return .int(value) }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int64(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else { throw Error(reason: "number out of range", offset: start) }
         return .double(value)
+    }
+
+    /// The integer written from `start` to the current index, when it has at most 18 digits (so it cannot
+    /// overflow); `nil` for longer numbers, which `Int64(_:)` reads.
+    private func smallInteger(from start: Int) -> Int64? {
+        let negative = bytes[start] == UInt8(ascii: "-")
+        let first = negative ? start + 1 : start
+        guard index - first <= 18 else { return nil }
+        var value: Int64 = 0
+        for position in first..<index {
+            value = value &* 10 &+ Int64(bytes[position] &- UInt8(ascii: "0"))
+        }
+        return negative ? -value : value
     }
 }

@@ -30,31 +30,7 @@ public enum JSONText {
     ///   - value: The value to write.
     ///   - output: The text to append to.
     public static func write(_ value: JSONValue, into output: inout String) {
-        switch value {
-        case .null: output.append("null")
-        case .bool(let flag): output.append(flag ? "true" : "false")
-        case .int(let number): output.append(String(number))
-        case .double(let number): output.append(number.isFinite ? "\(number)" : "null")
-        case .string(let text): quote(text, into: &output)
-        case .array(let items):
-            output.append("[")
-            for (index, item) in items.enumerated() {
-                if index > 0 { output.append(",") }
-                write(item, into: &output)
-            }
-            output.append("]")
-        case .object(let members):
-            output.append("{")
-            var first = true
-            for (key, member) in members {
-                if !first { output.append(",") }
-                first = false
-                quote(key, into: &output)
-                output.append(":")
-                write(member, into: &output)
-            }
-            output.append("}")
-        }
+        write(value, to: &output)
     }
 
     /// Appends a JSON string literal, escaping quotes, backslashes and control characters.
@@ -63,30 +39,67 @@ public enum JSONText {
     ///   - text: The string.
     ///   - output: The text to append to.
     public static func quote(_ text: String, into output: inout String) {
-        output.append("\"")
-        var needsEscaping = false
-        for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            needsEscaping = true
-            break
+        quote(text, to: &output)
+    }
+
+    /// Appends the JSON text of a value to a `String` or to UTF-8 bytes: the same text either way.
+    static func write(_ value: JSONValue, to output: inout some JSONTextOutput) {
+        switch value {
+        case .null: output.appendText("null")
+        case .bool(let flag): output.appendText(flag ? "true" : "false")
+        case .int(let number): output.appendText(String(number))
+        case .double(let number): output.appendText(number.isFinite ? "\(number)" : "null")
+        case .string(let text): quote(text, to: &output)
+        case .array(let items):
+            output.appendText("[")
+            for (index, item) in items.enumerated() {
+                if index > 0 { output.appendText(",") }
+                write(item, to: &output)
+            }
+            output.appendText("]")
+        case .object(let members):
+            output.appendText("{")
+            var first = true
+            for (key, member) in members {
+                if !first { output.appendText(",") }
+                first = false
+                quote(key, to: &output)
+                output.appendText(":")
+                write(member, to: &output)
+            }
+            output.appendText("}")
         }
+    }
+
+    /// Appends a JSON string literal to a `String` or to UTF-8 bytes: the same text either way.
+    static func quote(_ text: String, to output: inout some JSONTextOutput) {
+        output.appendText("\"")
+        // Scanning the bytes in place is several times cheaper than iterating the UTF-8 view.
+        let needsEscaping =
+            text.utf8.withContiguousStorageIfAvailable { $0.contains(where: isEscaped) } ?? text.utf8.contains(where: isEscaped)
         if !needsEscaping {
-            output.append(text)
+            output.appendText(text)
         } else {
             for scalar in text.unicodeScalars {
                 switch scalar {
-                case "\"": output.append("\\\"")
-                case "\\": output.append("\\\\")
-                case "\n": output.append("\\n")
-                case "\r": output.append("\\r")
-                case "\t": output.append("\\t")
+                case "\"": output.appendText("\\\"")
+                case "\\": output.appendText("\\\\")
+                case "\n": output.appendText("\\n")
+                case "\r": output.appendText("\\r")
+                case "\t": output.appendText("\\t")
                 case _ where scalar.value < 0x20:
                     let hex = String(scalar.value, radix: 16)
-                    output.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                default: output.unicodeScalars.append(scalar)
+                    output.appendText("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                default: output.appendScalar(scalar)
                 }
             }
         }
-        output.append("\"")
+        output.appendText("\"")
+    }
+
+    /// Whether a UTF-8 byte must be escaped in a JSON string: a control character, `"` or `\`.
+    private static func isEscaped(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x22 || byte == 0x5C
     }
 
     /// A JSON string literal.
@@ -162,4 +175,22 @@ public struct JSONObjectText: Sendable {
 
     /// The finished object text.
     public var result: String { text + "}" }
+}
+
+/// Where ``JSONText`` appends: a `String` (the public API), or ``JSONBytes`` for request bodies sent as bytes.
+protocol JSONTextOutput {
+    /// Appends text.
+    mutating func appendText(_ text: String)
+    /// Appends one Unicode scalar.
+    mutating func appendScalar(_ scalar: Unicode.Scalar)
+}
+
+extension String: JSONTextOutput {
+    mutating func appendText(_ text: String) {
+        append(text)
+    }
+
+    mutating func appendScalar(_ scalar: Unicode.Scalar) {
+        unicodeScalars.append(scalar)
+    }
 }

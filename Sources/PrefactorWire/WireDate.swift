@@ -110,7 +110,11 @@ public enum WireDate {
     /// - Parameter text: The timestamp.
     /// - Returns: Microseconds since the Unix epoch, or `nil` when the text is not a valid timestamp.
     public static func parseMicroseconds(_ text: String) -> Int64? {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8(parseMicroseconds(utf8:))
+    }
+
+    private static func parseMicroseconds(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         var index = 0
         func digits(_ count: Int) -> Int64? {
             guard index + count <= bytes.count else { return nil }

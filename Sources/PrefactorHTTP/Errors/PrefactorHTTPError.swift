@@ -116,7 +116,7 @@ public struct PrefactorHTTPError: Error, Sendable, CustomStringConvertible {
 
     /// The error for an HTTP error status.
     static func fromStatus(_ status: Int, body: [UInt8], operation: String) -> PrefactorHTTPError {
-        let envelope = (try? JSONValue(parsing: .init(body)))?.objectValue
+        let envelope = (try? JSONParser.parse(body))?.objectValue
         let serverCode = envelope?["code"]?.stringValue ?? "unknown"
         let serverMessage = envelope?["message"]?.stringValue ?? "HTTP \(status)"
         let fieldErrors = envelope?["errors"]?.objectValue ?? [:]

@@ -139,3 +139,31 @@ public struct AgentInstance: Sendable, Codable, Hashable, Identifiable {
         qualitySummaries = try c.decodeIfPresent([String: String].self, forKey: .qualitySummaries)
     }
 }
+
+extension SpanCounts: JSONObjectDecodable {
+    /// Reads counts as the synthesized `init(from:)` does, without its error messages.
+    init(jsonObject c: JSONObjectReader) throws(JSONObjectReader.Mismatch) {
+        self.init(
+            total: try c.int("total"), pending: try c.int("pending"), active: try c.int("active"),
+            complete: try c.int("complete"), failed: try c.int("failed"), cancelled: try c.int("cancelled"),
+            finished: try c.int("finished"))
+    }
+}
+
+extension AgentInstance: JSONObjectDecodable {
+    /// Reads an instance as `init(from:)` does, without its error messages.
+    init(jsonObject c: JSONObjectReader) throws(JSONObjectReader.Mismatch) {
+        guard try c.string("type") == "agent_instance" else { throw JSONObjectReader.Mismatch() }
+        self.init(
+            id: try c.string("id"), accountID: try c.string("account_id"), agentID: try c.string("agent_id"),
+            agentVersionID: try c.string("agent_version_id"), environmentID: try c.string("environment_id"),
+            agentDeploymentID: try c.string("agent_deployment_id"), status: try c.value("status", as: AgentStatus.self),
+            insertedAt: try c.date("inserted_at"), updatedAt: try c.date("updated_at"),
+            startedAt: try c.optionalDate("started_at"), finishedAt: try c.optionalDate("finished_at"),
+            terminationReason: try c.optionalString("termination_reason"),
+            spanCounts: try c.optionalModel("span_counts", as: SpanCounts.self),
+            purpose: try c.optionalValue("purpose", as: InstancePurpose.self),
+            qualityPayloads: try c.optionalObject("quality_payloads"),
+            qualitySummaries: try c.optional("quality_summaries", JSONObjectReader.stringDictionary))
+    }
+}

@@ -139,3 +139,20 @@ public struct ControlSignal: Sendable, Codable, Hashable {
         return ControlSignal(terminate: true, reason: object["reason"]?.stringValue)
     }
 }
+
+extension AgentSpan: JSONObjectDecodable {
+    /// Reads a span as `init(from:)` does, without its error messages.
+    init(jsonObject c: JSONObjectReader) throws(JSONObjectReader.Mismatch) {
+        guard try c.string("type") == "agent_span" else { throw JSONObjectReader.Mismatch() }
+        self.init(
+            id: try c.string("id"), agentInstanceID: try c.string("agent_instance_id"),
+            schemaName: try c.string("schema_name"), status: try c.value("status", as: AgentStatus.self),
+            accountID: try c.optionalString("account_id"), agentID: try c.optionalString("agent_id"),
+            parentSpanID: try c.optionalString("parent_span_id"), schemaTitle: try c.optionalString("schema_title"),
+            // Present means an object (`null` is rejected); absent means empty.
+            payload: c.members["payload"] == nil ? [:] : try c.object("payload"),
+            resultPayload: try c.optionalObject("result_payload"), summary: try c.optionalString("summary"),
+            startedAt: try c.optionalDate("started_at"), insertedAt: try c.optionalDate("inserted_at"),
+            updatedAt: try c.optionalDate("updated_at"), finishedAt: try c.optionalDate("finished_at"))
+    }
+}

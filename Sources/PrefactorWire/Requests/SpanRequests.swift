@@ -58,6 +58,25 @@ public struct CreateSpanRequest: Sendable, Hashable, WireRequest {
         details["idempotency_key"] = idempotencyKey.map(JSONValue.string)
         return .object(["details": .object(details)])
     }
+
+    /// The body as compact JSON text, written directly in the order of ``jsonValue``'s members (the official
+    /// Python SDK's order).
+    public var jsonBytes: [UInt8] {
+        var body = JSONObjectBytes(capacity: 256)
+        body.beginObject("details")
+        body.member("agent_instance_id", agentInstanceID)
+        body.member("schema_name", schemaName)
+        body.member("status", status.rawValue)
+        body.member("payload", payload)
+        body.member("result_payload", resultPayload)
+        body.member("id", id)
+        body.member("parent_span_id", parentSpanID)
+        body.member("started_at", startedAt.map { WireDate.format($0, style: .python) })
+        body.member("finished_at", finishedAt.map { WireDate.format($0, style: .python) })
+        body.member("idempotency_key", idempotencyKey)
+        body.endObject()
+        return body.finish()
+    }
 }
 
 /// The body of `POST /api/v1/agent_spans/{id}/finish` (flat).
@@ -91,5 +110,16 @@ public struct FinishSpanRequest: Sendable, Hashable, WireRequest {
         body["timestamp"] = timestamp.map { .string(WireDate.format($0, style: .python)) }
         body["idempotency_key"] = idempotencyKey.map(JSONValue.string)
         return .object(body)
+    }
+
+    /// The body as compact JSON text, written directly in the order of ``jsonValue``'s members (the official
+    /// Python SDK's order).
+    public var jsonBytes: [UInt8] {
+        var body = JSONObjectBytes(capacity: 128)
+        body.member("status", status?.rawValue)
+        body.member("result_payload", resultPayload?.isEmpty == false ? resultPayload : nil)
+        body.member("timestamp", timestamp.map { WireDate.format($0, style: .python) })
+        body.member("idempotency_key", idempotencyKey)
+        return body.finish()
     }
 }

@@ -4,6 +4,13 @@
 public protocol WireRequest: Encodable {
     /// The body's JSON.
     var jsonValue: JSONValue { get }
+
+    /// The body as compact UTF-8 JSON text.
+    ///
+    /// By default ``jsonValue`` written with ``JSONText``. The bodies sent once per span write their text
+    /// directly, members in a fixed order; the text parses to the same ``jsonValue`` and writes every value
+    /// exactly as ``JSONText`` does.
+    var jsonBytes: [UInt8] { get }
 }
 
 extension WireRequest {
@@ -12,7 +19,7 @@ extension WireRequest {
         try jsonValue.encode(to: encoder)
     }
 
-    /// The body as compact UTF-8 JSON text.
+    /// The body as compact UTF-8 JSON text: ``jsonValue`` written with ``JSONText``.
     public var jsonBytes: [UInt8] {
         Array(JSONText.serialize(jsonValue).utf8)
     }
