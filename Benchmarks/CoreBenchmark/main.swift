@@ -35,13 +35,17 @@ struct AgentLatency: AsyncParsableCommand {
     @Option(help: "Spans to record.") var spans = 2_000
     @Option(help: "Latency the server adds to every request, in milliseconds.") var latency = 50
     @Option(help: "Delivery workers.") var workers = 20
+    @Flag(inversion: .prefixedNo, help: "Configuration.coalesceSpanFinishes (on by default).")
+    var coalesce = true
 
     func run() async throws {
         try await withTestServer(faults: [FaultRule(path: "/api/v1/*", latencyMilliseconds: latency)]) { server in
+            var configuration = clientConfiguration(url: server.baseURL, token: server.token, workers: workers)
+            configuration.coalesceSpanFinishes = coalesce
             let clock = ContinuousClock()
             var durations: [Duration] = []
             durations.reserveCapacity(spans)
-            let drainStart = try await withPrefactorClient(configuration: clientConfiguration(url: server.baseURL, token: server.token, workers: workers)) { client in
+            let drainStart = try await withPrefactorClient(configuration: configuration) { client in
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
                 try await run.start()
                 let manager = client.spanManager

@@ -6,8 +6,44 @@ public enum IdempotencyKey {
     public static let maximumLength = 64
 
     /// A fresh UUID v4 key in lowercase, as the official SDKs generate them.
+    ///
+    /// Written straight from 128 random bits (every span start and finish makes one, on the agent's path), rather than
+    /// through `UUID().uuidString.lowercased()`, which builds and then re-cases a second string.
     public static func generate() -> String {
-        UUID().uuidString.lowercased()
+        var generator = SystemRandomNumberGenerator()
+        return format(high: generator.next(), low: generator.next())
+    }
+
+    /// The UUID v4 text of 128 bits: the version and variant bits are set, the rest are kept.
+    static func format(high: UInt64, low: UInt64) -> String {
+        let high = (high & ~0xF000) | 0x4000  // version 4 in bits 12-15 of the third group
+        let low = (low & ~(0xC << 60)) | (0x8 << 60)  // variant 10xx
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            digits.withUTF8Buffer { hex in
+                var index = 0
+                func put(_ value: UInt64, nibbles: Int) {
+                    for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
+                        buffer[index] = hex[Int((value >> UInt64(shift)) & 0xF)]
+                        index += 1
+                    }
+                }
+                func dash() {
+                    buffer[index] = UInt8(ascii: "-")
+                    index += 1
+                }
+                put(high >> 32, nibbles: 8)
+                dash()
+                put((high >> 16) & 0xFFFF, nibbles: 4)
+                dash()
+                put(high & 0xFFFF, nibbles: 4)
+                dash()
+                put(low >> 48, nibbles: 4)
+                dash()
+                put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
+            }
+            return 36
+        }
     }
 
     /// Why a key is not acceptable, or `nil` when it is.
