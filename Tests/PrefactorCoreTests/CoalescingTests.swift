@@ -67,6 +67,9 @@ struct CoalescingTests {
                 try await run.start()
                 let span = try await run.createSpan(schemaName: "agent:llm")
                 try await client.spanManager.finish(span, resultPayload: ["answer": 1], status: .complete, idempotencyKey: key)
+                let queued = client.snapshot().operations.map(\.operation)
+                #expect(queued.first { $0.kind == .finishSpan }?.idempotencyKeyGiven == true)
+                #expect(queued.first { $0.kind == .createSpan }?.idempotencyKeyGiven == false)
                 try await eventually("the span is delivered") { client.spanManager.span(withID: span)?.finishDelivered == true }
                 return run.id
             }

@@ -175,25 +175,21 @@ struct ClientState {
         guard !paused, let id = ready.popFirst(), let entry = entries[id] else { return nil }
         stats.pending -= 1
         let firstAttempt = entry.attempts == 0
-        markSent(id) { state in
-            if state.coalesceSpanFinishes, firstAttempt, entry.kind == .createSpan {
-                state.absorbFinish(into: id, spanID: entry.spanID)
-            }
-        }
+        beginAttempt(id)
+        if coalesceSpanFinishes, firstAttempt, entry.kind == .createSpan { absorbFinish(into: id, spanID: entry.spanID) }
+        if publishing { events.append(.queueChanged(stats)) }
         return store.operation(id)
     }
 
-    /// Counts a new attempt of an operation that left the pending or retrying count, and announces it; `also` runs
-    /// between the sent event and the queue-counts event.
-    private mutating func markSent(_ id: UInt64, also: (inout ClientState) -> Void = { _ in }) {
+    /// Counts a new attempt of an operation that left the pending or retrying count and announces it as sent; the
+    /// caller publishes the queue counts once it is done.
+    private mutating func beginAttempt(_ id: UInt64) {
         guard var entry = entries[id] else { return }
         entry.attempts += 1
         entry.phase = .inFlight(attempt: entry.attempts)
         entries[id] = entry
         stats.inFlight += 1
         if publishing { events.append(.operationSent(operationID: id, attempt: entry.attempts)) }
-        also(&self)
-        if publishing { events.append(.queueChanged(stats)) }
     }
 
     /// When a span's finish is queued and waits only for this create (an active one, never attempted), sends it
@@ -238,7 +234,8 @@ struct ClientState {
     mutating func beginRetry(_ id: UInt64) {
         guard entries[id] != nil else { return }
         stats.retrying -= 1
-        markSent(id)
+        beginAttempt(id)
+        if publishing { events.append(.queueChanged(stats)) }
     }
 
     /// Puts an in-flight operation back at the front of the ready queue (delivery paused).
