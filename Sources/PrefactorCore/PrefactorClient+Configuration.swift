@@ -80,16 +80,16 @@ extension PrefactorClient {
 
         func validate() throws(PrefactorError) {
             guard (1...20).contains(workers) else {
-                throw PrefactorError(code: .invalidArgument, message: "workers must be from 1 to 20, got \(workers)")
+                throw PrefactorError(code: .invalidConfiguration, message: "workers must be from 1 to 20, got \(workers)")
             }
             if let maxDeliveryAttempts, maxDeliveryAttempts < 1 {
-                throw PrefactorError(code: .invalidArgument, message: "maxDeliveryAttempts must be at least 1")
+                throw PrefactorError(code: .invalidConfiguration, message: "maxDeliveryAttempts must be at least 1")
             }
             guard drainTimeout >= .zero, terminationPollInterval > .zero, maintenanceInterval > .zero else {
-                throw PrefactorError(code: .invalidArgument, message: "Timeouts and intervals must be positive")
+                throw PrefactorError(code: .invalidConfiguration, message: "Timeouts and intervals must be positive")
             }
             do { try api.validate() } catch {
-                throw PrefactorError(code: .invalidArgument, message: error.message, underlying: error)
+                throw PrefactorError(code: .invalidConfiguration, message: error.message, underlying: error)
             }
         }
     }

@@ -31,7 +31,7 @@ extension PrefactorClient {
     /// - Parameter id: The instance id.
     /// - Returns: The handle, or `nil` when the client does not know the instance.
     public func instance(withID id: String) -> AgentInstanceHandle? {
-        state.withLock { $0.instances[id] == nil ? nil : AgentInstanceHandle(id: id, client: self) }
+        read { $0.instance(id) == nil ? nil : AgentInstanceHandle(id: id, client: self) }
     }
 }
 
@@ -45,19 +45,22 @@ extension PrefactorClient {
 /// - Parameters:
 ///   - configuration: The client configuration.
 ///   - logger: Where the client logs.
+///   - isolation: Where `body` runs: the caller's actor (the main actor included), so `body` may capture and
+///     change the caller's state without being `Sendable`.
 ///   - body: Your code, given the running client.
 /// - Returns: What `body` returns.
 /// - Throws: `body`'s error, an authentication error when the token is rejected at start, or
 ///   ``PrefactorError/Code/undelivered``.
-public func withPrefactorClient<T: Sendable>(
+public func withPrefactorClient<T>(
     configuration: PrefactorClient.Configuration,
     logger: Logger = Logger(label: "prefactor.core", factory: { _ in SwiftLogNoOpLogHandler() }),
+    isolation: isolated (any Actor)? = #isolation,
     _ body: (PrefactorClient) async throws -> T
 ) async throws -> T {
     let client = try PrefactorClient(configuration: configuration, logger: logger)
     if configuration.validateTokenOnStart {
         do {
-            try await client.directAPI.ping()
+            try await client.api.ping()
         } catch where error.code == .auth {
             throw PrefactorError(code: .api, message: "The API rejected the token; check PREFACTOR_API_TOKEN", underlying: error)
         } catch {
@@ -66,10 +69,8 @@ public func withPrefactorClient<T: Sendable>(
     }
     // Marked running before `body` runs: a body that returns before the child task starts must still be drained
     // by `shutdown()` rather than reported undelivered.
-    guard client.beginRunning() else {
-        throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
-    }
-    return try await withThrowingTaskGroup(of: Void.self) { group in
+    guard client.beginRunning() else { throw PrefactorError.alreadyRunning }
+    return try await withThrowingTaskGroup(of: Void.self, isolation: isolation) { group in
         group.addTask { await client.runUntilShutdown() }
         let result: Result<T, any Error>
         do {
@@ -101,7 +102,7 @@ extension PrefactorClient {
     public func terminateInstance(_ id: String, reason: String?) async throws {
         let instance: AgentInstance
         do {
-            instance = try await directAPI.terminateAgentInstance(id: id, reason: reason)
+            instance = try await api.terminateAgentInstance(id: id, reason: reason)
         } catch {
             noteDirectCall(failure: error)
             throw PrefactorError(code: .api, message: "Terminating agent instance \(id) failed", underlying: error)

@@ -29,15 +29,26 @@ import Synchronization
 public final class PrefactorClient: Service, Sendable {
     /// The configuration.
     public let configuration: Configuration
-    /// Queued operations: no HTTP retries, the queue retries so that every attempt is an event.
+    /// The API: direct calls use its retries; queued operations are sent one attempt at a time (the queue retries,
+    /// so that every attempt is an event).
     let api: APIClient
-    /// Synchronous calls (register, synchronous span start): the configured HTTP retries.
-    let directAPI: APIClient
     let logger: Logger
-    let state: Mutex<ClientState>
+    let clock: any ClientClock
+    let random: @Sendable () -> UInt64
+    let storage: Mutex<Storage>
     let hub: EventHub
     var store: any TelemetryQueueStore { configuration.queueStore }
     private let lifecycle = Mutex(Lifecycle())
+
+    /// The state machine and the waiters of the shell, under one lock.
+    struct Storage {
+        var machine: TelemetryStateMachine
+        var workers: [TelemetryStateMachine.WorkerID: CheckedContinuation<TelemetryStateMachine.Dispatch?, Never>] = [:]
+        var nextWorkerID: TelemetryStateMachine.WorkerID = 0
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        var startWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var terminationWaiters: [String: [CheckedContinuation<Termination?, Never>]] = [:]
+    }
 
     private struct Lifecycle {
         var running = false
@@ -54,23 +65,37 @@ public final class PrefactorClient: Service, Sendable {
     ///   - configuration: The API and queue settings.
     ///   - logger: Where the client logs (debug and info only); silent by default.
     /// - Throws: ``PrefactorError`` when the configuration is invalid.
-    public init(
+    public convenience init(
         configuration: Configuration,
         logger: Logger = Logger(label: "prefactor.core", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws(PrefactorError) {
         try configuration.validate()
-        var apiConfiguration = configuration.api
-        apiConfiguration.retryPolicy.maxRetries = 0
-        let transport = AsyncHTTPClientTransport(for: configuration.api)
+        try self.init(
+            configuration: configuration, logger: logger, transport: AsyncHTTPClientTransport(for: configuration.api),
+            clock: SystemClientClock(), random: { UInt64.random(in: .min ... .max) })
+    }
+
+    /// Creates a client on a given transport, clock and random source (idempotency keys and backoff jitter).
+    package init(
+        configuration: Configuration, logger: Logger, transport: any HTTPTransport, clock: any ClientClock,
+        random: @escaping @Sendable () -> UInt64
+    ) throws(PrefactorError) {
+        try configuration.validate()
         do {
-            self.api = try APIClient(configuration: apiConfiguration, transport: transport, logger: logger)
-            self.directAPI = try APIClient(configuration: configuration.api, transport: transport, logger: logger)
+            self.api = try APIClient(
+                configuration: configuration.api, transport: transport, logger: logger,
+                sleep: { try await clock.sleep(for: $0) }, random: { Double(random() >> 11) / Double(1 << 53) })
         } catch {
-            throw PrefactorError(code: .invalidArgument, message: error.message, underlying: error)
+            throw PrefactorError(code: .invalidConfiguration, message: error.message, underlying: error)
         }
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(ClientState(store: configuration.queueStore, coalesceSpanFinishes: configuration.coalesceSpanFinishes))
+        self.clock = clock
+        self.random = random
+        let settings = TelemetryStateMachine.Settings(
+            coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
+            retryPolicy: configuration.api.retryPolicy)
+        self.storage = Mutex(Storage(machine: TelemetryStateMachine(settings: settings)))
         self.hub = EventHub(bufferSize: configuration.eventBufferSize)
     }
 
@@ -89,49 +114,122 @@ public final class PrefactorClient: Service, Sendable {
 
     /// Everything the client knows now.
     public func snapshot() -> ClientSnapshot {
-        state.withLock { $0.snapshot() }
+        storage.withLock { $0.machine.snapshot() }
     }
 
     /// A snapshot and a stream of every event after it, taken atomically: applying the events to the snapshot
     /// reproduces the client's state.
     public func subscribe() -> (snapshot: ClientSnapshot, events: AsyncStream<ClientEvent>) {
-        state.withLock { state in (state.snapshot(), hub.subscribe()) }
+        storage.withLock { storage in (storage.machine.snapshot(), hub.subscribe()) }
     }
 
-    /// Mutates the state and publishes the resulting events in order, under the state lock.
-    func mutate<T, E: Error>(_ body: (inout ClientState) throws(E) -> T) throws(E) -> T {
-        try state.withLock { (state: inout ClientState) throws(E) -> T in
-            state.publishing = hub.hasSubscribers
-            defer {
-                hub.emit(state.events)
-                state.events.removeAll(keepingCapacity: true)
+    // MARK: The shell
+
+    /// What to do once the lock is released: continuations to resume and lines to log.
+    struct Effects {
+        var workers: [(CheckedContinuation<TelemetryStateMachine.Dispatch?, Never>, TelemetryStateMachine.Dispatch?)] = []
+        var drained: [CheckedContinuation<Void, Never>] = []
+        var starts: [CheckedContinuation<Void, Never>] = []
+        var terminations: [(CheckedContinuation<Termination?, Never>, Termination?)] = []
+        var notices: [TelemetryStateMachine.Notice] = []
+
+        var isEmpty: Bool {
+            workers.isEmpty && drained.isEmpty && starts.isEmpty && terminations.isEmpty && notices.isEmpty
+        }
+    }
+
+    /// Feeds one input to the machine under the lock and carries out its actions: events are published under the
+    /// lock (so that ``subscribe()`` stays atomic and events stay in order), store writes are made in order,
+    /// and continuations are resumed and notices logged after the lock is released.
+    @discardableResult
+    func send<T, E: Error>(
+        _ input: (inout TelemetryStateMachine) throws(E) -> (T, TelemetryStateMachine.Actions)
+    ) throws(E) -> T {
+        let (value, effects) = try storage.withLock { (storage: inout Storage) throws(E) -> (T, Effects) in
+            storage.machine.publishing = hub.hasSubscribers
+            let (value, actions) = try input(&storage.machine)
+            if !actions.events.isEmpty { hub.emit(actions.events) }
+            if store.isDurable {
+                for operation in actions.persist { store.record(operation) }
+                for id in actions.forget { store.remove(id) }
             }
-            return try body(&state)
+            return (value, Self.collect(actions, from: &storage))
+        }
+        if !effects.isEmpty { carryOut(effects) }
+        return value
+    }
+
+    /// Feeds an input that returns only actions.
+    func send<E: Error>(_ input: (inout TelemetryStateMachine) throws(E) -> TelemetryStateMachine.Actions) throws(E) {
+        try send { (machine: inout TelemetryStateMachine) throws(E) -> ((), TelemetryStateMachine.Actions) in
+            ((), try input(&machine))
         }
     }
 
-    /// Resumes woken workers (the enqueue path, which never empties the queue).
-    func resumeWorkers(_ wakes: [ClientState.Wake]) {
-        for wake in wakes { wake.continuation.resume(returning: wake.operation) }
+    private static func collect(_ actions: TelemetryStateMachine.Actions, from storage: inout Storage) -> Effects {
+        var effects = Effects()
+        for (worker, dispatch) in actions.resume {
+            if let continuation = storage.workers.removeValue(forKey: worker) {
+                effects.workers.append((continuation, dispatch))
+            }
+        }
+        if actions.drained {
+            effects.drained = storage.drainWaiters
+            storage.drainWaiters.removeAll()
+        }
+        for spanID in actions.startsEnded {
+            effects.starts += storage.startWaiters.removeValue(forKey: spanID) ?? []
+        }
+        for termination in actions.terminated {
+            for waiter in storage.terminationWaiters.removeValue(forKey: termination.instanceID) ?? [] {
+                effects.terminations.append((waiter, termination))
+            }
+        }
+        effects.notices = actions.notices
+        return effects
     }
 
-    func resume(_ wakes: [ClientState.Wake]) {
-        for wake in wakes { wake.continuation.resume(returning: wake.operation) }
-        let drained = state.withLock { state in
-            defer { state.pendingDrainWakes.removeAll() }
-            return state.pendingDrainWakes
+    private func carryOut(_ effects: Effects) {
+        for (continuation, dispatch) in effects.workers { continuation.resume(returning: dispatch) }
+        for continuation in effects.drained { continuation.resume() }
+        for continuation in effects.starts { continuation.resume() }
+        for (continuation, termination) in effects.terminations { continuation.resume(returning: termination) }
+        for notice in effects.notices {
+            switch notice {
+            case .failedPermanently(let kind, let reason):
+                logger.info(
+                    "Telemetry operation failed permanently",
+                    metadata: ["prefactor.operation": "\(kind.rawValue)", "prefactor.reason": "\(reason)"])
+            case .pausedForAuth(let reason):
+                logger.info("The API rejected the token; delivery paused", metadata: ["prefactor.reason": "\(reason)"])
+            case .resumedAfterAuth:
+                logger.info("The API accepts the token again; delivery resumed")
+            }
         }
-        for waiter in drained { waiter.resume() }
+    }
+
+    /// Reads the machine under the lock.
+    func read<T>(_ body: (TelemetryStateMachine) -> T) -> T {
+        storage.withLock { body($0.machine) }
+    }
+
+    /// A source of fresh idempotency keys from the client's random source.
+    var keys: ClientKeySource { ClientKeySource(random: random) }
+
+    /// A fresh idempotency key.
+    func newKey() -> String {
+        var keys = self.keys
+        return keys.next()
     }
 
     // MARK: Lifecycle
 
     /// Runs the delivery workers and the termination poll until ``shutdown()`` or a graceful shutdown of the
     /// surrounding service group; then drains the queue (up to ``Configuration/drainTimeout``) and returns.
+    ///
+    /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/clientAlreadyRunning`` when called a second time.
     public func run() async throws {
-        guard beginRunning() else {
-            throw PrefactorError(code: .invalidArgument, message: "run() was already called on this client")
-        }
+        guard beginRunning() else { throw PrefactorError.alreadyRunning }
         await runUntilShutdown()
     }
 
@@ -156,7 +254,7 @@ public final class PrefactorClient: Service, Sendable {
             } onGracefulShutdown: {
                 self.requestShutdown()
             }
-            mutate { state in state.closed = true }
+            send { $0.close() }
             await waitUntilDrained(timeout: configuration.drainTimeout)
             group.cancelAll()
         }
@@ -174,7 +272,7 @@ public final class PrefactorClient: Service, Sendable {
         if let report { return report }
         requestShutdown()
         if !running {
-            mutate { state in state.closed = true }
+            send { $0.close() }
             finishLifecycle()
             try? await api.shutdown()
         }
@@ -189,7 +287,7 @@ public final class PrefactorClient: Service, Sendable {
     }
 
     /// Whether the client no longer accepts operations.
-    public var isShutDown: Bool { state.withLock { $0.closed } }
+    public var isShutDown: Bool { read { $0.isClosed } }
 
     func requestShutdown() {
         let signal = lifecycle.withLock { lifecycle -> CheckedContinuation<Void, Never>? in
@@ -216,75 +314,73 @@ public final class PrefactorClient: Service, Sendable {
     }
 
     private func waitUntilDrained(timeout: Duration) async {
-        let wakes = mutate { state in state.wakeWorkers() }
-        resume(wakes)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let done = self.state.withLock { state in
-                        if state.isDrained { return true }
-                        state.drainWaiters.append(continuation)
+                    let done = self.storage.withLock { storage in
+                        if storage.machine.isDrained { return true }
+                        storage.drainWaiters.append(continuation)
                         return false
                     }
                     if done { continuation.resume() }
                 }
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await self.clock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
             // Release a drain waiter left behind by the timeout.
-            let waiters = self.state.withLock { state in
-                defer { state.drainWaiters.removeAll() }
-                return state.drainWaiters
+            let waiters = self.storage.withLock { storage in
+                defer { storage.drainWaiters.removeAll() }
+                return storage.drainWaiters
             }
             for waiter in waiters { waiter.resume() }
         }
     }
 
     private func finishLifecycle() {
-        let (report, pendingWorkers) = mutate { state -> (DeliveryReport, [ClientState.Wake]) in
-            state.closed = true
-            let report = DeliveryReport(
-                undelivered: store.pendingOperations(), failed: state.failed, deliveredCount: state.stats.delivered)
-            var wakes: [ClientState.Wake] = []
-            for (_, continuation) in state.waiters { wakes.append(.init(continuation: continuation, operation: nil)) }
-            state.waiters.removeAll()
-            state.waiterOrder.removeAll()
-            for instanceID in state.instanceOrder {
-                for waiter in state.instances[instanceID]?.terminationWaiters ?? [] { waiter.resume(returning: nil) }
-                state.instances[instanceID]?.terminationWaiters.removeAll()
-            }
-            return (report, wakes)
+        let stopReport = send { $0.stop() }
+        let terminationWaiters = storage.withLock { storage in
+            defer { storage.terminationWaiters.removeAll() }
+            return storage.terminationWaiters.values.flatMap { $0 }
         }
-        resume(pendingWorkers)
+        for waiter in terminationWaiters { waiter.resume(returning: nil) }
         let waiters = lifecycle.withLock { lifecycle in
             lifecycle.finished = true
-            lifecycle.report = report
+            lifecycle.report = stopReport
             defer { lifecycle.reportWaiters.removeAll() }
             return lifecycle.reportWaiters
         }
         hub.finishAll()
-        for waiter in waiters { waiter.resume(returning: report) }
-        if !report.isComplete {
+        for waiter in waiters { waiter.resume(returning: stopReport) }
+        if !stopReport.isComplete {
             logger.info(
                 "Shut down with telemetry not delivered",
-                metadata: ["prefactor.undelivered": "\(report.undelivered.count)", "prefactor.failed": "\(report.failed.count)"])
+                metadata: [
+                    "prefactor.undelivered": "\(stopReport.undelivered.count)", "prefactor.failed": "\(stopReport.failed.count)",
+                ])
         }
     }
+}
 
-    // MARK: Enqueueing
+/// Where the client reads the time and waits: the system's clocks, or a manual clock in tests.
+package protocol ClientClock: Sendable {
+    /// The current time.
+    func now() -> Date
+    /// Waits for a duration; throws when the task is cancelled.
+    func sleep(for duration: Duration) async throws
+}
 
-    /// Queues an operation; throws when the client is shut down.
-    @discardableResult
-    func enqueue(
-        _ state: inout ClientState, instanceID: String, body: TelemetryOperation.Body, key: String? = nil,
-        dependencies: [TelemetryOperation.Dependency], wakes: inout [ClientState.Wake]
-    ) throws(PrefactorError) -> TelemetryOperation {
-        guard !state.closed else { throw PrefactorError.shutDown }
-        let (operation, newWakes) = state.enqueue(
-            instanceID: instanceID, body: body, key: key ?? IdempotencyKey.generate(), keyGiven: key != nil, now: Date(),
-            dependencies: dependencies, store: store)
-        wakes += newWakes
-        return operation
+/// The system's wall clock and `Task.sleep`.
+struct SystemClientClock: ClientClock {
+    func now() -> Date { Date() }
+    func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+}
+
+/// Idempotency keys from the client's random source, as UUID v4 text.
+struct ClientKeySource: KeySource {
+    let random: @Sendable () -> UInt64
+
+    mutating func next() -> String {
+        IdempotencyKey.format(high: random(), low: random())
     }
 }

@@ -9,8 +9,9 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
     /// The kind of error.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unknownSpan, unknownInstance, alreadyFinished, notStarted, clientShutDown, invalidIdempotencyKey
-            case invalidArgument, api, undelivered, missingSchema
+            case unknownSpan, unknownInstance, alreadyStarted, alreadyFinished, notStarted, startInProgress
+            case parentNotCreated, spanNotCreated, clientShutDown, clientAlreadyRunning, invalidIdempotencyKey
+            case invalidConfiguration, invalidArgument, api, undelivered, missingSchema
         }
 
         private let base: Base
@@ -20,15 +21,27 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
         public static let unknownSpan = Code(.unknownSpan)
         /// No instance with that id is known to this client.
         public static let unknownInstance = Code(.unknownInstance)
+        /// The span was already started (or finished); it can be started only once.
+        public static let alreadyStarted = Code(.alreadyStarted)
         /// The span or instance was already finished.
         public static let alreadyFinished = Code(.alreadyFinished)
         /// The span was never started.
         public static let notStarted = Code(.notStarted)
+        /// A synchronous start of the span is being sent; wait for it rather than start it again.
+        public static let startInProgress = Code(.startInProgress)
+        /// A synchronous start needs the parent's API id, and the parent's create was not delivered yet.
+        public static let parentNotCreated = Code(.parentNotCreated)
+        /// The span has no API id: its create was not delivered.
+        public static let spanNotCreated = Code(.spanNotCreated)
         /// The client was shut down; create a new one.
         public static let clientShutDown = Code(.clientShutDown)
+        /// ``PrefactorClient/run()`` was called a second time, or on a client that already stopped.
+        public static let clientAlreadyRunning = Code(.clientAlreadyRunning)
         /// An idempotency key was empty or longer than 64 characters.
         public static let invalidIdempotencyKey = Code(.invalidIdempotencyKey)
-        /// An argument was invalid.
+        /// The client's configuration is invalid (see ``PrefactorError/message`` for the setting).
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// An argument was invalid (for example, colliding names in a schema registry).
         public static let invalidArgument = Code(.invalidArgument)
         /// A synchronous API call failed; see ``PrefactorError/underlying``.
         public static let api = Code(.api)
@@ -76,6 +89,45 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
             code: .unknownInstance,
             message: "No agent instance with id \(id) is known to this client; register it with createAgentInstance first")
     }
+
+    static func spanAlreadyStarted(_ id: String, as phase: SpanPhase, hint: String?) -> PrefactorError {
+        PrefactorError(
+            code: .alreadyStarted,
+            message: "Span \(id) was already started (it is \(phase)); \(hint ?? "start a span only once")")
+    }
+
+    static func spanAlreadyFinished(_ id: String, as phase: SpanPhase) -> PrefactorError {
+        PrefactorError(
+            code: .alreadyFinished, message: "Span \(id) was already finished as \(phase); finish a span only once")
+    }
+
+    static func spanNotStarted(_ id: String) -> PrefactorError {
+        PrefactorError(
+            code: .notStarted, message: "Span \(id) was never started; start it, or cancel it with cancelUnstarted")
+    }
+
+    static func spanStartInFlight(_ id: String) -> PrefactorError {
+        PrefactorError(
+            code: .startInProgress, message: "Span \(id) is being started (its create is in flight); wait for that start")
+    }
+
+    static func parentNotCreated(_ id: String) -> PrefactorError {
+        PrefactorError(
+            code: .parentNotCreated,
+            message: "The parent span \(id) has no API id yet; start the parent first (synchronous start mode)")
+    }
+
+    static func spanNotCreated(_ id: String) -> PrefactorError {
+        PrefactorError(code: .spanNotCreated, message: "Span \(id) has no API id: its create was not delivered")
+    }
+
+    static func instanceAlreadyFinished(_ id: String) -> PrefactorError {
+        PrefactorError(code: .alreadyFinished, message: "Agent instance \(id) was already finished; finish it only once")
+    }
+
+    static let alreadyRunning = PrefactorError(
+        code: .clientAlreadyRunning,
+        message: "run() was already called on this client (or it already stopped); a client runs once")
 
     static let shutDown = PrefactorError(
         code: .clientShutDown, message: "The client has been shut down; create a new PrefactorClient to send more telemetry")

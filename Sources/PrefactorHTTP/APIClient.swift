@@ -63,6 +63,10 @@ public final class APIClient: Sendable {
         ]
     }
 
+    /// When set for a task, every call it makes is one attempt: no retries. A caller with a retry loop of its own
+    /// (the core client's queue, which retries each operation as a state machine rule) sets it around its calls.
+    @TaskLocal package static var retriesDisabled = false
+
     /// Shuts the transport down. With the default transport (on the shared HTTP client) this releases nothing and
     /// the client stays usable; call it anyway when done, for transports that own resources.
     public func shutdown() async throws {
@@ -102,7 +106,7 @@ public final class APIClient: Sendable {
             var failure = error
             failure.operation = operation
             failure.attempts = attempt + 1
-            guard attempt < policy.maxRetries, policy.shouldRetry(failure) else {
+            guard attempt < (Self.retriesDisabled ? 0 : policy.maxRetries), policy.shouldRetry(failure) else {
                 if attempt > 0 && policy.shouldRetry(failure) {
                     throw PrefactorHTTPError(
                         code: .retriesExhausted, message: "Gave up after \(attempt + 1) attempts", status: failure.status,

@@ -15,7 +15,7 @@ public enum IdempotencyKey {
     }
 
     /// The UUID v4 text of 128 bits: the version and variant bits are set, the rest are kept.
-    static func format(high: UInt64, low: UInt64) -> String {
+    package static func format(high: UInt64, low: UInt64) -> String {
         let high = (high & ~0xF000) | 0x4000  // version 4 in bits 12-15 of the third group
         let low = (low & ~(0xC << 60)) | (0x8 << 60)  // variant 10xx
         let digits: StaticString = "0123456789abcdef"

@@ -50,7 +50,7 @@ struct APITableTests {
                 _ = try PrefactorClient(configuration: configuration)
                 Issue.record("an invalid configuration was accepted")
             } catch {
-                #expect(error.code == .invalidArgument)
+                #expect(error.code == .invalidConfiguration)
             }
         }
     }
@@ -111,7 +111,7 @@ struct APITableTests {
                 do {
                     try await runner.value
                 } catch let error as PrefactorError {
-                    #expect(error.code == .invalidArgument)
+                    #expect(error.code == .clientAlreadyRunning)
                     refused += 1
                 }
             }
@@ -452,8 +452,8 @@ struct APITableTests {
                 let prepared = manager.prepare(instanceID: run.id, schemaName: "agent:prepared")
                 await expectError(.notStarted) { try await manager.finish(prepared) }
                 try await manager.start(prepared)
-                await expectError(.alreadyFinished) { try await manager.start(prepared) }
-                await expectError(.alreadyFinished) { try await manager.cancelUnstarted(prepared) }
+                await expectError(.alreadyStarted) { try await manager.start(prepared) }
+                await expectError(.alreadyStarted) { try await manager.cancelUnstarted(prepared) }
                 try await manager.finish(prepared)
                 await expectError(.alreadyFinished) { try await manager.finish(prepared) }
                 await expectError(.alreadyFinished) { try await run.finishSpan(prepared, status: .failed) }

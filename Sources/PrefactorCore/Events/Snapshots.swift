@@ -8,6 +8,9 @@ import Synchronization
 public enum SpanPhase: String, Sendable, Hashable, Codable {
     /// Prepared, not started: no API call yet.
     case prepared
+    /// Created on the API with status `pending` and not started: a span of another process seen through the API
+    /// (the cancel-unstarted path creates a span `pending`, then cancels it).
+    case pending
     /// Started: its create is queued or delivered.
     case active
     /// Finished successfully.

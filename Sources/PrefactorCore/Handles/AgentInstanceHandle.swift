@@ -86,11 +86,13 @@ public struct AgentInstanceHandle: Sendable, Hashable {
     ///   - schemaName: The span type.
     ///   - parentSpanID: An explicit parent, which wins over the enclosing span.
     ///   - payload: The parameters used when the span is started implicitly.
+    ///   - isolation: Where `body` runs: the caller's actor, so `body` may capture and change the caller's state.
     ///   - body: The work, given the span.
     /// - Returns: What `body` returns.
     /// - Throws: What `body` throws, or ``PrefactorError``.
-    public func span<T: Sendable>(
+    public func span<T>(
         _ schemaName: String, parentSpanID: String? = nil, payload: [String: JSONValue] = [:],
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (SpanContext) async throws -> T
     ) async throws -> T {
         let manager = client.spanManager
@@ -99,9 +101,8 @@ public struct AgentInstanceHandle: Sendable, Hashable {
         let context = SpanContext(id: spanID, client: client, payload: payload)
         let value: T
         do {
-            value = try await SpanStack.$current.withValue(SpanStack.current + [spanID]) {
-                try await body(context)
-            }
+            value = try await SpanStack.$current.withValue(
+                SpanStack.current + [spanID], operation: { try await body(context) }, isolation: isolation)
         } catch {
             if !context.isFinished {
                 try? await context.fail(["error": .string(String(describing: error)), "error_type": .string("\(type(of: error))")])
@@ -114,12 +115,12 @@ public struct AgentInstanceHandle: Sendable, Hashable {
 
     /// Whether an operator terminated the instance (seen on a span response or by the instance poll).
     public var isTerminated: Bool {
-        client.state.withLock { $0.instances[id]?.snapshot.phase == .terminated }
+        client.read { $0.instance(id)?.phase == .terminated }
     }
 
     /// The operator's reason, once terminated.
     public var terminationReason: String? {
-        client.state.withLock { $0.instances[id]?.snapshot.terminationReason }
+        client.read { $0.instance(id)?.terminationReason }
     }
 
     /// Waits until an operator terminates the instance.
@@ -127,14 +128,13 @@ public struct AgentInstanceHandle: Sendable, Hashable {
     /// - Returns: The termination, or `nil` when the client shuts down first.
     public func waitForTermination() async -> Termination? {
         await withCheckedContinuation { (continuation: CheckedContinuation<Termination?, Never>) in
-            let immediate: Termination?? = client.state.withLock { state in
-                guard var record = state.instances[id] else { return .some(nil) }
-                if record.snapshot.phase == .terminated {
-                    return .some(Termination(instanceID: id, reason: record.snapshot.terminationReason))
+            let immediate: Termination?? = client.storage.withLock { storage in
+                guard let instance = storage.machine.instance(id) else { return .some(nil) }
+                if instance.phase == .terminated {
+                    return .some(Termination(instanceID: id, reason: instance.terminationReason))
                 }
-                if state.closed { return .some(nil) }
-                record.terminationWaiters.append(continuation)
-                state.instances[id] = record
+                if storage.machine.isClosed { return .some(nil) }
+                storage.terminationWaiters[id, default: []].append(continuation)
                 return .none
             }
             if let immediate { continuation.resume(returning: immediate) }
@@ -143,7 +143,7 @@ public struct AgentInstanceHandle: Sendable, Hashable {
 
     /// The instance as the client knows it.
     public var snapshot: InstanceSnapshot? {
-        client.state.withLock { $0.instances[id]?.snapshot }
+        client.read { $0.instance(id) }
     }
 }
 

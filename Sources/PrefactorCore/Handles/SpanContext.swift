@@ -9,17 +9,12 @@ import Synchronization
 /// Finishing is idempotent: once the span is finished, later ``complete(_:)``, ``fail(_:)`` or ``cancel()`` calls do
 /// nothing.
 public final class SpanContext: Sendable {
-    private struct State {
-        var started = false
-        var finished = false
-        var result: [String: JSONValue] = [:]
-    }
-
     /// The span's local id (resolved to the API's id on delivery; accepted everywhere).
     public let id: String
     let client: PrefactorClient
     let payload: [String: JSONValue]
-    private let state = Mutex(State())
+    /// The result accumulated by ``setResult(_:)``; whether the span is started or finished is the client's to know.
+    private let result = Mutex<[String: JSONValue]>([:])
 
     init(id: String, client: PrefactorClient, payload: [String: JSONValue]) {
         self.id = id
@@ -27,41 +22,27 @@ public final class SpanContext: Sendable {
         self.payload = payload
     }
 
+    private var phase: SpanPhase? { client.read { $0.span(id)?.phase } }
+
     /// Whether the span was finished (completed, failed or cancelled).
-    public var isFinished: Bool { state.withLock { $0.finished } }
+    public var isFinished: Bool { phase?.isFinished ?? false }
 
     /// Whether the span was started (by ``start(payload:)``, or implicitly by a child span).
-    public var isStarted: Bool { state.withLock { $0.started } || startedImplicitly }
+    public var isStarted: Bool { (phase ?? .prepared) != .prepared }
 
-    /// Whether a child span started this one (its create is queued although its context never started it).
-    private var startedImplicitly: Bool {
-        guard let phase = client.spanManager.span(withID: id)?.phase else { return false }
-        return phase != .prepared
-    }
-
-    /// Starts the span (queues its create); a no-op when already started.
+    /// Starts the span (queues its create); a no-op when already started or finished.
     ///
     /// - Parameter payload: The span's parameters; defaults to the payload given to `span(...)`.
     /// - Throws: ``PrefactorError``.
     public func start(payload: [String: JSONValue]? = nil) async throws {
-        let shouldStart = state.withLock { state -> Bool in
-            defer { state.started = true }
-            return !state.started && !state.finished
-        }
-        guard shouldStart else { return }
-        do {
-            try await client.spanManager.startIfPrepared(id, payload: payload ?? self.payload, startedAt: Date())
-        } catch {
-            state.withLock { $0.started = false }
-            throw error
-        }
+        try await client.spanManager.startIfPrepared(id, payload: payload ?? self.payload, startedAt: client.clock.now())
     }
 
     /// Merges values into the result sent when the span finishes.
     ///
     /// - Parameter result: Values to merge (later values win).
     public func setResult(_ result: [String: JSONValue]) {
-        state.withLock { $0.result.merge(result) { _, new in new } }
+        self.result.withLock { $0.merge(result) { _, new in new } }
     }
 
     /// Finishes the span as `complete`, starting it first if needed.
@@ -85,27 +66,16 @@ public final class SpanContext: Sendable {
     ///
     /// - Throws: ``PrefactorError``.
     public func cancel() async throws {
-        let startedImplicitly = self.startedImplicitly
-        let neverStarted = state.withLock { state -> Bool? in
-            guard !state.finished else { return nil }
-            if !state.started && !startedImplicitly {
-                state.finished = true
-                return true
-            }
-            return false
-        }
-        switch neverStarted {
-        case nil: return
-        case true?:
+        guard let phase, !phase.isFinished else { return }
+        if phase == .prepared {
             do {
                 try await client.spanManager.cancelUnstarted(id)
-            } catch {
-                state.withLock { $0.finished = false }
-                throw error
+                return
+            } catch let error as PrefactorError where error.code == .alreadyStarted || error.code == .startInProgress {
+                // Started meanwhile (by a child): finish it as cancelled.
             }
-        case false?:
-            try await finish(.cancelled, result: [:])
         }
+        try await finish(.cancelled, result: [:])
     }
 
     /// Finishes the span when its body returns: completes it unless it is already finished.
@@ -114,25 +84,21 @@ public final class SpanContext: Sendable {
     }
 
     private func finish(_ status: FinishStatus, result: [String: JSONValue]) async throws {
-        let claim = state.withLock { state -> (Bool, [String: JSONValue])? in
-            guard !state.finished else { return nil }
-            state.finished = true
-            state.result.merge(result) { _, new in new }
-            return (state.started, state.result)
+        guard let phase, !phase.isFinished else { return }
+        let merged = self.result.withLock { accumulated in
+            accumulated.merge(result) { _, new in new }
+            return accumulated
         }
-        guard let (started, merged) = claim else { return }
+        if phase == .prepared {
+            // Started implicitly, with the time it was prepared, so its duration covers the body. A child may have
+            // started it already; then it is only finished.
+            let preparedAt = client.read { $0.span(id)?.preparedAt }
+            try await client.spanManager.startIfPrepared(id, payload: payload, startedAt: preparedAt ?? client.clock.now())
+        }
         do {
-            if !started {
-                // Started implicitly, with the time it was prepared, so its duration covers the body.
-                // A child may have started it already; then it is only finished.
-                let preparedAt = client.spanManager.span(withID: id)?.preparedAt
-                try await client.spanManager.startIfPrepared(id, payload: payload, startedAt: preparedAt ?? .now)
-                state.withLock { $0.started = true }
-            }
             try await client.spanManager.finish(id, resultPayload: merged.isEmpty ? nil : merged, status: status)
-        } catch {
-            state.withLock { $0.finished = false }
-            throw error
+        } catch let error as PrefactorError where error.code == .alreadyFinished {
+            // Finished concurrently: finishing is idempotent.
         }
     }
 }

@@ -40,23 +40,17 @@ public struct AgentInstanceManager: Sendable {
         }
         let request = RegisterAgentInstanceRequest(
             agentVersion: agentVersion, agentSchemaVersion: schema, updateCurrentVersion: true, agentID: agentID,
-            environmentID: environmentID, id: instanceID, idempotencyKey: IdempotencyKey.generate(), purpose: purpose)
+            environmentID: environmentID, id: instanceID, idempotencyKey: client.newKey(), purpose: purpose)
         let instance: AgentInstance
         do {
-            instance = try await client.directAPI.registerAgentInstance(request)
+            instance = try await client.api.registerAgentInstance(request)
         } catch {
             client.noteDirectCall(failure: error)
             throw PrefactorError(code: .api, message: "Registering the agent instance failed", underlying: error)
         }
         client.noteDirectCall(failure: nil)
-        client.mutate { state in
-            guard state.instances[instance.id] == nil else { return }
-            let snapshot = InstanceSnapshot(
-                id: instance.id, agentID: instance.agentID, phase: .registered, registeredAt: Date(), quality: [:])
-            state.instances[instance.id] = InstanceRecord(snapshot: snapshot)
-            state.instanceOrder.append(instance.id)
-            state.emit(.instanceRegistered(snapshot))
-        }
+        let now = client.clock.now()
+        client.send { $0.instanceRegistered(id: instance.id, agentID: instance.agentID, now: now) }
         return instance.id
     }
 
@@ -65,7 +59,7 @@ public struct AgentInstanceManager: Sendable {
     /// - Parameter id: The instance id.
     /// - Throws: ``PrefactorError`` when the instance is unknown or the client is shut down.
     public func start(_ id: String) async throws {
-        try await start(id, idempotencyKey: IdempotencyKey.generate())
+        try await start(id, idempotencyKey: client.newKey(), keyGiven: false)
     }
 
     /// Queues the instance's start with a given idempotency key.
@@ -75,22 +69,15 @@ public struct AgentInstanceManager: Sendable {
     ///   - idempotencyKey: The key (at most 64 characters).
     /// - Throws: ``PrefactorError``.
     public func start(_ id: String, idempotencyKey: String) async throws {
+        try await start(id, idempotencyKey: idempotencyKey, keyGiven: true)
+    }
+
+    private func start(_ id: String, idempotencyKey: String, keyGiven: Bool) async throws {
         try PrefactorError.checkKey(idempotencyKey)
-        var wakes: [ClientState.Wake] = []
-        try client.mutate { (state: inout ClientState) throws(PrefactorError) in
-            guard var record = state.instances[id] else { throw PrefactorError.unknownInstance(id) }
-            guard record.snapshot.phase == .registered, record.startOperation == nil else { return }
-            let now = Date()
-            let operation = try client.enqueue(
-                &state, instanceID: id, body: .startInstance(timestamp: now), key: idempotencyKey, dependencies: [],
-                wakes: &wakes)
-            record.startOperation = operation.id
-            record.snapshot.phase = .active
-            record.snapshot.startedAt = now
-            state.instances[id] = record
-            state.emit(.instanceStarted(record.snapshot))
+        let now = client.clock.now()
+        try client.send { (machine: inout TelemetryStateMachine) throws(PrefactorError) in
+            try machine.startInstance(id, key: idempotencyKey, keyGiven: keyGiven, now: now)
         }
-        client.resumeWorkers(wakes)
     }
 
     /// Queues the instance's finish after all of its queued span and quality operations.
@@ -100,7 +87,7 @@ public struct AgentInstanceManager: Sendable {
     ///   - status: The final status.
     /// - Throws: ``PrefactorError`` (``PrefactorError/Code/alreadyFinished`` when finished before).
     public func finish(_ id: String, status: FinishStatus = .complete) async throws {
-        try await finish(id, status: status, idempotencyKey: IdempotencyKey.generate())
+        try await finish(id, status: status, idempotencyKey: client.newKey(), keyGiven: false)
     }
 
     /// Queues the instance's finish with a given idempotency key.
@@ -111,30 +98,15 @@ public struct AgentInstanceManager: Sendable {
     ///   - idempotencyKey: The key (at most 64 characters).
     /// - Throws: ``PrefactorError``.
     public func finish(_ id: String, status: FinishStatus = .complete, idempotencyKey: String) async throws {
+        try await finish(id, status: status, idempotencyKey: idempotencyKey, keyGiven: true)
+    }
+
+    private func finish(_ id: String, status: FinishStatus, idempotencyKey: String, keyGiven: Bool) async throws {
         try PrefactorError.checkKey(idempotencyKey)
-        var wakes: [ClientState.Wake] = []
-        try client.mutate { (state: inout ClientState) throws(PrefactorError) in
-            guard var record = state.instances[id] else { throw PrefactorError.unknownInstance(id) }
-            if record.snapshot.phase == .terminated { return }
-            guard record.finishOperation == nil else {
-                throw PrefactorError(
-                    code: .alreadyFinished, message: "Agent instance \(id) was already finished; finish it only once")
-            }
-            var dependencies = record.openOperations.sorted().map {
-                TelemetryOperation.Dependency(operationID: $0, kind: .after)
-            }
-            if let start = record.startOperation { dependencies.append(.init(operationID: start, kind: .after)) }
-            let now = Date()
-            let operation = try client.enqueue(
-                &state, instanceID: id, body: .finishInstance(status: status, timestamp: now), key: idempotencyKey,
-                dependencies: dependencies, wakes: &wakes)
-            record.finishOperation = operation.id
-            record.snapshot.phase = InstancePhase(rawValue: status.rawValue) ?? .complete
-            record.snapshot.finishedAt = now
-            state.instances[id] = record
-            state.emit(.instanceFinished(record.snapshot))
+        let now = client.clock.now()
+        try client.send { (machine: inout TelemetryStateMachine) throws(PrefactorError) in
+            try machine.finishInstance(id, status: status, key: idempotencyKey, keyGiven: keyGiven, now: now)
         }
-        client.resumeWorkers(wakes)
     }
 
     /// Queues a quality record (`payload: nil` removes the record of that name).
@@ -145,18 +117,10 @@ public struct AgentInstanceManager: Sendable {
     ///   - payload: The record.
     /// - Throws: ``PrefactorError``.
     public func recordQuality(_ id: String, name: String, payload: [String: JSONValue]?) async throws {
-        var wakes: [ClientState.Wake] = []
-        try client.mutate { (state: inout ClientState) throws(PrefactorError) in
-            guard var record = state.instances[id] else { throw PrefactorError.unknownInstance(id) }
-            let dependencies = record.startOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .after)] } ?? []
-            let operation = try client.enqueue(
-                &state, instanceID: id, body: .recordQuality(name: name, payload: payload), dependencies: dependencies,
-                wakes: &wakes)
-            record.openOperations.insert(operation.id)
-            record.snapshot.quality[name] = payload.map { .object($0) }
-            state.instances[id] = record
-            state.emit(.qualityRecorded(instanceID: id, name: name, payload: payload))
+        let now = client.clock.now()
+        let key = client.newKey()
+        try client.send { (machine: inout TelemetryStateMachine) throws(PrefactorError) in
+            try machine.recordQuality(id, name: name, payload: payload, key: key, now: now)
         }
-        client.resumeWorkers(wakes)
     }
 }

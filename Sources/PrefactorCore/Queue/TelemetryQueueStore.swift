@@ -19,10 +19,18 @@ public protocol TelemetryQueueStore: Sendable {
     func pendingOperations() -> [TelemetryOperation]
     /// How many operations are kept.
     var count: Int { get }
+    /// Whether the store keeps operations beyond the client's memory. The client's state machine holds every queued
+    /// operation itself; it writes to the store only when the store is durable.
+    var isDurable: Bool { get }
 }
 
-/// The in-memory ``TelemetryQueueStore``: the queue's operations live here (the client's state keeps only what it
-/// needs to schedule them), fast, and lost when the process ends.
+extension TelemetryQueueStore {
+    /// A store is durable unless it says otherwise.
+    public var isDurable: Bool { true }
+}
+
+/// The in-memory ``TelemetryQueueStore``, the default: the client keeps its queued operations in its own memory
+/// (they are lost when the process ends) and does not copy them here. Usable on its own as a plain store.
 public final class InMemoryTelemetryQueueStore: TelemetryQueueStore {
     private let operations = Mutex(DenseTable<TelemetryOperation>())
 
@@ -51,4 +59,7 @@ public final class InMemoryTelemetryQueueStore: TelemetryQueueStore {
 
     /// How many operations are kept.
     public var count: Int { operations.withLock { $0.count } }
+
+    /// Not durable: the client does not write to it.
+    public var isDurable: Bool { false }
 }

@@ -26,18 +26,14 @@ public struct SpanNode: Sendable, Hashable {
 
     /// Compares spans and histories.
     public static func == (lhs: SpanNode, rhs: SpanNode) -> Bool {
-        lhs.span == rhs.span && lhs.remoteStatus == rhs.remoteStatus && lhs.history.map(\.status) == rhs.history.map(\.status)
+        lhs.span == rhs.span && lhs.history.map(\.status) == rhs.history.map(\.status)
     }
 
     /// Hashes the span.
     public func hash(into hasher: inout Hasher) { hasher.combine(span) }
 
-    /// The status the API reports, for spans of other processes whose status has no local phase (`pending`).
-    public var remoteStatus: DisplayStatus?
-
     /// The display status.
     public var status: DisplayStatus {
-        if let remoteStatus { return remoteStatus }
         // Cancelled before it started: the cancel-unstarted path creates it `pending` on the API, then cancels it.
         // Until that cancel is delivered the API has it pending, and so does the tree.
         if span.phase == .cancelled, span.startedAt == nil, !span.finishDelivered, span.deliveryError == nil { return .pending }
@@ -153,14 +149,13 @@ public struct TraceTree: Sendable {
         store(span, at: time)
     }
 
-    private mutating func store(_ span: SpanSnapshot, at time: Date, remoteStatus: DisplayStatus? = nil) {
+    private mutating func store(_ span: SpanSnapshot, at time: Date) {
         version += 1
         if let apiID = span.apiID { apiToLocal[apiID] = span.id }
         if var node = spans[span.id] {
             let previousParent = node.span.parentID
             spanStatusCounts[node.status, default: 0] -= 1
             node.span = span
-            node.remoteStatus = remoteStatus
             let status = node.status
             spanStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status {
@@ -170,8 +165,7 @@ public struct TraceTree: Sendable {
             spans[span.id] = node
             if previousParent != span.parentID { attach(span.id) }
         } else {
-            var node = SpanNode(span: span, history: [])
-            node.remoteStatus = remoteStatus
+            let node = SpanNode(span: span, history: [])
             spanStatusCounts[node.status, default: 0] += 1
             spans[span.id] = node
             spans[span.id]?.history = [(node.status, Self.time(of: node.status, in: span) ?? time)]
@@ -345,7 +339,7 @@ extension TraceTree {
             remoteInstances.insert(span.agentInstanceID)
         }
         remoteSpans.insert(span.id)
-        store(SpanSnapshot(remote: span), at: time, remoteStatus: span.status == .pending ? .pending : nil)
+        store(SpanSnapshot(remote: span), at: time)
         return true
     }
 
@@ -363,7 +357,7 @@ extension TraceTree {
         where other.remoteSpans.contains(id) {
             if let local = apiToLocal[id], local != id { continue }
             remoteSpans.insert(id)
-            store(node.span, at: node.history.first?.at ?? Date(), remoteStatus: node.remoteStatus)
+            store(node.span, at: node.history.first?.at ?? Date())
         }
     }
 
@@ -433,15 +427,7 @@ extension SpanNode {
 extension InstanceSnapshot {
     /// An instance as the API reports it.
     init(remote instance: AgentInstance) {
-        let phase: InstancePhase
-        switch instance.status {
-        case .pending: phase = .registered
-        case .active: phase = .active
-        case .complete: phase = .complete
-        case .failed: phase = .failed
-        case .cancelled: phase = .cancelled
-        case .terminated: phase = .terminated
-        }
+        let phase = StatusMapping.instancePhase(for: instance.status)
         self.init(
             id: instance.id, agentID: instance.agentID, phase: phase, registeredAt: instance.insertedAt,
             startedAt: instance.startedAt, finishedAt: instance.finishedAt, terminationReason: instance.terminationReason,
@@ -452,14 +438,7 @@ extension InstanceSnapshot {
 extension SpanSnapshot {
     /// A span as the API reports it (its id is the API's).
     init(remote span: AgentSpan) {
-        let phase: SpanPhase
-        switch span.status {
-        case .pending: phase = .prepared
-        case .active: phase = .active
-        case .complete: phase = .complete
-        case .failed: phase = .failed
-        case .cancelled, .terminated: phase = .cancelled
-        }
+        let phase = StatusMapping.spanPhase(for: span.status)
         self.init(
             id: span.id, apiID: span.id, instanceID: span.agentInstanceID, parentID: span.parentSpanID,
             schemaName: span.schemaName, phase: phase, payload: span.payload, resultPayload: span.resultPayload,

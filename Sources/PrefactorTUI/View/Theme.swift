@@ -21,6 +21,7 @@ public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
     public init(_ phase: SpanPhase) {
         switch phase {
         case .prepared: self = .prepared
+        case .pending: self = .pending
         case .active: self = .active
         case .complete: self = .complete
         case .failed: self = .failed

@@ -1,0 +1,1010 @@
+import DequeModule
+import Foundation
+import PrefactorHTTP
+import PrefactorWire
+
+/// Every rule of the client's queue, in one value: instances, spans, queued operations and their dependencies,
+/// workers, retries, the auth pause, health and the queue counts.
+///
+/// The machine does no I/O, takes no lock, holds no continuation and reads no clock: each input is one method that
+/// takes what it needs (the time included) and returns an ``Actions`` value saying what the shell must do: operations
+/// to persist or forget, workers to resume with an operation (or to stop), events to publish, waiters to release.
+/// ``PrefactorClient`` holds it under its lock and carries out the actions. The rules are in
+/// `docs/queue-semantics.md`.
+struct TelemetryStateMachine {
+    // MARK: Types
+
+    /// What does not change during the client's life.
+    struct Settings: Sendable {
+        /// Whether a never-attempted span create takes its already-queued finish along.
+        var coalesceSpanFinishes = true
+        /// Attempts before a transient failure counts as permanent; `nil` for no limit.
+        var maxDeliveryAttempts: Int?
+        /// The backoff between attempts.
+        var retryPolicy = RetryPolicy()
+    }
+
+    /// A delivery worker of the shell.
+    typealias WorkerID = UInt64
+
+    /// An operation handed to a worker, with everything needed to send it: the API ids it refers to, and a finish
+    /// that travels with a span create.
+    struct Dispatch: Sendable, Hashable {
+        /// The operation.
+        var operation: TelemetryOperation
+        /// Which attempt this is (1-based).
+        var attempt: Int
+        /// For a span create: the parent's API id (`nil` for a root span).
+        var parentAPIID: String?
+        /// For a span finish: the span's API id.
+        var spanAPIID: String?
+        /// For a span create: the span's finish, sent in the same request.
+        var combinedFinish: TelemetryOperation?
+    }
+
+    /// How an attempt failed, as the machine needs to know it.
+    struct AttemptFailure: Error, Sendable, Hashable {
+        /// The kind of failure.
+        enum Kind: Sendable, Hashable {
+            /// 401/403: the token was rejected.
+            case auth
+            /// 409: the resource is already in the requested state.
+            case conflict
+            /// No answer: a connection error or a timeout.
+            case unreachable
+            /// 429 or 5xx: worth another attempt.
+            case transient
+            /// Any other refusal: another attempt would get the same answer.
+            case permanent
+        }
+
+        var kind: Kind
+        /// What happened, for the operator.
+        var message: String
+        /// The HTTP status, when the API answered.
+        var status: Int?
+    }
+
+    /// What the worker that made an attempt does next.
+    enum NextStep: Sendable, Hashable {
+        /// Nothing: the operation is settled (or handed back to the queue).
+        case done
+        /// Wait this long, then report ``TelemetryStateMachine/retryDue(_:)``.
+        case retry(after: Duration)
+    }
+
+    /// A line the shell should log.
+    enum Notice: Sendable, Hashable {
+        case failedPermanently(kind: TelemetryOperation.Kind, reason: String)
+        case pausedForAuth(reason: String)
+        case resumedAfterAuth
+    }
+
+    /// What the shell does after an input, in this order: persist and forget operations, resume workers, release
+    /// waiters, publish events.
+    struct Actions {
+        /// Operations newly queued, to keep in the store.
+        var persist: [TelemetryOperation] = []
+        /// Operations settled, to remove from the store.
+        var forget: [UInt64] = []
+        /// Workers to resume: with an operation to send, or `nil` to stop.
+        var resume: [(worker: WorkerID, dispatch: Dispatch?)] = []
+        /// Events for the subscribers, in order (only built while ``TelemetryStateMachine/publishing``).
+        var events: [ClientEvent] = []
+        /// Whether the queue became empty: release whoever waits for the drain.
+        var drained = false
+        /// Instances an operator terminated: release their termination waiters.
+        var terminated: [Termination] = []
+        /// Spans whose synchronous start ended: release those waiting on it.
+        var startsEnded: [String] = []
+        /// Lines to log.
+        var notices: [Notice] = []
+    }
+
+    /// A queued operation and where it is.
+    struct Entry {
+        var operation: TelemetryOperation
+        var blockers: Int
+        var state: OperationState
+        var attempts = 0
+    }
+
+    /// A span as the machine tracks it.
+    struct SpanRecord {
+        var snapshot: SpanSnapshot
+        var createOperation: UInt64?
+        var finishOperation: UInt64?
+        var createFailed = false
+        /// The payload to start with when the span is started implicitly.
+        var pendingPayload: [String: JSONValue] = [:]
+        /// Synchronous start mode: the create is being sent; others wait rather than send a second create.
+        var startInFlight = false
+    }
+
+    /// An instance as the machine tracks it.
+    struct InstanceRecord {
+        var snapshot: InstanceSnapshot
+        var startOperation: UInt64?
+        var finishOperation: UInt64?
+        /// Unsettled span and quality operations, which the instance finish must follow.
+        var openOperations: Set<UInt64> = []
+    }
+
+    /// What ``startIfPrepared(_:payload:startedAt:key:)`` found.
+    enum ImplicitStart: Equatable {
+        /// The span was prepared and its create is now queued.
+        case started
+        /// The span was already started (or finished) by someone else.
+        case alreadyStarted
+        /// A synchronous start of it is in flight: wait for it, then look again.
+        case startInFlight
+    }
+
+    // MARK: State
+
+    let settings: Settings
+    /// Whether events are built (someone listens); set by the shell before each input.
+    var publishing = true
+
+    private var instances: [String: InstanceRecord] = [:]
+    private var instanceOrder: [String] = []
+    private var spans: [String: SpanRecord] = [:]
+    private var spanOrder: [String] = []
+    private var apiToLocal: [String: String] = [:]
+
+    private var nextOperationID: UInt64 = 1
+    private var nextSpanNumber: UInt64 = 0
+    private var oldestCandidate: UInt64 = 1
+    private var entries = DenseTable<Entry>()
+    private var ready = Deque<UInt64>()
+    private var dependents: [UInt64: [(UInt64, TelemetryOperation.DependencyKind)]] = [:]
+    private var failedRequirement: Set<UInt64> = []
+    /// Span finishes that travel with their create, by the create's operation id.
+    private var combinedFinishes: [UInt64: UInt64] = [:]
+    private var failedOperations: [FailedOperation] = []
+    private var parkedWorkers = Deque<WorkerID>()
+
+    private(set) var stats = QueueStats()
+    private(set) var health: APIHealth = .ok
+    private(set) var isPaused = false
+    private(set) var isClosed = false
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    // MARK: Queries
+
+    /// Whether no operation is queued or in flight.
+    var isDrained: Bool { entries.isEmpty }
+
+    /// The operations that failed for good.
+    var failed: [FailedOperation] { failedOperations }
+
+    /// The unsettled operations, in enqueue order.
+    var undelivered: [TelemetryOperation] { entries.values.map(\.operation) }
+
+    /// The local id of a span known by its local or API id.
+    func localSpanID(_ id: String) -> String? {
+        if spans[id] != nil { return id }
+        return apiToLocal[id]
+    }
+
+    /// A span by its local or API id.
+    func span(_ id: String) -> SpanSnapshot? {
+        localSpanID(id).flatMap { spans[$0]?.snapshot }
+    }
+
+    /// An instance by id.
+    func instance(_ id: String) -> InstanceSnapshot? {
+        instances[id]?.snapshot
+    }
+
+    /// The payload a prepared span is started with when it is started implicitly.
+    func pendingPayload(of id: String) -> [String: JSONValue] {
+        localSpanID(id).flatMap { spans[$0]?.pendingPayload } ?? [:]
+    }
+
+    /// Whether a synchronous start of the span is in flight.
+    func isStartInFlight(_ id: String) -> Bool {
+        localSpanID(id).flatMap { spans[$0]?.startInFlight } ?? false
+    }
+
+    /// The started, unfinished instances: those to poll for termination.
+    var liveInstanceIDs: [String] {
+        instanceOrder.filter { id in
+            guard let phase = instances[id]?.snapshot.phase else { return false }
+            return phase == .active || phase == .registered
+        }
+    }
+
+    /// The innermost span of `stack` (local ids, outermost first) that belongs to the instance and is not finished.
+    func innermostOpenSpan(in stack: [String], instanceID: String) -> String? {
+        for id in stack.reversed() {
+            guard let record = spans[id], record.snapshot.instanceID == instanceID else { continue }
+            if !record.snapshot.phase.isFinished { return id }
+        }
+        return nil
+    }
+
+    /// Everything the machine knows, as values.
+    func snapshot() -> ClientSnapshot {
+        ClientSnapshot(
+            instances: instanceOrder.compactMap { instances[$0]?.snapshot },
+            spans: spanOrder.compactMap { spans[$0]?.snapshot },
+            operations: entries.values.map { OperationSnapshot(operation: $0.operation, state: $0.state) },
+            queue: stats,
+            health: health)
+    }
+
+    // MARK: Inputs: instances
+
+    /// An instance was registered with the API (a direct call).
+    mutating func instanceRegistered(id: String, agentID: String?, now: Date) -> Actions {
+        var actions = Actions()
+        guard instances[id] == nil else { return actions }
+        let snapshot = InstanceSnapshot(id: id, agentID: agentID, phase: .registered, registeredAt: now, quality: [:])
+        instances[id] = InstanceRecord(snapshot: snapshot)
+        instanceOrder.append(id)
+        emit(.instanceRegistered(snapshot), &actions)
+        return actions
+    }
+
+    /// Queues an instance's start; starting again is a no-op.
+    mutating func startInstance(_ id: String, key: String, keyGiven: Bool, now: Date) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        guard var record = instances[id] else { throw PrefactorError.unknownInstance(id) }
+        guard record.snapshot.phase == .registered, record.startOperation == nil else { return actions }
+        try checkOpen()
+        let operation = enqueue(
+            instanceID: id, body: .startInstance(timestamp: now), key: key, keyGiven: keyGiven, now: now, dependencies: [],
+            &actions)
+        record.startOperation = operation
+        record.snapshot.phase = .active
+        record.snapshot.startedAt = now
+        instances[id] = record
+        emit(.instanceStarted(record.snapshot), &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// Queues an instance's finish after every span and quality operation of it queued before; a no-op on a
+    /// terminated instance.
+    mutating func finishInstance(
+        _ id: String, status: FinishStatus, key: String, keyGiven: Bool, now: Date
+    ) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        guard var record = instances[id] else { throw PrefactorError.unknownInstance(id) }
+        if record.snapshot.phase == .terminated { return actions }
+        guard record.finishOperation == nil else { throw PrefactorError.instanceAlreadyFinished(id) }
+        try checkOpen()
+        var dependencies = record.openOperations.sorted().map { TelemetryOperation.Dependency(operationID: $0, kind: .after) }
+        if let start = record.startOperation { dependencies.append(.init(operationID: start, kind: .after)) }
+        let operation = enqueue(
+            instanceID: id, body: .finishInstance(status: status, timestamp: now), key: key, keyGiven: keyGiven, now: now,
+            dependencies: dependencies, &actions)
+        record.finishOperation = operation
+        record.snapshot.phase = StatusMapping.instancePhase(for: status)
+        record.snapshot.finishedAt = now
+        instances[id] = record
+        emit(.instanceFinished(record.snapshot), &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// Queues a quality record (`payload: nil` removes the record of that name).
+    mutating func recordQuality(
+        _ id: String, name: String, payload: [String: JSONValue]?, key: String, now: Date
+    ) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        guard var record = instances[id] else { throw PrefactorError.unknownInstance(id) }
+        try checkOpen()
+        let dependencies = record.startOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .after)] } ?? []
+        let operation = enqueue(
+            instanceID: id, body: .recordQuality(name: name, payload: payload), key: key, keyGiven: false, now: now,
+            dependencies: dependencies, &actions)
+        record.openOperations.insert(operation)
+        record.snapshot.quality[name] = payload.map { .object($0) }
+        instances[id] = record
+        emit(.qualityRecorded(instanceID: id, name: name, payload: payload), &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// An operator terminated the instance (seen on a response, a poll or a direct terminate); recorded once.
+    mutating func instanceTerminated(_ id: String, reason: String?, now: Date) -> Actions {
+        var actions = Actions()
+        guard var record = instances[id], record.snapshot.phase != .terminated else { return actions }
+        record.snapshot.phase = .terminated
+        record.snapshot.terminationReason = reason
+        record.snapshot.finishedAt = record.snapshot.finishedAt ?? now
+        instances[id] = record
+        emit(.instanceTerminated(record.snapshot), &actions)
+        actions.terminated.append(Termination(instanceID: id, reason: reason))
+        return actions
+    }
+
+    // MARK: Inputs: spans
+
+    /// Prepares a span: a local record and id, no operation.
+    ///
+    /// - Parameters:
+    ///   - parentID: An explicit parent (local or API id); when `nil`, the innermost open span of `openSpans`.
+    ///   - openSpans: The calling task's stack of open spans (local ids, outermost first).
+    mutating func prepareSpan(
+        instanceID: String, schemaName: String, parentID: String?, openSpans: [String], now: Date
+    ) -> (id: String, actions: Actions) {
+        var actions = Actions()
+        // Short local ids ("span-<n>") stay inline in Swift strings: no allocation per copy.
+        nextSpanNumber += 1
+        let id = "span-\(nextSpanNumber)"
+        let parent = parentID.map { localSpanID($0) ?? $0 } ?? innermostOpenSpan(in: openSpans, instanceID: instanceID)
+        let snapshot = SpanSnapshot(
+            id: id, apiID: nil, instanceID: instanceID, parentID: parent, schemaName: schemaName, phase: .prepared,
+            payload: [:], resultPayload: nil, preparedAt: now, startedAt: nil, finishedAt: nil,
+            createDelivered: false, finishDelivered: false, deliveryError: nil)
+        spans[id] = SpanRecord(snapshot: snapshot)
+        spanOrder.append(id)
+        emit(.spanPrepared(snapshot), &actions)
+        return (id, actions)
+    }
+
+    /// Sets the payload a prepared span is started with when it is started implicitly.
+    mutating func setPendingPayload(_ id: String, _ payload: [String: JSONValue]) {
+        guard let localID = localSpanID(id) else { return }
+        spans[localID]?.pendingPayload = payload
+    }
+
+    /// Queues a prepared span's create (status `active`); a parent that is only prepared is started first (with the
+    /// payload its span context was given), so a child never waits for a parent that would never be created.
+    ///
+    /// - Parameter keys: One idempotency key per create queued (the span's, then each parent started with it).
+    mutating func startSpan(
+        _ id: String, payload: [String: JSONValue], startedAt: Date, now: Date, keys: inout some KeySource
+    ) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        let localID = try startable(id)
+        try enqueueCreate(localID, status: .active, payload: payload, startedAt: startedAt, now: now, keys: &keys, &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// Starts a span unless it is no longer prepared (a child may have started it implicitly).
+    mutating func startIfPrepared(
+        _ id: String, payload: [String: JSONValue], startedAt: Date, now: Date, keys: inout some KeySource
+    ) throws(PrefactorError) -> (ImplicitStart, Actions) {
+        guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
+        if record.startInFlight { return (.startInFlight, Actions()) }
+        guard record.snapshot.phase == .prepared else { return (.alreadyStarted, Actions()) }
+        return (.started, try startSpan(localID, payload: payload, startedAt: startedAt, now: now, keys: &keys))
+    }
+
+    /// The synchronous start of a span begins: returns the span and its parent's API id, and marks the start in
+    /// flight so that other starters wait instead of sending a second create.
+    mutating func beginSynchronousStart(_ id: String) throws(PrefactorError) -> (span: SpanSnapshot, parentAPIID: String?) {
+        let localID = try startable(id)
+        guard let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
+        guard !record.startInFlight else { throw PrefactorError.spanStartInFlight(id) }
+        var parentAPIID = record.snapshot.parentID
+        if let parentID = record.snapshot.parentID, let parent = spans[parentID] {
+            guard let apiID = parent.snapshot.apiID else { throw PrefactorError.parentNotCreated(parentID) }
+            parentAPIID = apiID
+        }
+        spans[localID]?.startInFlight = true
+        return (record.snapshot, parentAPIID)
+    }
+
+    /// The synchronous create of a span returned the API's id.
+    mutating func synchronousStartSucceeded(
+        _ id: String, apiID: String, payload: [String: JSONValue], startedAt: Date
+    ) -> Actions {
+        var actions = Actions()
+        guard let localID = localSpanID(id) else { return actions }
+        markStarted(localID, operation: nil, payload: payload, startedAt: startedAt, &actions)
+        resolve(localID, apiID: apiID, &actions)
+        spans[localID]?.startInFlight = false
+        actions.startsEnded.append(localID)
+        return actions
+    }
+
+    /// The synchronous create of a span failed: the span stays prepared.
+    mutating func synchronousStartFailed(_ id: String) -> Actions {
+        var actions = Actions()
+        guard let localID = localSpanID(id) else { return actions }
+        spans[localID]?.startInFlight = false
+        actions.startsEnded.append(localID)
+        return actions
+    }
+
+    /// Queues a started span's finish after its create.
+    mutating func finishSpan(
+        _ id: String, status: FinishStatus, resultPayload: [String: JSONValue]?, key: String, keyGiven: Bool, now: Date
+    ) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        guard let localID = localSpanID(id), var record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
+        switch record.snapshot.phase {
+        case .prepared, .pending: throw PrefactorError.spanNotStarted(id)
+        case .complete, .failed, .cancelled: throw PrefactorError.spanAlreadyFinished(id, as: record.snapshot.phase)
+        case .active: break
+        }
+        try checkOpen()
+        let dependencies = record.createOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .requires)] } ?? []
+        let operation = enqueue(
+            instanceID: record.snapshot.instanceID,
+            body: .finishSpan(spanID: localID, status: status, resultPayload: resultPayload, timestamp: now), key: key,
+            keyGiven: keyGiven, now: now, dependencies: dependencies, &actions)
+        record.finishOperation = operation
+        record.snapshot.phase = StatusMapping.spanPhase(for: status)
+        if let resultPayload, !resultPayload.isEmpty {
+            if let existing = record.snapshot.resultPayload {
+                record.snapshot.resultPayload = existing.merging(resultPayload) { _, new in new }
+            } else {
+                record.snapshot.resultPayload = resultPayload  // shares storage with the queued operation
+            }
+        }
+        record.snapshot.finishedAt = now
+        spans[localID] = record
+        instances[record.snapshot.instanceID]?.openOperations.insert(operation)
+        emit(.spanFinished(record.snapshot), &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// Cancels a span that never started: a create with status `pending`, then a finish with `cancelled`.
+    mutating func cancelUnstarted(_ id: String, now: Date, keys: inout some KeySource) throws(PrefactorError) -> Actions {
+        var actions = Actions()
+        guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
+        guard record.snapshot.phase == .prepared else {
+            throw PrefactorError.spanAlreadyStarted(id, as: record.snapshot.phase, hint: "use finish(status: .cancelled)")
+        }
+        guard !record.startInFlight else { throw PrefactorError.spanStartInFlight(id) }
+        try checkOpen()
+        let create = try enqueueCreate(
+            localID, status: .pending, payload: [:], startedAt: record.snapshot.preparedAt, now: now, keys: &keys, &actions)
+        let finish = enqueue(
+            instanceID: record.snapshot.instanceID,
+            body: .finishSpan(spanID: localID, status: .cancelled, resultPayload: nil, timestamp: now), key: keys.next(),
+            keyGiven: false, now: now, dependencies: [.init(operationID: create, kind: .requires)], &actions)
+        guard var updated = spans[localID] else { return actions }
+        updated.finishOperation = finish
+        updated.snapshot.phase = .cancelled
+        updated.snapshot.finishedAt = now
+        spans[localID] = updated
+        instances[updated.snapshot.instanceID]?.openOperations.insert(finish)
+        emit(.spanFinished(updated.snapshot), &actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    // MARK: Inputs: workers
+
+    /// A worker asks for an operation: it gets one now, is told to stop (the queue is closed and empty), or waits
+    /// (parked) until ``Actions/resume`` names it.
+    mutating func workerReady(_ worker: WorkerID) -> Actions {
+        var actions = Actions()
+        if let dispatch = takeReady(&actions) {
+            actions.resume.append((worker, dispatch))
+            emitStats(&actions)
+        } else if isClosed && isDrained {
+            actions.resume.append((worker, nil))
+        } else {
+            parkedWorkers.append(worker)
+        }
+        return actions
+    }
+
+    /// A parked worker was cancelled: it is resumed with `nil`.
+    mutating func workerCancelled(_ worker: WorkerID) -> Actions {
+        var actions = Actions()
+        if let index = parkedWorkers.firstIndex(of: worker) {
+            parkedWorkers.remove(at: index)
+            actions.resume.append((worker, nil))
+        }
+        return actions
+    }
+
+    /// An attempt was delivered. For a span create, `spanAPIID` is the id the API gave the span.
+    mutating func attemptSucceeded(_ id: UInt64, spanAPIID: String?) -> Actions {
+        var actions = Actions()
+        setHealth(.ok, &actions)
+        if let spanAPIID, let entry = entries[id], entry.operation.kind == .createSpan, let spanID = entry.operation.spanID {
+            resolve(spanID, apiID: spanAPIID, &actions)
+        }
+        settleDelivered(id, &actions)
+        return actions
+    }
+
+    /// An attempt failed. Returns what the worker does next.
+    ///
+    /// - Parameters:
+    ///   - now: The time of the failure.
+    ///   - jitter: A random number in 0..<1 for the backoff.
+    mutating func attemptFailed(
+        _ id: UInt64, _ failure: AttemptFailure, now: Date, jitter: Double
+    ) -> (NextStep, Actions) {
+        var actions = Actions()
+        guard let entry = entries[id] else { return (.done, actions) }
+        switch failure.kind {
+        case .conflict where entry.operation.kind == .finishSpan || entry.operation.kind == .finishInstance:
+            // Already finished: the API has what we wanted.
+            settleDelivered(id, &actions)
+            return (.done, actions)
+        case .auth:
+            isPaused = true
+            setHealth(.authFailed, &actions)
+            actions.notices.append(.pausedForAuth(reason: failure.message))
+            requeueFront(id, &actions)
+            return (.done, actions)
+        case .unreachable, .transient:
+            setHealth(failure.kind == .unreachable ? .unreachable : .retrying, &actions)
+            if let limit = settings.maxDeliveryAttempts, entry.attempts >= limit {
+                failPermanently(
+                    id, reason: "Gave up after \(entry.attempts) attempts: \(failure.message)", status: failure.status,
+                    &actions)
+                return (.done, actions)
+            }
+            let delay = settings.retryPolicy.delay(beforeRetry: min(entry.attempts - 1, 30), unit: jitter)
+            scheduleRetry(id, at: now.addingTimeInterval(delay.seconds), delay: delay, error: failure.message, &actions)
+            return (.retry(after: delay), actions)
+        case .conflict, .permanent:
+            failPermanently(id, reason: failure.message, status: failure.status, &actions)
+            return (.done, actions)
+        }
+    }
+
+    /// A retrying operation's backoff is over: it goes out again, or back to the front of the queue while delivery is
+    /// paused.
+    mutating func retryDue(_ id: UInt64) -> (Dispatch?, Actions) {
+        var actions = Actions()
+        guard let entry = entries[id], case .retrying = entry.state else { return (nil, actions) }
+        if isPaused {
+            requeueFront(id, &actions)
+            return (nil, actions)
+        }
+        stats.retrying -= 1
+        let dispatch = beginAttempt(id, &actions)
+        emitStats(&actions)
+        return (dispatch, actions)
+    }
+
+    /// The API accepts the token again: delivery resumes.
+    mutating func authRestored() -> Actions {
+        var actions = Actions()
+        guard isPaused else { return actions }
+        isPaused = false
+        setHealth(.ok, &actions)
+        actions.notices.append(.resumedAfterAuth)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    /// The outcome of a direct call (register, terminate, a synchronous span start): health moves as with
+    /// deliveries, so a failing API shows even when nothing is queued.
+    mutating func directCallFinished(failure: AttemptFailure.Kind?) -> Actions {
+        var actions = Actions()
+        switch failure {
+        case nil: if !isPaused { setHealth(.ok, &actions) }
+        case .auth?: setHealth(.authFailed, &actions)
+        case .unreachable?: setHealth(.unreachable, &actions)
+        case .transient?: setHealth(.retrying, &actions)
+        case .conflict?, .permanent?: break
+        }
+        return actions
+    }
+
+    /// Closes the queue to new operations; workers stop once it is empty.
+    mutating func close() -> Actions {
+        var actions = Actions()
+        isClosed = true
+        wakeWorkers(&actions)
+        if isDrained { actions.drained = true }
+        return actions
+    }
+
+    /// The client stops: every parked worker is told to stop, and the report says what is left.
+    mutating func stop() -> (DeliveryReport, Actions) {
+        var actions = Actions()
+        isClosed = true
+        while let worker = parkedWorkers.popFirst() { actions.resume.append((worker, nil)) }
+        let report = DeliveryReport(undelivered: undelivered, failed: failedOperations, deliveredCount: stats.delivered)
+        return (report, actions)
+    }
+
+    /// Takes back operations a store kept (a restart): each is queued again with its id, key and dependencies on
+    /// operations that are still among them; `resolvedSpans` maps local span ids whose create was delivered to
+    /// their API ids.
+    mutating func restore(
+        _ operations: [TelemetryOperation], resolvedSpans: [String: String], now: Date
+    ) -> Actions {
+        var actions = Actions()
+        let sorted = operations.sorted { $0.id < $1.id }
+        for (localID, apiID) in resolvedSpans {
+            if spans[localID] == nil {
+                let snapshot = SpanSnapshot(
+                    id: localID, apiID: apiID, instanceID: "", schemaName: "", phase: .active, preparedAt: now,
+                    createDelivered: true)
+                spans[localID] = SpanRecord(snapshot: snapshot)
+            }
+            spans[localID]?.snapshot.apiID = apiID
+            apiToLocal[apiID] = localID
+        }
+        for operation in sorted {
+            nextOperationID = max(nextOperationID, operation.id + 1)
+            if instances[operation.instanceID] == nil {
+                let snapshot = InstanceSnapshot(
+                    id: operation.instanceID, phase: .active, registeredAt: operation.enqueuedAt, quality: [:])
+                instances[operation.instanceID] = InstanceRecord(snapshot: snapshot)
+                instanceOrder.append(operation.instanceID)
+            }
+            if case .createSpan(let spanID, let parentID, let schemaName, _, let payload, let startedAt) = operation.body {
+                if spans[spanID] == nil {
+                    let snapshot = SpanSnapshot(
+                        id: spanID, instanceID: operation.instanceID, parentID: parentID, schemaName: schemaName,
+                        phase: .active, payload: payload, preparedAt: startedAt, startedAt: startedAt)
+                    spans[spanID] = SpanRecord(snapshot: snapshot)
+                    spanOrder.append(spanID)
+                }
+                spans[spanID]?.createOperation = operation.id
+            }
+            if case .finishSpan(let spanID, let status, _, let timestamp) = operation.body {
+                spans[spanID]?.finishOperation = operation.id
+                spans[spanID]?.snapshot.phase = StatusMapping.spanPhase(for: status)
+                spans[spanID]?.snapshot.finishedAt = timestamp
+            }
+            if let number = operation.spanID.flatMap(Self.spanNumber) { nextSpanNumber = max(nextSpanNumber, number) }
+            switch operation.kind {
+            case .startInstance: instances[operation.instanceID]?.startOperation = operation.id
+            case .finishInstance: instances[operation.instanceID]?.finishOperation = operation.id
+            case .createSpan, .finishSpan, .recordQuality:
+                instances[operation.instanceID]?.openOperations.insert(operation.id)
+            }
+            let live = operation.dependencies.filter { entries[$0.operationID] != nil }
+            insert(operation, live: live, &actions)
+        }
+        oldestCandidate = sorted.first?.id ?? nextOperationID
+        refreshOldest()
+        emitStats(&actions)
+        wakeWorkers(&actions)
+        return actions
+    }
+
+    private static func spanNumber(_ id: String) -> UInt64? {
+        guard id.hasPrefix("span-") else { return nil }
+        return UInt64(id.dropFirst(5))
+    }
+
+    // MARK: Rules
+
+    private func checkOpen() throws(PrefactorError) {
+        if isClosed { throw PrefactorError.shutDown }
+    }
+
+    /// A span that may be started: known, prepared, and the client open.
+    private func startable(_ id: String) throws(PrefactorError) -> String {
+        guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
+        guard record.snapshot.phase == .prepared else {
+            throw PrefactorError.spanAlreadyStarted(id, as: record.snapshot.phase, hint: nil)
+        }
+        try checkOpen()
+        return localID
+    }
+
+    @discardableResult
+    private mutating func enqueueCreate(
+        _ localID: String, status: AgentStatus, payload: [String: JSONValue], startedAt: Date, now: Date,
+        keys: inout some KeySource, _ actions: inout Actions
+    ) throws(PrefactorError) -> UInt64 {
+        guard let record = spans[localID] else { throw PrefactorError.unknownSpan(localID) }
+        if let parentID = record.snapshot.parentID, let parent = spans[parentID], parent.snapshot.phase == .prepared {
+            guard !parent.startInFlight else { throw PrefactorError.spanStartInFlight(parentID) }
+            try enqueueCreate(
+                parentID, status: .active, payload: parent.pendingPayload, startedAt: parent.snapshot.preparedAt, now: now,
+                keys: &keys, &actions)
+        }
+        var dependencies: [TelemetryOperation.Dependency] = []
+        if let start = instances[record.snapshot.instanceID]?.startOperation {
+            dependencies.append(.init(operationID: start, kind: .after))
+        }
+        if let parentID = record.snapshot.parentID, let create = spans[parentID]?.createOperation {
+            dependencies.append(.init(operationID: create, kind: .requires))
+        }
+        let operation = enqueue(
+            instanceID: record.snapshot.instanceID,
+            body: .createSpan(
+                spanID: localID, parentSpanID: record.snapshot.parentID, schemaName: record.snapshot.schemaName,
+                status: status, payload: payload, startedAt: startedAt),
+            key: keys.next(), keyGiven: false, now: now, dependencies: dependencies, &actions)
+        if status == .active {
+            markStarted(localID, operation: operation, payload: payload, startedAt: startedAt, &actions)
+        } else {
+            spans[localID]?.createOperation = operation
+            instances[record.snapshot.instanceID]?.openOperations.insert(operation)
+        }
+        return operation
+    }
+
+    private mutating func markStarted(
+        _ localID: String, operation: UInt64?, payload: [String: JSONValue], startedAt: Date, _ actions: inout Actions
+    ) {
+        guard var record = spans[localID] else { return }
+        record.createOperation = operation
+        record.snapshot.phase = .active
+        record.snapshot.payload = payload
+        record.snapshot.startedAt = startedAt
+        spans[localID] = record
+        if let operation { instances[record.snapshot.instanceID]?.openOperations.insert(operation) }
+        emit(.spanStarted(record.snapshot), &actions)
+    }
+
+    private mutating func resolve(_ localID: String, apiID: String, _ actions: inout Actions) {
+        guard var record = spans[localID] else { return }
+        record.snapshot.apiID = apiID
+        record.snapshot.createDelivered = true
+        spans[localID] = record
+        apiToLocal[apiID] = localID
+        emit(.spanResolved(record.snapshot), &actions)
+    }
+
+    /// Queues an operation after its unsettled dependencies.
+    private mutating func enqueue(
+        instanceID: String, body: TelemetryOperation.Body, key: String, keyGiven: Bool, now: Date,
+        dependencies: [TelemetryOperation.Dependency], _ actions: inout Actions
+    ) -> UInt64 {
+        let id = nextOperationID
+        nextOperationID += 1
+        let live = dependencies.filter { entries[$0.operationID] != nil }
+        let operation = TelemetryOperation(
+            id: id, instanceID: instanceID, body: body, idempotencyKey: key, idempotencyKeyGiven: keyGiven, enqueuedAt: now,
+            dependencies: live)
+        actions.persist.append(operation)
+        insert(operation, live: live, &actions)
+        emitStats(&actions)
+        return id
+    }
+
+    private mutating func insert(
+        _ operation: TelemetryOperation, live: [TelemetryOperation.Dependency], _ actions: inout Actions
+    ) {
+        let id = operation.id
+        for dependency in live {
+            dependents[dependency.operationID, default: []].append((id, dependency.kind))
+        }
+        entries[id] = Entry(operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked)
+        if live.isEmpty {
+            ready.append(id)
+            stats.pending += 1
+        } else {
+            stats.blocked += 1
+        }
+        if stats.oldestEnqueuedAt == nil { stats.oldestEnqueuedAt = operation.enqueuedAt }
+        if publishing {
+            actions.events.append(.operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
+        }
+    }
+
+    /// Hands ready operations to parked workers; once closed and empty, tells them to stop.
+    private mutating func wakeWorkers(_ actions: inout Actions) {
+        var handed = false
+        while !isPaused, !ready.isEmpty, let worker = parkedWorkers.popFirst() {
+            guard let dispatch = takeReady(&actions) else {
+                parkedWorkers.prepend(worker)
+                break
+            }
+            actions.resume.append((worker, dispatch))
+            handed = true
+        }
+        if handed { emitStats(&actions) }
+        if isClosed && isDrained {
+            while let worker = parkedWorkers.popFirst() { actions.resume.append((worker, nil)) }
+        }
+    }
+
+    /// Takes the oldest ready operation and marks it in flight; a never-attempted span create takes its queued
+    /// finish along when combining is on.
+    private mutating func takeReady(_ actions: inout Actions) -> Dispatch? {
+        guard !isPaused, let id = ready.popFirst(), let entry = entries[id] else { return nil }
+        stats.pending -= 1
+        var dispatch = beginAttempt(id, &actions)
+        if settings.coalesceSpanFinishes, entry.attempts == 0, entry.operation.kind == .createSpan {
+            // Announced right after the create: the two travel in one request.
+            dispatch?.combinedFinish = combineFinish(into: id, entry: entry, &actions)
+        }
+        return dispatch
+    }
+
+    /// Counts a new attempt and builds what the worker sends.
+    private mutating func beginAttempt(_ id: UInt64, _ actions: inout Actions) -> Dispatch? {
+        guard var entry = entries[id] else { return nil }
+        entry.attempts += 1
+        entry.state = .inFlight(attempt: entry.attempts)
+        entries[id] = entry
+        stats.inFlight += 1
+        emit(.operationSent(operationID: id, attempt: entry.attempts), &actions)
+        var dispatch = Dispatch(operation: entry.operation, attempt: entry.attempts)
+        switch entry.operation.body {
+        case .createSpan(_, let parentID, _, _, _, _):
+            dispatch.parentAPIID = parentID.map { parent in localSpanID(parent).flatMap { spans[$0]?.snapshot.apiID } ?? parent }
+            if let finishID = combinedFinishes[id] { dispatch.combinedFinish = entries[finishID]?.operation }
+        case .finishSpan(let spanID, _, _, _):
+            dispatch.spanAPIID = spans[spanID]?.snapshot.apiID
+        default:
+            break
+        }
+        return dispatch
+    }
+
+    /// When the span's finish is queued and waits only for this create (an active one, never attempted), it goes in
+    /// flight now and is settled with the create. A finish whose key the caller chose is never combined.
+    private mutating func combineFinish(into createID: UInt64, entry: Entry, _ actions: inout Actions) -> TelemetryOperation? {
+        guard let spanID = entry.operation.spanID, let finishID = spans[spanID]?.finishOperation,
+            var finish = entries[finishID], finish.state == .blocked, finish.blockers == 1,
+            case .createSpan(_, _, _, .active, _, _) = entry.operation.body, !finish.operation.idempotencyKeyGiven,
+            finish.operation.dependencies.contains(where: { $0.operationID == createID })
+        else { return nil }
+        finish.attempts = 1
+        finish.state = .inFlight(attempt: 1)
+        entries[finishID] = finish
+        stats.blocked -= 1
+        stats.inFlight += 1
+        combinedFinishes[createID] = finishID
+        emit(.operationSent(operationID: finishID, attempt: 1), &actions)
+        return finish.operation
+    }
+
+    private mutating func scheduleRetry(_ id: UInt64, at next: Date, delay: Duration, error: String, _ actions: inout Actions) {
+        guard var entry = entries[id] else { return }
+        entry.state = .retrying(attempt: entry.attempts, nextAttemptAt: next, error: error)
+        entries[id] = entry
+        stats.inFlight -= 1
+        stats.retrying += 1
+        emit(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error), &actions)
+        emitStats(&actions)
+    }
+
+    /// Puts an in-flight or retrying operation back at the front of the ready queue (delivery paused); a finish
+    /// that travels with it stays with it, so the next attempt sends the same body.
+    private mutating func requeueFront(_ id: UInt64, _ actions: inout Actions) {
+        guard var entry = entries[id] else { return }
+        if case .retrying = entry.state { stats.retrying -= 1 } else { stats.inFlight -= 1 }
+        entry.state = .pending
+        entries[id] = entry
+        ready.prepend(id)
+        stats.pending += 1
+        emit(.operationReady(operationID: id), &actions)
+        emitStats(&actions)
+    }
+
+    /// Settles an operation (and a finish that travelled with it) as delivered and releases what waited for it.
+    private mutating func settleDelivered(_ id: UInt64, _ actions: inout Actions) {
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        recordDelivered(entry, id, &actions)
+        if let finishID = combinedFinishes.removeValue(forKey: id), let finish = entries.removeValue(forKey: finishID) {
+            recordDelivered(finish, finishID, &actions)
+            release(finishID, failed: false, &actions)
+        }
+        release(id, failed: false, &actions)
+        afterSettling(&actions)
+    }
+
+    private mutating func recordDelivered(_ entry: Entry, _ id: UInt64, _ actions: inout Actions) {
+        actions.forget.append(id)
+        countLeaving(entry.state)
+        stats.delivered += 1
+        if entry.operation.kind == .finishSpan, let spanID = entry.operation.spanID {
+            spans[spanID]?.snapshot.finishDelivered = true
+        }
+        emit(.operationDelivered(operationID: id, attempts: entry.attempts), &actions)
+        instances[entry.operation.instanceID]?.openOperations.remove(id)
+    }
+
+    /// Settles an operation as failed for good, and fails what required it (a finish that travelled with it
+    /// included, as it requires it).
+    private mutating func failPermanently(_ id: UInt64, reason: String, status: Int?, _ actions: inout Actions) {
+        failOne(id, reason: reason, status: status, &actions)
+        afterSettling(&actions)
+    }
+
+    private mutating func failOne(_ id: UInt64, reason: String, status: Int?, _ actions: inout Actions) {
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        if let finishID = combinedFinishes.removeValue(forKey: id), var finish = entries[finishID] {
+            // Back to waiting for the create, whose failure fails it through its requirement.
+            finish.state = .blocked
+            entries[finishID] = finish
+            stats.inFlight -= 1
+            stats.blocked += 1
+        }
+        actions.forget.append(id)
+        countLeaving(entry.state)
+        if entry.state == .pending, let index = ready.firstIndex(of: id) { ready.remove(at: index) }
+        stats.failed += 1
+        let failure = FailedOperation(operation: entry.operation, reason: reason, status: status)
+        failedOperations.append(failure)
+        if let spanID = entry.operation.spanID, var record = spans[spanID] {
+            record.snapshot.deliveryError = reason
+            if entry.operation.kind == .createSpan { record.createFailed = true }
+            spans[spanID] = record
+        }
+        actions.notices.append(.failedPermanently(kind: entry.operation.kind, reason: reason))
+        emit(.operationFailed(failure), &actions)
+        instances[entry.operation.instanceID]?.openOperations.remove(id)
+        release(id, failed: true, &actions)
+    }
+
+    private mutating func countLeaving(_ state: OperationState) {
+        switch state {
+        case .blocked: stats.blocked -= 1
+        case .pending: stats.pending -= 1
+        case .inFlight: stats.inFlight -= 1
+        case .retrying: stats.retrying -= 1
+        }
+    }
+
+    /// Releases the operations that waited for a settled one: ready when nothing else blocks them, failed when one
+    /// they require failed.
+    private mutating func release(_ id: UInt64, failed: Bool, _ actions: inout Actions) {
+        guard let waiting = dependents.removeValue(forKey: id) else { return }
+        for (dependentID, kind) in waiting {
+            guard var entry = entries[dependentID] else { continue }
+            if failed && kind == .requires { failedRequirement.insert(dependentID) }
+            entry.blockers -= 1
+            entries[dependentID] = entry
+            guard entry.blockers == 0 else { continue }
+            if failedRequirement.remove(dependentID) != nil {
+                failOne(dependentID, reason: "An operation it depends on failed (operation \(id))", status: nil, &actions)
+                continue
+            }
+            entry.state = .pending
+            entries[dependentID] = entry
+            stats.blocked -= 1
+            stats.pending += 1
+            ready.append(dependentID)
+            emit(.operationReady(operationID: dependentID), &actions)
+        }
+    }
+
+    private mutating func afterSettling(_ actions: inout Actions) {
+        refreshOldest()
+        emitStats(&actions)
+        wakeWorkers(&actions)
+        if isDrained { actions.drained = true }
+    }
+
+    private mutating func refreshOldest() {
+        if entries.isEmpty {
+            stats.oldestEnqueuedAt = nil
+        } else {
+            // Ids grow with enqueue order: the oldest unsettled operation is the first id still queued.
+            while oldestCandidate < nextOperationID, entries[oldestCandidate] == nil { oldestCandidate += 1 }
+            stats.oldestEnqueuedAt = entries[oldestCandidate]?.operation.enqueuedAt
+        }
+    }
+
+    private mutating func setHealth(_ health: APIHealth, _ actions: inout Actions) {
+        guard self.health != health else { return }
+        self.health = health
+        emit(.healthChanged(health), &actions)
+    }
+
+    private func emit(_ event: @autoclosure () -> ClientEvent, _ actions: inout Actions) {
+        if publishing { actions.events.append(event()) }
+    }
+
+    private func emitStats(_ actions: inout Actions) {
+        if publishing { actions.events.append(.queueChanged(stats)) }
+    }
+}
+
+/// Where the machine gets idempotency keys: the system's random source in the client, a seeded one in tests.
+protocol KeySource {
+    /// A fresh key.
+    mutating func next() -> String
+}
+
+/// Keys from a random number generator, as UUID v4 text.
+struct RandomKeySource<Generator: RandomNumberGenerator>: KeySource {
+    var generator: Generator
+
+    mutating func next() -> String {
+        IdempotencyKey.format(high: generator.next(), low: generator.next())
+    }
+}
