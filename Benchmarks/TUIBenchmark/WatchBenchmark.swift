@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrefactorCore
 import PrefactorHTTP
 import PrefactorServer
 import PrefactorServerTesting

@@ -1,8 +1,8 @@
 import Foundation
+import PrefactorCore
 import PrefactorHTTP
 import PrefactorServer
 import PrefactorServerTesting
-import PrefactorTUI
 import PrefactorWire
 import Testing
 
