@@ -60,7 +60,9 @@ let package = Package(
         ),
         .target(
             name: "PrefactorTUI",
-            dependencies: ["PrefactorCore", "PrefactorHTTP", "PrefactorWire"]
+            dependencies: [
+                "PrefactorCore", "PrefactorHTTP", "PrefactorWire", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .systemLibrary(name: "CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
         .target(name: "PrefactorTUICurses", dependencies: ["PrefactorTUI", "CNCursesW"]),
@@ -94,9 +96,11 @@ let package = Package(
                 "PrefactorCore",
                 "PrefactorTUI",
                 "PrefactorTUICurses",
+                "PrefactorWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
