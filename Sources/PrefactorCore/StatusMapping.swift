@@ -1,7 +1,8 @@
 import PrefactorWire
 
-/// Every conversion between the statuses of the wire (``AgentStatus``), the SDK's finish (``FinishStatus``), and the
-/// client's phases (``SpanPhase``, ``InstancePhase``): total switches, no raw-value bridging, no fallback.
+/// Every conversion between the statuses of the wire (``AgentStatus``), the SDK's finish (``FinishStatus``), the
+/// client's phases (``SpanPhase``, ``InstancePhase``) and what a screen shows (``DisplayStatus``): total switches,
+/// no raw-value bridging, no fallback.
 public enum StatusMapping {
     /// The phase a span has once finished with `status`.
     public static func spanPhase(for status: FinishStatus) -> SpanPhase {
@@ -79,4 +80,49 @@ public enum StatusMapping {
         case .terminated: return .terminated
         }
     }
+}
+
+/// The status of a row in the tree, as the UI shows it.
+public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
+    /// Prepared locally, nothing sent.
+    case prepared
+    /// Created pending on the API (cancel-unstarted path) or an instance registered but not started.
+    case pending
+    /// Running.
+    case active
+    /// Finished successfully.
+    case complete
+    /// Finished with a failure.
+    case failed
+    /// Cancelled.
+    case cancelled
+    /// Terminated by an operator (instances).
+    case terminated
+
+    /// The status of a span phase.
+    public init(_ phase: SpanPhase) {
+        switch phase {
+        case .prepared: self = .prepared
+        case .pending: self = .pending
+        case .active: self = .active
+        case .complete: self = .complete
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        }
+    }
+
+    /// The status of an instance phase.
+    public init(_ phase: InstancePhase) {
+        switch phase {
+        case .registered: self = .pending
+        case .active: self = .active
+        case .complete: self = .complete
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        case .terminated: self = .terminated
+        }
+    }
+
+    /// Whether the row is an error for the errors-only view.
+    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated }
 }

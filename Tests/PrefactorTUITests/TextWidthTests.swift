@@ -1,3 +1,4 @@
+import PrefactorCore
 import PrefactorTUI
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PrefactorCore
 import PrefactorWire
 
 /// The lines of the detail pane, built for its width. Values an operator copies or compares whole (ids, timestamps,

@@ -1,50 +1,5 @@
 import PrefactorCore
 
-/// The status of a row in the tree, as the UI shows it.
-public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
-    /// Prepared locally, nothing sent.
-    case prepared
-    /// Created pending on the API (cancel-unstarted path) or an instance registered but not started.
-    case pending
-    /// Running.
-    case active
-    /// Finished successfully.
-    case complete
-    /// Finished with a failure.
-    case failed
-    /// Cancelled.
-    case cancelled
-    /// Terminated by an operator (instances).
-    case terminated
-
-    /// The status of a span phase.
-    public init(_ phase: SpanPhase) {
-        switch phase {
-        case .prepared: self = .prepared
-        case .pending: self = .pending
-        case .active: self = .active
-        case .complete: self = .complete
-        case .failed: self = .failed
-        case .cancelled: self = .cancelled
-        }
-    }
-
-    /// The status of an instance phase.
-    public init(_ phase: InstancePhase) {
-        switch phase {
-        case .registered: self = .pending
-        case .active: self = .active
-        case .complete: self = .complete
-        case .failed: self = .failed
-        case .cancelled: self = .cancelled
-        case .terminated: self = .terminated
-        }
-    }
-
-    /// Whether the row is an error for the errors-only view.
-    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated }
-}
-
 /// Glyphs and colours (tui.md): always a glyph and a colour, never colour alone.
 public struct Theme: Sendable, Hashable {
     /// Whether to draw Unicode glyphs (otherwise ASCII).
