@@ -96,7 +96,9 @@ public struct AgentInstance: Sendable, Codable, Hashable, Identifiable {
         self.qualitySummaries = qualitySummaries
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The wire's member names, written once: the `Decodable` path, the one-pass decoder and the server's
+    /// renderer all read them from here.
+    package enum CodingKeys: String, CodingKey {
         case type, id, status, purpose
         case accountID = "account_id"
         case agentID = "agent_id"
@@ -153,17 +155,18 @@ extension SpanCounts: JSONObjectDecodable {
 extension AgentInstance: JSONObjectDecodable {
     /// Reads an instance as `init(from:)` does, without its error messages.
     init(jsonObject c: JSONObjectReader) throws(JSONObjectReader.Mismatch) {
-        guard try c.string("type") == "agent_instance" else { throw JSONObjectReader.Mismatch() }
+        typealias K = CodingKeys
+        guard try c.string(K.type.rawValue) == "agent_instance" else { throw JSONObjectReader.Mismatch() }
         self.init(
-            id: try c.string("id"), accountID: try c.string("account_id"), agentID: try c.string("agent_id"),
-            agentVersionID: try c.string("agent_version_id"), environmentID: try c.string("environment_id"),
-            agentDeploymentID: try c.string("agent_deployment_id"), status: try c.value("status", as: AgentStatus.self),
-            insertedAt: try c.date("inserted_at"), updatedAt: try c.date("updated_at"),
-            startedAt: try c.optionalDate("started_at"), finishedAt: try c.optionalDate("finished_at"),
-            terminationReason: try c.optionalString("termination_reason"),
-            spanCounts: try c.optionalModel("span_counts", as: SpanCounts.self),
-            purpose: try c.optionalValue("purpose", as: InstancePurpose.self),
-            qualityPayloads: try c.optionalObject("quality_payloads"),
-            qualitySummaries: try c.optional("quality_summaries", JSONObjectReader.stringDictionary))
+            id: try c.string(K.id.rawValue), accountID: try c.string(K.accountID.rawValue), agentID: try c.string(K.agentID.rawValue),
+            agentVersionID: try c.string(K.agentVersionID.rawValue), environmentID: try c.string(K.environmentID.rawValue),
+            agentDeploymentID: try c.string(K.agentDeploymentID.rawValue), status: try c.value(K.status.rawValue, as: AgentStatus.self),
+            insertedAt: try c.date(K.insertedAt.rawValue), updatedAt: try c.date(K.updatedAt.rawValue),
+            startedAt: try c.optionalDate(K.startedAt.rawValue), finishedAt: try c.optionalDate(K.finishedAt.rawValue),
+            terminationReason: try c.optionalString(K.terminationReason.rawValue),
+            spanCounts: try c.optionalModel(K.spanCounts.rawValue, as: SpanCounts.self),
+            purpose: try c.optionalValue(K.purpose.rawValue, as: InstancePurpose.self),
+            qualityPayloads: try c.optionalObject(K.qualityPayloads.rawValue),
+            qualitySummaries: try c.optional(K.qualitySummaries.rawValue, JSONObjectReader.stringDictionary))
     }
 }

@@ -60,7 +60,9 @@ public struct AgentSpan: Sendable, Codable, Hashable, Identifiable {
         self.finishedAt = finishedAt
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The wire's member names, written once: the `Decodable` path, the one-pass decoder and the server's
+    /// renderer all read them from here.
+    package enum CodingKeys: String, CodingKey {
         case type, id, status, payload, summary
         case agentInstanceID = "agent_instance_id"
         case schemaName = "schema_name"
@@ -143,16 +145,17 @@ public struct ControlSignal: Sendable, Codable, Hashable {
 extension AgentSpan: JSONObjectDecodable {
     /// Reads a span as `init(from:)` does, without its error messages.
     init(jsonObject c: JSONObjectReader) throws(JSONObjectReader.Mismatch) {
-        guard try c.string("type") == "agent_span" else { throw JSONObjectReader.Mismatch() }
+        typealias K = CodingKeys
+        guard try c.string(K.type.rawValue) == "agent_span" else { throw JSONObjectReader.Mismatch() }
         self.init(
-            id: try c.string("id"), agentInstanceID: try c.string("agent_instance_id"),
-            schemaName: try c.string("schema_name"), status: try c.value("status", as: AgentStatus.self),
-            accountID: try c.optionalString("account_id"), agentID: try c.optionalString("agent_id"),
-            parentSpanID: try c.optionalString("parent_span_id"), schemaTitle: try c.optionalString("schema_title"),
+            id: try c.string(K.id.rawValue), agentInstanceID: try c.string(K.agentInstanceID.rawValue),
+            schemaName: try c.string(K.schemaName.rawValue), status: try c.value(K.status.rawValue, as: AgentStatus.self),
+            accountID: try c.optionalString(K.accountID.rawValue), agentID: try c.optionalString(K.agentID.rawValue),
+            parentSpanID: try c.optionalString(K.parentSpanID.rawValue), schemaTitle: try c.optionalString(K.schemaTitle.rawValue),
             // Present means an object (`null` is rejected); absent means empty.
-            payload: c.members["payload"] == nil ? [:] : try c.object("payload"),
-            resultPayload: try c.optionalObject("result_payload"), summary: try c.optionalString("summary"),
-            startedAt: try c.optionalDate("started_at"), insertedAt: try c.optionalDate("inserted_at"),
-            updatedAt: try c.optionalDate("updated_at"), finishedAt: try c.optionalDate("finished_at"))
+            payload: c.members[K.payload.rawValue] == nil ? [:] : try c.object(K.payload.rawValue),
+            resultPayload: try c.optionalObject(K.resultPayload.rawValue), summary: try c.optionalString(K.summary.rawValue),
+            startedAt: try c.optionalDate(K.startedAt.rawValue), insertedAt: try c.optionalDate(K.insertedAt.rawValue),
+            updatedAt: try c.optionalDate(K.updatedAt.rawValue), finishedAt: try c.optionalDate(K.finishedAt.rawValue))
     }
 }
