@@ -44,6 +44,16 @@ extension PrefactorClient {
         /// is combined (a retry can never replay an earlier answer for it), and never with a finish whose idempotency
         /// key the caller chose. Set it to `false` for the official Python SDK's requests in every case.
         public var coalesceSpanFinishes: Bool
+        /// A queue file (SQLite): when set, queued operations are written to it before the call that queued them
+        /// returns, survive a crash, and are taken over by the next client opened on it. `nil` (the default, as in
+        /// the official SDKs) keeps the queue in memory. Read from `PREFACTOR_QUEUE_FILE`.
+        public var queueFile: String?
+        /// How hard the queue file's writes are pushed to the disk (`PREFACTOR_QUEUE_SYNC`: `normal` or `full`).
+        public var queueDurability: SQLiteTelemetryQueueStore.Durability
+        /// The most operations the queue holds; beyond it new operations are refused with
+        /// ``PrefactorError/Code/queueFull`` and a ``ClientEvent/queueNotice(_:)``, never dropped silently. `nil`
+        /// for no limit. Read from `PREFACTOR_QUEUE_MAX_OPERATIONS`.
+        public var maxQueuedOperations: Int?
 
         /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
         public init(
@@ -51,7 +61,9 @@ extension PrefactorClient {
             maxDeliveryAttempts: Int? = nil, drainTimeout: Duration = .seconds(10),
             terminationPollInterval: Duration = .seconds(30), maintenanceInterval: Duration = .seconds(1),
             schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
-            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = true
+            queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = true,
+            queueFile: String? = nil, queueDurability: SQLiteTelemetryQueueStore.Durability = .processCrash,
+            maxQueuedOperations: Int? = 1_000_000
         ) {
             self.api = api
             self.workers = workers
@@ -65,6 +77,9 @@ extension PrefactorClient {
             self.validateTokenOnStart = validateTokenOnStart
             self.queueStore = queueStore
             self.coalesceSpanFinishes = coalesceSpanFinishes
+            self.queueFile = queueFile
+            self.queueDurability = queueDurability
+            self.maxQueuedOperations = maxQueuedOperations
         }
 
         /// Reads the API settings from `PREFACTOR_API_URL`, `PREFACTOR_API_TOKEN` and the other variables of spec §9.
@@ -75,7 +90,24 @@ extension PrefactorClient {
         public static func fromEnvironment(
             _ environment: [String: String] = ProcessInfo.processInfo.environment
         ) throws -> Configuration {
-            Configuration(api: try APIClient.Configuration.fromEnvironment(environment))
+            var configuration = Configuration(api: try APIClient.Configuration.fromEnvironment(environment))
+            if let file = environment["PREFACTOR_QUEUE_FILE"], !file.isEmpty { configuration.queueFile = file }
+            if let sync = environment["PREFACTOR_QUEUE_SYNC"], !sync.isEmpty {
+                guard let durability = SQLiteTelemetryQueueStore.Durability(rawValue: sync.lowercased()) else {
+                    throw PrefactorError(
+                        code: .invalidConfiguration, message: "PREFACTOR_QUEUE_SYNC must be normal or full, got \(sync)")
+                }
+                configuration.queueDurability = durability
+            }
+            if let limit = environment["PREFACTOR_QUEUE_MAX_OPERATIONS"], !limit.isEmpty {
+                guard let value = Int(limit), value > 0 else {
+                    throw PrefactorError(
+                        code: .invalidConfiguration,
+                        message: "PREFACTOR_QUEUE_MAX_OPERATIONS must be a positive whole number, got \(limit)")
+                }
+                configuration.maxQueuedOperations = value
+            }
+            return configuration
         }
 
         func validate() throws(PrefactorError) {
@@ -84,6 +116,9 @@ extension PrefactorClient {
             }
             if let maxDeliveryAttempts, maxDeliveryAttempts < 1 {
                 throw PrefactorError(code: .invalidConfiguration, message: "maxDeliveryAttempts must be at least 1")
+            }
+            if let maxQueuedOperations, maxQueuedOperations < 1 {
+                throw PrefactorError(code: .invalidConfiguration, message: "maxQueuedOperations must be at least 1")
             }
             guard drainTimeout >= .zero, terminationPollInterval > .zero, maintenanceInterval > .zero else {
                 throw PrefactorError(code: .invalidConfiguration, message: "Timeouts and intervals must be positive")

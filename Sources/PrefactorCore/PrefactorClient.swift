@@ -37,7 +37,11 @@ public final class PrefactorClient: Service, Sendable {
     let random: @Sendable () -> UInt64
     let storage: Mutex<Storage>
     let hub: EventHub
-    var store: any TelemetryQueueStore { configuration.queueStore }
+    /// Where queued operations are kept: the queue file when one is configured, else the configured store.
+    let store: any TelemetryQueueStore
+    /// What the store reported when it was opened (damaged files moved aside, operations recovered, records
+    /// skipped); also published as events to the first subscribers and logged.
+    public let queueNotices: [QueueNotice]
     private let lifecycle = Mutex(Lifecycle())
 
     /// The state machine and the waiters of the shell, under one lock.
@@ -92,11 +96,33 @@ public final class PrefactorClient: Service, Sendable {
         self.logger = logger
         self.clock = clock
         self.random = random
+        var notices: [QueueNotice] = []
+        if let file = configuration.queueFile {
+            let fileStore = try SQLiteTelemetryQueueStore(path: file, durability: configuration.queueDurability)
+            notices += fileStore.openingNotices
+            self.store = fileStore
+        } else {
+            self.store = configuration.queueStore
+        }
         let settings = TelemetryStateMachine.Settings(
             coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
-            retryPolicy: configuration.api.retryPolicy)
-        self.storage = Mutex(Storage(machine: TelemetryStateMachine(settings: settings)))
+            retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations)
+        var machine = TelemetryStateMachine(settings: settings)
+        if store.isDurable {
+            // Take over what an earlier process left: same ids, keys and dependencies; recorded API ids.
+            let recovered = store.recover()
+            if !recovered.operations.isEmpty {
+                _ = machine.restore(recovered.operations, resolvedSpans: recovered.resolved, now: clock.now())
+                notices.append(.recovered(path: configuration.queueFile ?? "store", count: recovered.operations.count))
+            }
+            if recovered.skipped > 0 {
+                notices.append(.recordsSkipped(path: configuration.queueFile ?? "store", count: recovered.skipped))
+            }
+        }
+        self.queueNotices = notices
+        self.storage = Mutex(Storage(machine: machine))
         self.hub = EventHub(bufferSize: configuration.eventBufferSize)
+        for notice in notices { logger.info("Queue: \(notice)") }
     }
 
     /// The instance manager (register, start, finish, record quality).
@@ -147,11 +173,26 @@ public final class PrefactorClient: Service, Sendable {
     ) throws(E) -> T {
         let (value, effects) = try storage.withLock { (storage: inout Storage) throws(E) -> (T, Effects) in
             storage.machine.publishing = hub.hasSubscribers
-            let (value, actions) = try input(&storage.machine)
+            let value: T
+            let actions: TelemetryStateMachine.Actions
+            do throws(E) {
+                (value, actions) = try input(&storage.machine)
+            } catch {
+                if let refusal = error as? PrefactorError, refusal.code == .queueFull,
+                    let limit = configuration.maxQueuedOperations
+                {
+                    hub.emit([.queueNotice(.full(limit: limit))])
+                }
+                throw error
+            }
             if !actions.events.isEmpty { hub.emit(actions.events) }
             if store.isDurable {
-                for operation in actions.persist { store.record(operation) }
-                for id in actions.forget { store.remove(id) }
+                // In order and in one transaction per step: an operation is on disk before its call returns, and a
+                // settlement is written together with the API id it produced.
+                store.apply(
+                    StoreChanges(
+                        persist: actions.persist, forget: actions.forget, resolved: actions.resolved.map { ($0.local, $0.api) },
+                        failed: actions.failed.map { ($0.id, $0.reason) }))
             }
             return (value, Self.collect(actions, from: &storage))
         }

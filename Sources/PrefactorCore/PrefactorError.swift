@@ -12,6 +12,7 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
             case unknownSpan, unknownInstance, alreadyStarted, alreadyFinished, notStarted, startInProgress
             case parentNotCreated, spanNotCreated, clientShutDown, clientAlreadyRunning, invalidIdempotencyKey
             case invalidConfiguration, invalidArgument, api, undelivered, missingSchema
+            case queueFull, queueFileInUse, queueFileUnavailable
         }
 
         private let base: Base
@@ -47,6 +48,12 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
         public static let api = Code(.api)
         /// Operations could not be delivered before the shutdown deadline, or failed permanently.
         public static let undelivered = Code(.undelivered)
+        /// The queue holds its maximum of operations: the new one was refused (nothing queued was dropped).
+        public static let queueFull = Code(.queueFull)
+        /// The queue file is owned by another live process.
+        public static let queueFileInUse = Code(.queueFileInUse)
+        /// The queue file cannot be created, opened or read.
+        public static let queueFileUnavailable = Code(.queueFileUnavailable)
         /// No schema version was given and no schema registry is configured.
         public static let missingSchema = Code(.missingSchema)
 
@@ -123,6 +130,12 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
 
     static func instanceAlreadyFinished(_ id: String) -> PrefactorError {
         PrefactorError(code: .alreadyFinished, message: "Agent instance \(id) was already finished; finish it only once")
+    }
+
+    static func queueFull(_ limit: Int) -> PrefactorError {
+        PrefactorError(
+            code: .queueFull,
+            message: "The queue holds its maximum of \(limit) operations (the API is slow or down); this one was refused. Raise maxQueuedOperations or wait for the backlog to drain")
     }
 
     static let alreadyRunning = PrefactorError(

@@ -63,6 +63,8 @@ func apply(_ event: ClientEvent, to snapshot: inout ClientSnapshot) {
         snapshot.queue = stats
     case .healthChanged(let health):
         snapshot.health = health
+    case .queueNotice:
+        break  // news about the store; no state of its own
     case .eventsDropped:
         Issue.record("events were dropped")
     }

@@ -267,7 +267,8 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         #expect(create.combinedFinish != nil)
         let (step, actions) = h.fail(create, .permanent, status: 422)
         #expect(step == .done)
-        #expect(actions.forget.count == 2)
+        #expect(actions.forget.isEmpty, "failed operations are kept for inspection, not forgotten")
+        #expect(actions.failed.map(\.id) == [create.operation.id, create.combinedFinish!.id])
         #expect(h.machine.failed.map(\.operation.kind) == [.createSpan, .finishSpan])
         #expect(h.machine.stats.failed == 2 && h.machine.stats.depth == 0)
     }
@@ -630,7 +631,7 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
                 #expect(persisted[operation.id] == nil, "an operation is persisted once")
                 persisted[operation.id] = operation
             }
-            for id in actions.forget {
+            for id in actions.forget + actions.failed.map(\.id) {
                 settled[id, default: 0] += 1
                 inFlight.remove(id)
                 retrying.remove(id)

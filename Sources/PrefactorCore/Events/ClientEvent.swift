@@ -44,6 +44,9 @@ public enum ClientEvent: Sendable, Hashable {
     case queueChanged(QueueStats)
     /// The API health changed.
     case healthChanged(APIHealth)
+    /// The queue's store reported something: a refused operation (full), a damaged file moved aside, records
+    /// skipped, operations recovered, a failed write.
+    case queueNotice(QueueNotice)
     /// This subscriber fell behind: `count` events have been dropped from its buffer since it subscribed (the
     /// newest such notice counts them all). Take a new snapshot.
     case eventsDropped(count: Int)

@@ -19,6 +19,10 @@ public protocol TelemetryQueueStore: Sendable {
     func pendingOperations() -> [TelemetryOperation]
     /// How many operations are kept.
     var count: Int { get }
+    /// Applies a step's changes (in one transaction, for a store that has them).
+    func apply(_ changes: StoreChanges)
+    /// What a new client takes over from the store.
+    func recover() -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int)
     /// Whether the store keeps operations beyond the client's memory. The client's state machine holds every queued
     /// operation itself; it writes to the store only when the store is durable.
     var isDurable: Bool { get }
@@ -27,6 +31,19 @@ public protocol TelemetryQueueStore: Sendable {
 extension TelemetryQueueStore {
     /// A store is durable unless it says otherwise.
     public var isDurable: Bool { true }
+
+    /// Applies a step's changes: new operations recorded, delivered ones removed (failed ones too, by default).
+    public func apply(_ changes: StoreChanges) {
+        for operation in changes.persist { record(operation) }
+        for id in changes.forget { remove(id) }
+        for (id, _) in changes.failed { remove(id) }
+    }
+
+    /// What a new client takes over: the operations, the API ids recorded for their spans, and how many records
+    /// could not be read.
+    public func recover() -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int) {
+        (pendingOperations(), [:], 0)
+    }
 }
 
 /// The in-memory ``TelemetryQueueStore``, the default: the client keeps its queued operations in its own memory

@@ -22,6 +22,8 @@ struct TelemetryStateMachine {
         var maxDeliveryAttempts: Int?
         /// The backoff between attempts.
         var retryPolicy = RetryPolicy()
+        /// The most operations the queue holds; a new one beyond it is refused (``PrefactorError/Code/queueFull``).
+        var maxQueuedOperations: Int?
     }
 
     /// A delivery worker of the shell.
@@ -85,8 +87,12 @@ struct TelemetryStateMachine {
     struct Actions {
         /// Operations newly queued, to keep in the store.
         var persist: [TelemetryOperation] = []
-        /// Operations settled, to remove from the store.
+        /// Operations delivered, to remove from the store.
         var forget: [UInt64] = []
+        /// Operations that failed for good, with the reason: kept in a durable store for inspection.
+        var failed: [(id: UInt64, reason: String)] = []
+        /// Spans whose create was delivered (local id, API id): recorded with the settlement, in one transaction.
+        var resolved: [(local: String, api: String)] = []
         /// Workers to resume: with an operation to send, or `nil` to stop.
         var resume: [(worker: WorkerID, dispatch: Dispatch?)] = []
         /// Events for the subscribers, in order (only built while ``TelemetryStateMachine/publishing``).
@@ -458,7 +464,7 @@ struct TelemetryStateMachine {
             throw PrefactorError.spanAlreadyStarted(id, as: record.snapshot.phase, hint: "use finish(status: .cancelled)")
         }
         guard !record.startInFlight else { throw PrefactorError.spanStartInFlight(id) }
-        try checkOpen()
+        try checkOpen(adding: 2)
         let create = try enqueueCreate(
             localID, status: .pending, payload: [:], startedAt: record.snapshot.preparedAt, now: now, keys: &keys, &actions)
         let finish = enqueue(
@@ -675,8 +681,9 @@ struct TelemetryStateMachine {
 
     // MARK: Rules
 
-    private func checkOpen() throws(PrefactorError) {
+    private func checkOpen(adding count: Int = 1) throws(PrefactorError) {
         if isClosed { throw PrefactorError.shutDown }
+        if let limit = settings.maxQueuedOperations, entries.count + count > limit { throw PrefactorError.queueFull(limit) }
     }
 
     /// A span that may be started: known, prepared, and the client open.
@@ -742,6 +749,7 @@ struct TelemetryStateMachine {
         record.snapshot.createDelivered = true
         spans[localID] = record
         apiToLocal[apiID] = localID
+        actions.resolved.append((localID, apiID))
         emit(.spanResolved(record.snapshot), &actions)
     }
 
@@ -913,7 +921,7 @@ struct TelemetryStateMachine {
             stats.inFlight -= 1
             stats.blocked += 1
         }
-        actions.forget.append(id)
+        actions.failed.append((id, reason))
         countLeaving(entry.state)
         if entry.state == .pending, let index = ready.firstIndex(of: id) { ready.remove(at: index) }
         stats.failed += 1

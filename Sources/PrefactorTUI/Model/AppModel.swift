@@ -158,6 +158,8 @@ public struct AppModel: Sendable {
             queue = stats
         case .healthChanged(let health):
             self.health = health
+        case .queueNotice(let notice):
+            message = Message(text: notice.summary, isError: notice.isProblem)
         case .eventsDropped:
             break
         }

@@ -1,0 +1,512 @@
+import Foundation
+import GRDB
+import PrefactorWire
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A ``TelemetryQueueStore`` in a SQLite file (WAL mode): queued operations survive a crash of the process and are
+/// delivered by the next client opened on the file (or by `prefactor queue deliver`).
+///
+/// Every operation is written before the call that queued it returns. Settling an operation and recording what it
+/// produced (a span's API id, which later finishes and children need) are one transaction. A file is owned by one
+/// live process at a time (an exclusive lock on `FILE.lock`); others may open it read-only to inspect it.
+///
+/// What survives what: with ``Durability/processCrash`` (the default, `synchronous=NORMAL`) a crash or `kill -9` of
+/// the process loses nothing that was acknowledged; a power loss or an operating system crash may lose the last
+/// transactions. ``Durability/powerLoss`` (`synchronous=FULL`) syncs every transaction to the disk and survives
+/// those too, at a higher cost per operation.
+public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
+    /// How hard each write is pushed to the disk.
+    public enum Durability: String, Sendable, Hashable, CaseIterable {
+        /// Survives a crash of the process (`synchronous=NORMAL` in WAL mode).
+        case processCrash = "normal"
+        /// Survives a power loss too (`synchronous=FULL`).
+        case powerLoss = "full"
+    }
+
+    /// Who owns a queue file.
+    public struct Owner: Sendable, Hashable, Codable {
+        /// The process id.
+        public var pid: Int32
+        /// The command line.
+        public var command: String
+        /// When the process opened the file.
+        public var startedAt: Date
+
+        /// Creates an owner record.
+        public init(pid: Int32, command: String, startedAt: Date) {
+            self.pid = pid
+            self.command = command
+            self.startedAt = startedAt
+        }
+
+        /// This process.
+        public static var current: Owner {
+            Owner(
+                pid: getpid(), command: CommandLine.arguments.joined(separator: " "), startedAt: Date())
+        }
+    }
+
+    /// The file.
+    public let path: String
+    /// The write level.
+    public let durability: Durability
+    /// What was found when the file was opened: replaced damaged files, skipped records.
+    public let openingNotices: [QueueNotice]
+    private let database: DatabaseQueue
+    private let lockDescriptor: Int32
+    private let counts = Mutex((operations: 0, failed: 0))
+    private let readOnly: Bool
+
+    /// Opens (or creates) a queue file and takes ownership of it.
+    ///
+    /// A file that cannot be read as a queue is moved aside (`FILE.damaged-TIMESTAMP`) and a new one is started;
+    /// the move is reported in ``openingNotices``.
+    ///
+    /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/queueFileInUse`` when a live process owns the
+    ///   file, or ``PrefactorError/Code/queueFileUnavailable`` when it cannot be created.
+    public init(path: String, durability: Durability = .processCrash, owner: Owner = .current) throws(PrefactorError) {
+        self.path = path
+        self.durability = durability
+        self.readOnly = false
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        lockDescriptor = try Self.lock(path)
+        var notices: [QueueNotice] = []
+        let opened: DatabaseQueue
+        do {
+            let first = try Self.open(path, durability: durability, readOnly: false)
+            try Self.check(first)
+            opened = first
+        } catch {
+            // Damaged or not a queue: keep it for inspection, start a new one.
+            let movedTo = path + ".damaged-" + Self.stamp(Date())
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: movedTo + suffix)
+            }
+            notices.append(.fileReplaced(path: path, movedTo: movedTo, reason: "\(error)"))
+            do {
+                let second = try Self.open(path, durability: durability, readOnly: false)
+                try Self.check(second)
+                opened = second
+            } catch {
+                close(lockDescriptor)
+                throw PrefactorError(
+                    code: .queueFileUnavailable,
+                    message: "Cannot create the queue file \(path): \(error); check the directory's permissions")
+            }
+        }
+        database = opened
+        do {
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('owner', ?)",
+                    arguments: [String(decoding: try JSONEncoder().encode(owner), as: UTF8.self)])
+            }
+            let (total, failed) = try database.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM operations") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE failed_reason IS NOT NULL") ?? 0
+                )
+            }
+            counts.withLock { $0 = (total, failed) }
+        } catch {
+            close(lockDescriptor)
+            throw PrefactorError(code: .queueFileUnavailable, message: "Cannot write the queue file \(path): \(error)")
+        }
+        openingNotices = notices
+    }
+
+    private init(readOnlyAt path: String, database: DatabaseQueue) {
+        self.path = path
+        self.durability = .processCrash
+        self.readOnly = true
+        self.database = database
+        self.lockDescriptor = -1
+        self.openingNotices = []
+    }
+
+    /// Opens a queue file read-only, whoever owns it: for inspection.
+    ///
+    /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/queueFileUnavailable`` when it cannot be read.
+    public static func inspect(path: String) throws(PrefactorError) -> SQLiteTelemetryQueueStore {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PrefactorError(code: .queueFileUnavailable, message: "No queue file at \(path)")
+        }
+        do {
+            let database = try open(path, durability: .processCrash, readOnly: true)
+            try check(database)
+            return SQLiteTelemetryQueueStore(readOnlyAt: path, database: database)
+        } catch {
+            throw PrefactorError(
+                code: .queueFileUnavailable, message: "Cannot read \(path) as a queue file: \(error)")
+        }
+    }
+
+    deinit {
+        if lockDescriptor >= 0 {
+            flock(lockDescriptor, LOCK_UN)
+            close(lockDescriptor)
+        }
+    }
+
+    // MARK: TelemetryQueueStore
+
+    /// Durable.
+    public var isDurable: Bool { true }
+
+    /// Writes one operation.
+    public func record(_ operation: TelemetryOperation) {
+        apply(StoreChanges(persist: [operation]))
+    }
+
+    /// Removes one settled operation.
+    public func remove(_ id: UInt64) {
+        apply(StoreChanges(forget: [id]))
+    }
+
+    /// Applies a step's changes in one transaction.
+    public func apply(_ changes: StoreChanges) {
+        guard !readOnly, !changes.isEmpty else { return }
+        do {
+            try database.write { db in
+                if !changes.persist.isEmpty {
+                    let insert = try db.cachedStatement(
+                        sql: """
+                            INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
+                                enqueued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+                            """)
+                    let encoder = JSONEncoder()
+                    for operation in changes.persist {
+                        let body = try encoder.encode(operation)
+                        try insert.execute(arguments: [
+                            Int64(bitPattern: operation.id), operation.kind.rawValue, operation.instanceID, operation.spanID,
+                            operation.idempotencyKey, operation.enqueuedAt.timeIntervalSince1970, body,
+                        ])
+                    }
+                }
+                if !changes.resolved.isEmpty {
+                    let resolve = try db.cachedStatement(
+                        sql: "INSERT OR REPLACE INTO resolved_spans(local_id, api_id) VALUES (?, ?)")
+                    for (local, api) in changes.resolved { try resolve.execute(arguments: [local, api]) }
+                }
+                if !changes.forget.isEmpty {
+                    let delete = try db.cachedStatement(sql: "DELETE FROM operations WHERE id = ?")
+                    for id in changes.forget { try delete.execute(arguments: [Int64(bitPattern: id)]) }
+                }
+                if !changes.failed.isEmpty {
+                    let fail = try db.cachedStatement(sql: "UPDATE operations SET failed_reason = ? WHERE id = ?")
+                    for (id, reason) in changes.failed { try fail.execute(arguments: [reason, Int64(bitPattern: id)]) }
+                }
+            }
+            counts.withLock {
+                $0.operations += changes.persist.count - changes.forget.count
+                $0.failed += changes.failed.count
+            }
+        } catch {
+            // A write that fails (a full disk) must not lose the operation silently: it stays in memory and is
+            // reported by the client; the failure is logged by the caller through `lastWriteError`.
+            lastError.withLock { $0 = "\(error)" }
+        }
+    }
+
+    private let lastError = Mutex<String?>(nil)
+
+    /// The last write that failed, if any.
+    public var lastWriteError: String? { lastError.withLock { $0 } }
+
+    /// A kept operation.
+    public func operation(_ id: UInt64) -> TelemetryOperation? {
+        try? database.read { db in
+            try Data.fetchOne(db, sql: "SELECT body FROM operations WHERE id = ?", arguments: [Int64(bitPattern: id)])
+        }.flatMap { try? JSONDecoder().decode(TelemetryOperation.self, from: $0) }
+    }
+
+    /// What a new client takes over (see ``loadForRecovery()``); nothing when the file cannot be read.
+    public func recover() -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int) {
+        (try? loadForRecovery()) ?? ([], [:], 0)
+    }
+
+    /// The operations not yet delivered and not failed, in enqueue order; records that cannot be read are skipped
+    /// (see ``loadForRecovery()``).
+    public func pendingOperations() -> [TelemetryOperation] {
+        (try? loadForRecovery().operations) ?? []
+    }
+
+    /// How many operations the file holds (failed ones included).
+    public var count: Int { counts.withLock { $0.operations } }
+
+    /// Local span ids whose create was delivered, with their API ids.
+    public func resolvedSpans() -> [String: String] {
+        (try? database.read { db in
+            var result: [String: String] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT local_id, api_id FROM resolved_spans")
+            while let row = try rows.next() { result[row[0]] = row[1] }
+            return result
+        }) ?? [:]
+    }
+
+    /// What a client takes over from the file: the undelivered operations, their recorded API ids, and how many
+    /// records could not be read (a torn or damaged record is skipped and counted, never fatal).
+    public func loadForRecovery() throws -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int) {
+        let (operations, skipped) = try database.read { db -> ([TelemetryOperation], Int) in
+            var operations: [TelemetryOperation] = []
+            var skipped = 0
+            let decoder = JSONDecoder()
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT body FROM operations WHERE failed_reason IS NULL ORDER BY id")
+            while let row = try rows.next() {
+                let body: Data? = row[0]
+                if let body, let operation = try? decoder.decode(TelemetryOperation.self, from: body) {
+                    operations.append(operation)
+                } else {
+                    skipped += 1
+                }
+            }
+            return (operations, skipped)
+        }
+        return (operations, resolvedSpans(), skipped)
+    }
+
+    /// Every operation in the file with what is known of it, for inspection.
+    public func entries() throws -> [QueueFileEntry] {
+        try database.read { db in
+            var result: [QueueFileEntry] = []
+            let decoder = JSONDecoder()
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT id, kind, instance_id, span_id, idempotency_key, enqueued_at, body, failed_reason
+                    FROM operations ORDER BY id
+                    """)
+            while let row = try rows.next() {
+                let body: Data? = row[6]
+                let id: Int64 = row[0]
+                result.append(
+                    QueueFileEntry(
+                        id: UInt64(bitPattern: id), kind: row[1], instanceID: row[2], spanID: row[3], idempotencyKey: row[4],
+                        enqueuedAt: Date(timeIntervalSince1970: row[5]),
+                        operation: body.flatMap { try? decoder.decode(TelemetryOperation.self, from: $0) },
+                        failedReason: row[7]))
+            }
+            return result
+        }
+    }
+
+    /// The owner recorded in the file.
+    public func owner() -> Owner? {
+        (try? database.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'owner'") })
+            .flatMap { $0 }
+            .flatMap { try? JSONDecoder().decode(Owner.self, from: Data($0.utf8)) }
+    }
+
+    /// Removes operations from the file and records them as dropped, with a reason.
+    ///
+    /// - Returns: The ids that were in the file.
+    @discardableResult
+    public func drop(_ ids: [UInt64], reason: String, at time: Date = Date()) throws -> [UInt64] {
+        guard !readOnly else {
+            throw PrefactorError(code: .queueFileInUse, message: "\(path) is open read-only")
+        }
+        return try database.write { db in
+            var dropped: [UInt64] = []
+            for id in ids {
+                let key = Int64(bitPattern: id)
+                guard let row = try Row.fetchOne(db, sql: "SELECT body, failed_reason FROM operations WHERE id = ?", arguments: [key])
+                else { continue }
+                let body: Data? = row[0]
+                try db.execute(
+                    sql: "INSERT INTO dropped(operation_id, dropped_at, reason, failed_reason, body) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [key, time.timeIntervalSince1970, reason, row[1] as String?, body])
+                try db.execute(sql: "DELETE FROM operations WHERE id = ?", arguments: [key])
+                dropped.append(id)
+            }
+            let failed = try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE failed_reason IS NOT NULL") ?? 0
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM operations") ?? 0
+            counts.withLock { $0 = (total, failed) }
+            return dropped
+        }
+    }
+
+    /// How many operations were dropped from the file, ever.
+    public func droppedCount() -> Int {
+        (try? database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dropped") ?? 0 }) ?? 0
+    }
+
+    /// Operations that failed for good and are kept for inspection.
+    public var failedCount: Int { counts.withLock { $0.failed } }
+
+    // MARK: Opening
+
+    private static func open(_ path: String, durability: Durability, readOnly: Bool) throws -> DatabaseQueue {
+        var configuration = GRDB.Configuration()
+        configuration.readonly = readOnly
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            if !readOnly {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = \(durability.rawValue)")
+            }
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        if !readOnly {
+            chmod(path, 0o600)
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                        CREATE TABLE IF NOT EXISTS operations (
+                            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, instance_id TEXT NOT NULL, span_id TEXT,
+                            idempotency_key TEXT NOT NULL, enqueued_at REAL NOT NULL, body BLOB NOT NULL,
+                            failed_reason TEXT);
+                        CREATE TABLE IF NOT EXISTS resolved_spans (local_id TEXT PRIMARY KEY, api_id TEXT NOT NULL);
+                        CREATE TABLE IF NOT EXISTS dropped (
+                            operation_id INTEGER NOT NULL, dropped_at REAL NOT NULL, reason TEXT NOT NULL,
+                            failed_reason TEXT, body BLOB);
+                        INSERT OR IGNORE INTO meta(key, value) VALUES ('format', 'prefactor-queue-1');
+                        """)
+            }
+        }
+        return queue
+    }
+
+    private static func check(_ database: DatabaseQueue) throws {
+        try database.read { db in
+            let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
+            guard result == "ok" else { throw QueueFileDamage(description: "integrity check: \(result)") }
+            let format = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
+            guard format == "prefactor-queue-1" else {
+                throw QueueFileDamage(description: "not a Prefactor queue file (format \(format ?? "missing"))")
+            }
+        }
+    }
+
+    private static func lock(_ path: String) throws(PrefactorError) -> Int32 {
+        let descriptor = Glibc.open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw PrefactorError(
+                code: .queueFileUnavailable,
+                message: "Cannot create \(path).lock: \(String(cString: strerror(errno))); check the directory's permissions")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            let owner = (try? inspect(path: path))?.owner()
+            let who = owner.map { "process \($0.pid) (\($0.command))" } ?? "another process"
+            throw PrefactorError(
+                code: .queueFileInUse,
+                message: "The queue file \(path) is in use by \(who); inspect it with `prefactor queue show \(path)`")
+        }
+        return descriptor
+    }
+
+    /// Whether a live process holds the file's lock.
+    public static func isOwned(path: String) -> Bool {
+        let descriptor = Glibc.open(path + ".lock", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            flock(descriptor, LOCK_UN)
+            return false
+        }
+        return true
+    }
+
+    static func stamp(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970)
+        return String(seconds)
+    }
+}
+
+/// Why a file is not a usable queue.
+struct QueueFileDamage: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One step's changes to a store: written in one transaction.
+public struct StoreChanges: Sendable {
+    /// New operations.
+    public var persist: [TelemetryOperation] = []
+    /// Delivered operations.
+    public var forget: [UInt64] = []
+    /// Spans whose create was delivered: local id and API id.
+    public var resolved: [(String, String)] = []
+    /// Operations that failed for good, with the reason (kept for inspection until dropped).
+    public var failed: [(UInt64, String)] = []
+
+    /// Creates changes.
+    public init(
+        persist: [TelemetryOperation] = [], forget: [UInt64] = [], resolved: [(String, String)] = [],
+        failed: [(UInt64, String)] = []
+    ) {
+        self.persist = persist
+        self.forget = forget
+        self.resolved = resolved
+        self.failed = failed
+    }
+
+    /// Whether there is nothing to write.
+    public var isEmpty: Bool { persist.isEmpty && forget.isEmpty && resolved.isEmpty && failed.isEmpty }
+}
+
+/// An operation as a queue file holds it.
+public struct QueueFileEntry: Sendable, Hashable {
+    /// The operation id.
+    public var id: UInt64
+    /// Its kind, as written.
+    public var kind: String
+    /// The instance.
+    public var instanceID: String
+    /// The span's local id, for span operations.
+    public var spanID: String?
+    /// The idempotency key.
+    public var idempotencyKey: String
+    /// When it was queued.
+    public var enqueuedAt: Date
+    /// The whole operation, or `nil` when its record cannot be read.
+    public var operation: TelemetryOperation?
+    /// Why it failed for good, if it did.
+    public var failedReason: String?
+}
+
+/// Something the queue's store reported: published as ``ClientEvent/queueNotice(_:)``.
+public enum QueueNotice: Sendable, Hashable {
+    /// The queue holds its maximum of operations: a new one was refused.
+    case full(limit: Int)
+    /// A damaged queue file was moved aside and a new one started.
+    case fileReplaced(path: String, movedTo: String, reason: String)
+    /// Records of a queue file that could not be read were skipped.
+    case recordsSkipped(path: String, count: Int)
+    /// Operations of an earlier process were taken over from a queue file.
+    case recovered(path: String, count: Int)
+    /// A write to the queue file failed; the operation stays in memory only.
+    case writeFailed(path: String, error: String)
+}
+
+extension QueueNotice {
+    /// One line for a person.
+    public var summary: String {
+        switch self {
+        case .full(let limit): return "Queue full (\(limit) operations): new telemetry is refused until it drains"
+        case .fileReplaced(let path, let movedTo, _):
+            return "Queue file \(path) was damaged: moved to \(movedTo), a new one started"
+        case .recordsSkipped(let path, let count): return "Skipped \(count) unreadable record(s) in \(path)"
+        case .recovered(let path, let count): return "Took over \(count) queued operation(s) from \(path)"
+        case .writeFailed(let path, let error): return "Could not write the queue file \(path): \(error)"
+        }
+    }
+
+    /// Whether it reports a problem (rather than news).
+    public var isProblem: Bool {
+        if case .recovered = self { return false }
+        return true
+    }
+}
