@@ -155,7 +155,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorCoreTests",
-            dependencies: ["PrefactorCore", "PrefactorServerTesting", "PrefactorServer"]
+            dependencies: [
+                "PrefactorCore", "PrefactorServerTesting", "PrefactorServer", "PrefactorHTTP", "PrefactorWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "PrefactorTUITests",
