@@ -24,7 +24,7 @@ public struct PrefactorCommand: AsyncParsableCommand {
             The API URL and token can also come from PREFACTOR_API_URL and PREFACTOR_API_TOKEN.
             """,
         version: APIClient.sdkVersion,
-        subcommands: [TUICommand.self, ServeCommand.self, PingCommand.self, DemoCommand.self],
+        subcommands: [TUICommand.self, ServeCommand.self, PingCommand.self, DemoCommand.self, QueueCommand.self],
         defaultSubcommand: TUICommand.self
     )
 
