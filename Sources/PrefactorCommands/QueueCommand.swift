@@ -124,6 +124,8 @@ struct QueueCommand: AsyncParsableCommand {
                     ]
                     if let spanID = entry.spanID { object["span_id"] = .string(spanID) }
                     if let reason = entry.failedReason { object["error"] = .string(reason) }
+                    object["attempts"] = .int(Int64(entry.attempts))
+                    if let last = entry.lastError { object["last_error"] = .string(last) }
                     if entry.operation == nil { object["unreadable"] = .bool(true) }
                     return .object(object)
                 }
@@ -142,8 +144,13 @@ struct QueueCommand: AsyncParsableCommand {
                 let waits = Self.waitsFor(entry, present)
                 if !waits.isEmpty { line += " waits for " + waits.map { "#\($0)" }.joined(separator: ", ") }
                 if entry.operation == nil { line += " (record unreadable)" }
+                if entry.attempts > 0 { line += ", \(entry.attempts) failed attempt(s)" }
                 printFlushed(line)
-                if let reason = entry.failedReason { printFlushed("    error: \(reason)") }
+                if let reason = entry.failedReason {
+                    printFlushed("    error: \(reason)")
+                } else if let last = entry.lastError {
+                    printFlushed("    last error: \(last)")
+                }
             }
         }
 

@@ -192,7 +192,8 @@ public final class PrefactorClient: Service, Sendable {
                 store.apply(
                     StoreChanges(
                         persist: actions.persist, forget: actions.forget, resolved: actions.resolved.map { ($0.local, $0.api) },
-                        failed: actions.failed.map { ($0.id, $0.reason) }))
+                        failed: actions.failed.map { ($0.id, $0.reason) },
+                        retrying: actions.retrying.map { ($0.id, $0.attempts, $0.error) }))
             }
             return (value, Self.collect(actions, from: &storage))
         }

@@ -61,6 +61,9 @@ struct DurableQueueTests {
             let inFile = try SQLiteTelemetryQueueStore.inspect(path: file).entries()
             #expect(inFile.count == report.undelivered.count, "the file holds exactly what was not delivered")
             #expect(Set(inFile.map(\.idempotencyKey)) == Set(report.undelivered.map(\.idempotencyKey)))
+            #expect(
+                inFile.contains { $0.attempts > 0 && $0.lastError?.contains("503") == true },
+                "failed attempts are recorded for inspection")
 
             server.faults.removeAll()
             let (notices, second) = try await withRunningClient(configuration(server, file: file)) { client in

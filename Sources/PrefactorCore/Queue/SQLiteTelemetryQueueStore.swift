@@ -203,6 +203,12 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                     let delete = try db.cachedStatement(sql: "DELETE FROM operations WHERE id = ?")
                     for id in changes.forget { try delete.execute(arguments: [Int64(bitPattern: id)]) }
                 }
+                if !changes.retrying.isEmpty {
+                    let note = try db.cachedStatement(sql: "UPDATE operations SET attempts = ?, last_error = ? WHERE id = ?")
+                    for (id, attempts, error) in changes.retrying {
+                        try note.execute(arguments: [attempts, error, Int64(bitPattern: id)])
+                    }
+                }
                 if !changes.failed.isEmpty {
                     let fail = try db.cachedStatement(sql: "UPDATE operations SET failed_reason = ? WHERE id = ?")
                     for (id, reason) in changes.failed { try fail.execute(arguments: [reason, Int64(bitPattern: id)]) }
@@ -285,7 +291,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT id, kind, instance_id, span_id, idempotency_key, enqueued_at, body, failed_reason
+                    SELECT id, kind, instance_id, span_id, idempotency_key, enqueued_at, body, failed_reason,
+                        attempts, last_error
                     FROM operations ORDER BY id
                     """)
             while let row = try rows.next() {
@@ -296,7 +303,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                         id: UInt64(bitPattern: id), kind: row[1], instanceID: row[2], spanID: row[3], idempotencyKey: row[4],
                         enqueuedAt: Date(timeIntervalSince1970: row[5]),
                         operation: body.flatMap { try? decoder.decode(TelemetryOperation.self, from: $0) },
-                        failedReason: row[7]))
+                        failedReason: row[7], attempts: row[8], lastError: row[9]))
             }
             return result
         }
@@ -367,7 +374,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                         CREATE TABLE IF NOT EXISTS operations (
                             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, instance_id TEXT NOT NULL, span_id TEXT,
                             idempotency_key TEXT NOT NULL, enqueued_at REAL NOT NULL, body BLOB NOT NULL,
-                            failed_reason TEXT);
+                            failed_reason TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
                         CREATE TABLE IF NOT EXISTS resolved_spans (local_id TEXT PRIMARY KEY, api_id TEXT NOT NULL);
                         CREATE TABLE IF NOT EXISTS dropped (
                             operation_id INTEGER NOT NULL, dropped_at REAL NOT NULL, reason TEXT NOT NULL,
@@ -441,20 +448,25 @@ public struct StoreChanges: Sendable {
     public var resolved: [(String, String)] = []
     /// Operations that failed for good, with the reason (kept for inspection until dropped).
     public var failed: [(UInt64, String)] = []
+    /// Attempts that failed and will be retried: operation, attempts so far, error.
+    public var retrying: [(UInt64, Int, String)] = []
 
     /// Creates changes.
     public init(
         persist: [TelemetryOperation] = [], forget: [UInt64] = [], resolved: [(String, String)] = [],
-        failed: [(UInt64, String)] = []
+        failed: [(UInt64, String)] = [], retrying: [(UInt64, Int, String)] = []
     ) {
         self.persist = persist
         self.forget = forget
         self.resolved = resolved
         self.failed = failed
+        self.retrying = retrying
     }
 
     /// Whether there is nothing to write.
-    public var isEmpty: Bool { persist.isEmpty && forget.isEmpty && resolved.isEmpty && failed.isEmpty }
+    public var isEmpty: Bool {
+        persist.isEmpty && forget.isEmpty && resolved.isEmpty && failed.isEmpty && retrying.isEmpty
+    }
 }
 
 /// An operation as a queue file holds it.
@@ -475,6 +487,10 @@ public struct QueueFileEntry: Sendable, Hashable {
     public var operation: TelemetryOperation?
     /// Why it failed for good, if it did.
     public var failedReason: String?
+    /// Failed attempts so far.
+    public var attempts: Int = 0
+    /// The last attempt's error.
+    public var lastError: String?
 }
 
 /// Something the queue's store reported: published as ``ClientEvent/queueNotice(_:)``.

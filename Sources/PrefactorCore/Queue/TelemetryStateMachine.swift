@@ -91,6 +91,8 @@ struct TelemetryStateMachine {
         var forget: [UInt64] = []
         /// Operations that failed for good, with the reason: kept in a durable store for inspection.
         var failed: [(id: UInt64, reason: String)] = []
+        /// Attempts that failed and will be retried (operation, attempts so far, error): kept for inspection.
+        var retrying: [(id: UInt64, attempts: Int, error: String)] = []
         /// Spans whose create was delivered (local id, API id): recorded with the settlement, in one transaction.
         var resolved: [(local: String, api: String)] = []
         /// Workers to resume: with an operation to send, or `nil` to stop.
@@ -865,6 +867,7 @@ struct TelemetryStateMachine {
         entries[id] = entry
         stats.inFlight -= 1
         stats.retrying += 1
+        actions.retrying.append((id, entry.attempts, error))
         emit(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error), &actions)
         emitStats(&actions)
     }
