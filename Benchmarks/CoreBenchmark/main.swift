@@ -37,11 +37,15 @@ struct AgentLatency: AsyncParsableCommand {
     @Option(help: "Delivery workers.") var workers = 20
     @Flag(inversion: .prefixedNo, help: "Configuration.coalesceSpanFinishes (on by default).")
     var coalesce = true
+    @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
 
     func run() async throws {
         try await withTestServer(faults: [FaultRule(path: "/api/v1/*", latencyMilliseconds: latency)]) { server in
             var configuration = clientConfiguration(url: server.baseURL, token: server.token, workers: workers)
             configuration.coalesceSpanFinishes = coalesce
+            let file = durable ? temporaryQueueFile() : nil
+            defer { file.map(removeQueueFile) }
+            configuration.queueFile = file
             let clock = ContinuousClock()
             var durations: [Duration] = []
             durations.reserveCapacity(spans)
@@ -61,7 +65,7 @@ struct AgentLatency: AsyncParsableCommand {
             }
             let drained = clock.now - drainStart
             let sorted = durations.sorted()
-            print("agent-visible time per span (start + finish), \(spans) spans, server latency \(latency) ms per request:")
+            print("agent-visible time per span (start + finish), \(spans) spans, server latency \(latency) ms per request\(durable ? ", durable queue" : ""):")
             print(String(format: "  median  %.2f µs", percentile(sorted, 0.5)))
             print(String(format: "  p99     %.2f µs", percentile(sorted, 0.99)))
             print(String(format: "  queue drained %.1f s after the agent finished (%d workers)", drained.seconds, workers))
@@ -85,6 +89,7 @@ struct Drain: AsyncParsableCommand {
         inversion: .prefixedNo,
         help: "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes, the default); --no-coalesce sends the official Python SDK's two requests.")
     var coalesce = true
+    @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
 
     func run() async throws {
         if let apiURL, let token {
@@ -101,6 +106,9 @@ struct Drain: AsyncParsableCommand {
         let started = clock.now
         var configuration = clientConfiguration(url: url, token: token, workers: workers)
         configuration.coalesceSpanFinishes = coalesce
+        let file = durable ? temporaryQueueFile() : nil
+        defer { file.map(removeQueueFile) }
+        configuration.queueFile = file
         try await withPrefactorClient(configuration: configuration) { client in
             for _ in 0..<instances {
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
@@ -114,7 +122,7 @@ struct Drain: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let operations = instances * (3 + 2 * spans)
-        print("swift drain\(coalesce ? "" : " (--no-coalesce)"): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
+        print("swift drain\(coalesce ? "" : " (--no-coalesce)")\(durable ? " (durable queue)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
             + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
     }
 }
@@ -125,6 +133,7 @@ struct QueueMemory: AsyncParsableCommand {
         commandName: "queue-memory", abstract: "Resident memory for queued operations (nothing is delivered).")
 
     @Option(help: "Operations to queue (half span starts, half span finishes).") var operations = 100_000
+    @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
 
     func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
@@ -138,6 +147,9 @@ struct QueueMemory: AsyncParsableCommand {
             var config = clientConfiguration(url: server.baseURL, token: server.token, workers: 1)
             config.drainTimeout = .zero
             config.eventBufferSize = 16
+            let file = durable ? temporaryQueueFile() : nil
+            defer { file.map(removeQueueFile) }
+            config.queueFile = file
             let client = try PrefactorClient(configuration: config)
             let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
             let before = residentBytes()
@@ -155,4 +167,14 @@ struct QueueMemory: AsyncParsableCommand {
             print("  shutdown reported \(report.undelivered.count) undelivered operations")
         }
     }
+}
+
+/// A fresh queue file path in the temporary directory.
+func temporaryQueueFile() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-bench-queue-\(UUID().uuidString).sqlite").path
+}
+
+/// Removes a queue file and its companions.
+func removeQueueFile(_ path: String) {
+    for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: path + suffix) }
 }
