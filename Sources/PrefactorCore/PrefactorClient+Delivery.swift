@@ -43,6 +43,7 @@ extension PrefactorClient {
     /// Sends one operation until it is settled, handed back to the queue, or the client stops.
     func deliver(_ first: Dispatch) async {
         var dispatch = first
+        defer { _ = storage.withLock { $0.expeditedEarly.remove(first.operation.id) } }
         while true {
             let id = dispatch.operation.id
             switch await attempt(dispatch) {
@@ -55,15 +56,57 @@ extension PrefactorClient {
                 let now = clock.now()
                 let step = send { $0.attemptFailed(id, failure, now: now, jitter: jitter) }
                 guard case .retry(let delay) = step else { return }
-                do {
-                    try await clock.sleep(for: delay)
-                } catch {
-                    return  // stopping: the operation stays undelivered and is reported
-                }
+                // Stopping ends the wait: the operation stays undelivered and is reported.
+                guard await waitForRetry(id, delay: delay) else { return }
                 guard let next = send({ $0.retryDue(id) }) else { return }
                 dispatch = next
             }
         }
+    }
+
+    /// Waits out an operation's backoff, or less when the machine brings the retry forward (retry now, or the API
+    /// answering again: then after a short random pause, so that the retries do not all go at once).
+    ///
+    /// - Returns: `false` when the task was cancelled (the client is stopping).
+    func waitForRetry(_ id: UInt64, delay: Duration) async -> Bool {
+        let expedited = await withTaskGroup(of: Bool.self) { group -> Bool in
+            group.addTask {
+                try? await self.clock.sleep(for: delay)
+                return false
+            }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let now = self.storage.withLock { storage -> Bool in
+                            if Task.isCancelled || storage.expeditedEarly.remove(id) != nil { return true }
+                            storage.retryWakers[id] = continuation
+                            return false
+                        }
+                        if now { continuation.resume() }
+                    }
+                } onCancel: {
+                    let waker = self.storage.withLock { $0.retryWakers.removeValue(forKey: id) }
+                    waker?.resume()
+                }
+                return !Task.isCancelled
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if Task.isCancelled { return false }
+        if expedited {
+            let pause = Duration.milliseconds(Int64(random() % 250))
+            do { try await clock.sleep(for: pause) } catch { return false }
+        }
+        return true
+    }
+
+    /// Retries an operation that waits out a backoff now (an operator's "retry now"); nothing for any other.
+    ///
+    /// - Parameter operationID: The operation.
+    public func retryNow(operationID: UInt64) {
+        send { $0.retryNow(operationID) }
     }
 
     /// What a delivered attempt produced.

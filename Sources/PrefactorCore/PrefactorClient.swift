@@ -52,6 +52,10 @@ public final class PrefactorClient: Service, Sendable {
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
         var startWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         var terminationWaiters: [String: [CheckedContinuation<Termination?, Never>]] = [:]
+        /// Workers waiting out a backoff, by operation: resumed early when the machine expedites the retry.
+        var retryWakers: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Retries brought forward before their worker began to wait: it does not wait.
+        var expeditedEarly: Set<UInt64> = []
     }
 
     private struct Lifecycle {
@@ -157,10 +161,12 @@ public final class PrefactorClient: Service, Sendable {
         var drained: [CheckedContinuation<Void, Never>] = []
         var starts: [CheckedContinuation<Void, Never>] = []
         var terminations: [(CheckedContinuation<Termination?, Never>, Termination?)] = []
+        var retries: [CheckedContinuation<Void, Never>] = []
         var notices: [TelemetryStateMachine.Notice] = []
 
         var isEmpty: Bool {
-            workers.isEmpty && drained.isEmpty && starts.isEmpty && terminations.isEmpty && notices.isEmpty
+            workers.isEmpty && drained.isEmpty && starts.isEmpty && terminations.isEmpty && retries.isEmpty
+                && notices.isEmpty
         }
     }
 
@@ -227,6 +233,13 @@ public final class PrefactorClient: Service, Sendable {
                 effects.terminations.append((waiter, termination))
             }
         }
+        for id in actions.expedite {
+            if let waker = storage.retryWakers.removeValue(forKey: id) {
+                effects.retries.append(waker)
+            } else {
+                storage.expeditedEarly.insert(id)
+            }
+        }
         effects.notices = actions.notices
         return effects
     }
@@ -236,6 +249,7 @@ public final class PrefactorClient: Service, Sendable {
         for continuation in effects.drained { continuation.resume() }
         for continuation in effects.starts { continuation.resume() }
         for (continuation, termination) in effects.terminations { continuation.resume(returning: termination) }
+        for continuation in effects.retries { continuation.resume() }
         for notice in effects.notices {
             switch notice {
             case .failedPermanently(let kind, let reason):

@@ -341,6 +341,44 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         #expect(h.machine.health == .ok)
     }
 
+    @Test func aSuccessOfOneKindDoesNotHideAnotherKindThatKeepsFailing() throws {
+        var h = Harness(coalesce: false)
+        h.register()
+        h.register("other")
+        try h.startInstance()
+        h.succeed(h.take())
+        let span = h.prepare()
+        try h.start(span)
+        let create = h.take()
+        _ = h.fail(create, .transient, status: 503)
+        #expect(h.machine.health == .retrying)
+        // An instance start of another run goes through: span creates still fail.
+        try h.startInstance("other")
+        let start = h.take()
+        let actions = h.succeed(start)
+        #expect(h.machine.health == .retrying, "one success must not mask a failing route")
+        #expect(actions.expedite == [create!.operation.id], "the API answers again: the backoff is cut short")
+        // Once the failing kind succeeds (or has nothing left), health is ok again.
+        let (retry, _) = h.machine.retryDue(create!.operation.id)
+        h.succeed(retry)
+        #expect(h.machine.health == .ok)
+    }
+
+    @Test func retryNowCutsShortOnlyABackoff() throws {
+        var h = Harness()
+        h.register()
+        try h.startInstance()
+        let start = h.take()
+        #expect(h.machine.retryNow(start!.operation.id).expedite.isEmpty, "in flight: nothing to cut short")
+        _ = h.fail(start, .unreachable)
+        #expect(h.machine.retryNow(start!.operation.id).expedite == [start!.operation.id])
+        let (again, _) = h.machine.retryDue(start!.operation.id)
+        #expect(again?.attempt == 2)
+        #expect(h.machine.retryNow(start!.operation.id).expedite.isEmpty)
+        _ = h.machine.directCallFinished(failure: .unreachable)
+        #expect(h.machine.health == .unreachable)
+    }
+
     @Test func aRetryWaitsOutItsBackoffAndGivesUpAtTheLimit() throws {
         var h = Harness(maxAttempts: 3)
         h.register()

@@ -105,6 +105,8 @@ struct TelemetryStateMachine {
         var terminated: [Termination] = []
         /// Spans whose synchronous start ended: release those waiting on it.
         var startsEnded: [String] = []
+        /// Retrying operations whose backoff is cut short (retry now, or the API answers again): wake their workers.
+        var expedite: [UInt64] = []
         /// Lines to log.
         var notices: [Notice] = []
     }
@@ -174,6 +176,12 @@ struct TelemetryStateMachine {
 
     private(set) var stats = QueueStats()
     private(set) var health: APIHealth = .ok
+    /// The last outcome of each kind of queued request while that kind has operations waiting, and of direct
+    /// calls: health is the worst of them, so a success of one kind never hides another kind that keeps failing.
+    private var kindHealth: [TelemetryOperation.Kind: APIHealth] = [:]
+    private var directHealth: APIHealth = .ok
+    /// Operations waiting out a backoff, by id: those a retry-now or a recovery of the API brings forward.
+    private var backingOff: Set<UInt64> = []
     private(set) var isPaused = false
     private(set) var isClosed = false
 
@@ -514,7 +522,14 @@ struct TelemetryStateMachine {
     /// An attempt was delivered. For a span create, `spanAPIID` is the id the API gave the span.
     mutating func attemptSucceeded(_ id: UInt64, spanAPIID: String?) -> Actions {
         var actions = Actions()
-        setHealth(.ok, &actions)
+        if let kind = entries[id]?.operation.kind {
+            // The API answers again: operations waiting out a transport or 5xx backoff go out now, not after it.
+            if kindHealth.values.contains(where: { $0 != .ok }) || directHealth != .ok {
+                actions.expedite = backingOff.sorted()
+            }
+            kindHealth[kind] = .ok
+            if directHealth != .authFailed { directHealth = .ok }
+        }
         if let spanAPIID, let entry = entries[id], entry.operation.kind == .createSpan, let spanID = entry.operation.spanID {
             resolve(spanID, apiID: spanAPIID, &actions)
         }
@@ -539,12 +554,14 @@ struct TelemetryStateMachine {
             return (.done, actions)
         case .auth:
             isPaused = true
-            setHealth(.authFailed, &actions)
+            kindHealth[entry.operation.kind] = .authFailed
+            refreshHealth(&actions)
             actions.notices.append(.pausedForAuth(reason: failure.message))
             requeueFront(id, &actions)
             return (.done, actions)
         case .unreachable, .transient:
-            setHealth(failure.kind == .unreachable ? .unreachable : .retrying, &actions)
+            kindHealth[entry.operation.kind] = failure.kind == .unreachable ? .unreachable : .retrying
+            refreshHealth(&actions)
             if let limit = settings.maxDeliveryAttempts, entry.attempts >= limit {
                 failPermanently(
                     id, reason: "Gave up after \(entry.attempts) attempts: \(failure.message)", status: failure.status,
@@ -565,6 +582,7 @@ struct TelemetryStateMachine {
     mutating func retryDue(_ id: UInt64) -> (Dispatch?, Actions) {
         var actions = Actions()
         guard let entry = entries[id], case .retrying = entry.state else { return (nil, actions) }
+        backingOff.remove(id)
         if isPaused {
             requeueFront(id, &actions)
             return (nil, actions)
@@ -575,12 +593,21 @@ struct TelemetryStateMachine {
         return (dispatch, actions)
     }
 
+    /// An operator asks to retry an operation now instead of waiting out its backoff.
+    mutating func retryNow(_ id: UInt64) -> Actions {
+        var actions = Actions()
+        if backingOff.contains(id) { actions.expedite = [id] }
+        return actions
+    }
+
     /// The API accepts the token again: delivery resumes.
     mutating func authRestored() -> Actions {
         var actions = Actions()
         guard isPaused else { return actions }
         isPaused = false
-        setHealth(.ok, &actions)
+        for (kind, health) in kindHealth where health == .authFailed { kindHealth[kind] = .ok }
+        if directHealth == .authFailed { directHealth = .ok }
+        refreshHealth(&actions)
         actions.notices.append(.resumedAfterAuth)
         wakeWorkers(&actions)
         return actions
@@ -591,12 +618,15 @@ struct TelemetryStateMachine {
     mutating func directCallFinished(failure: AttemptFailure.Kind?) -> Actions {
         var actions = Actions()
         switch failure {
-        case nil: if !isPaused { setHealth(.ok, &actions) }
-        case .auth?: setHealth(.authFailed, &actions)
-        case .unreachable?: setHealth(.unreachable, &actions)
-        case .transient?: setHealth(.retrying, &actions)
+        case nil:
+            if health != .ok && !isPaused { actions.expedite = backingOff.sorted() }
+            directHealth = .ok
+        case .auth?: directHealth = .authFailed
+        case .unreachable?: directHealth = .unreachable
+        case .transient?: directHealth = .retrying
         case .conflict?, .permanent?: break
         }
+        refreshHealth(&actions)
         return actions
     }
 
@@ -867,6 +897,7 @@ struct TelemetryStateMachine {
         entries[id] = entry
         stats.inFlight -= 1
         stats.retrying += 1
+        backingOff.insert(id)
         actions.retrying.append((id, entry.attempts, error))
         emit(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error), &actions)
         emitStats(&actions)
@@ -899,6 +930,7 @@ struct TelemetryStateMachine {
 
     private mutating func recordDelivered(_ entry: Entry, _ id: UInt64, _ actions: inout Actions) {
         actions.forget.append(id)
+        backingOff.remove(id)
         countLeaving(entry.state)
         stats.delivered += 1
         if entry.operation.kind == .finishSpan, let spanID = entry.operation.spanID {
@@ -925,6 +957,7 @@ struct TelemetryStateMachine {
             stats.blocked += 1
         }
         actions.failed.append((id, reason))
+        backingOff.remove(id)
         countLeaving(entry.state)
         if entry.state == .pending, let index = ready.firstIndex(of: id) { ready.remove(at: index) }
         stats.failed += 1
@@ -974,6 +1007,12 @@ struct TelemetryStateMachine {
     }
 
     private mutating func afterSettling(_ actions: inout Actions) {
+        // A kind with nothing left waiting no longer says anything about the API.
+        if !kindHealth.isEmpty {
+            let waiting = Set(entries.values.map(\.operation.kind))
+            for kind in kindHealth.keys where !waiting.contains(kind) { kindHealth[kind] = nil }
+        }
+        refreshHealth(&actions)
         refreshOldest()
         emitStats(&actions)
         wakeWorkers(&actions)
@@ -988,6 +1027,22 @@ struct TelemetryStateMachine {
             while oldestCandidate < nextOperationID, entries[oldestCandidate] == nil { oldestCandidate += 1 }
             stats.oldestEnqueuedAt = entries[oldestCandidate]?.operation.enqueuedAt
         }
+    }
+
+    /// Health is the worst of the recent outcomes: of each kind of queued request that still has operations
+    /// waiting, and of direct calls; `authFailed` while delivery is paused.
+    private mutating func refreshHealth(_ actions: inout Actions) {
+        func rank(_ health: APIHealth) -> Int {
+            switch health {
+            case .ok: return 0
+            case .retrying: return 1
+            case .unreachable: return 2
+            case .authFailed: return 3
+            }
+        }
+        var worst = isPaused ? APIHealth.authFailed : directHealth
+        for health in kindHealth.values where rank(health) > rank(worst) { worst = health }
+        setHealth(worst, &actions)
     }
 
     private mutating func setHealth(_ health: APIHealth, _ actions: inout Actions) {
