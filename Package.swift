@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
         .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
+        .library(name: "PrefactorDemo", targets: ["PrefactorDemo"]),
         .library(name: "PrefactorTUI", targets: ["PrefactorTUI"]),
         .library(name: "PrefactorTUICurses", targets: ["PrefactorTUICurses"]),
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
@@ -58,9 +59,12 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        .target(name: "PrefactorDemo", dependencies: ["PrefactorCore", "PrefactorWire"]),
         .target(
             name: "PrefactorTUI",
-            dependencies: ["PrefactorCore", "PrefactorHTTP", "PrefactorWire"]
+            dependencies: [
+                "PrefactorCore", "PrefactorHTTP", "PrefactorWire", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .systemLibrary(name: "CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
         .target(name: "PrefactorTUICurses", dependencies: ["PrefactorTUI", "CNCursesW"]),
@@ -92,6 +96,7 @@ let package = Package(
                 "PrefactorHTTP",
                 "PrefactorServer",
                 "PrefactorCore",
+                "PrefactorDemo",
                 "PrefactorTUI",
                 "PrefactorTUICurses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -154,12 +159,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorTUITests",
-            dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServerTesting"],
+            dependencies: [
+                "PrefactorTUI", "PrefactorDemo", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServer",
+                "PrefactorServerTesting", .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Golden")]
         ),
         .testTarget(
             name: "PrefactorCommandsTests",
-            dependencies: ["PrefactorCommands", "prefactor"]
+            dependencies: ["PrefactorCommands", "prefactor", "PrefactorHTTP", "PrefactorServer", "PrefactorServerTesting", "PrefactorWire"]
         ),
     ]
 )

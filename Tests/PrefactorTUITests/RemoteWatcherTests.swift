@@ -243,6 +243,8 @@ struct RemoteWatcherTests {
                     failures.append(count)
                 case .changes:
                     recovered = true
+                case .checked:
+                    break
                 }
                 if recovered { break }
             }

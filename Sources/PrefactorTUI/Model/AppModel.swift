@@ -1,5 +1,6 @@
 import Foundation
 import PrefactorCore
+import PrefactorHTTP
 import PrefactorWire
 
 /// A row of the tree as drawn: a node and its depth.
@@ -29,8 +30,12 @@ public struct AppModel: Sendable {
     public internal(set) var settledOperations: [NodeID: [SettledOperation]] = [:]
     /// Queue counts.
     public var queue = QueueStats()
-    /// API health.
+    /// API health, as the core client reports it from its deliveries.
     public var health: APIHealth = .ok
+    /// What the check of the API at start found (`nil` until it ran); cleared by a later success.
+    public var apiCheck: APICheckResult?
+    /// The last reason a delivery attempt failed, while the API is not healthy.
+    public var lastDeliveryError: String?
     /// The API endpoint shown in the header.
     public var apiURL: String
     /// The remote view (other processes' runs, polled from the API), when watching.
@@ -70,6 +75,8 @@ public struct AppModel: Sendable {
     public var confirmation: Confirmation?
     /// A pending text prompt.
     public var prompt: Prompt?
+    /// Span types entered in the prompt, oldest first (Up and Down recall them).
+    public var promptHistory: [String] = []
     /// The transient message.
     public var message: Message?
     /// Read-only mode: no mutating keys.
@@ -146,9 +153,12 @@ public struct AppModel: Sendable {
         case .operationSent(let id, let attempt):
             operations[id]?.state = .inFlight(attempt: attempt)
         case .operationDelivered(let id, let attempts):
+            // The API took something: whatever the check at start found is over.
+            if apiCheck != nil, apiCheck != .ok { apiCheck = .ok }
             if let operation = operations.removeValue(forKey: id)?.operation { settle(operation, .delivered(attempts: attempts)) }
         case .operationRetrying(let id, let attempt, let next, _, let error):
             operations[id]?.state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
+            lastDeliveryError = ErrorText.brief(error)
         case .operationFailed(let failure):
             operations[failure.operation.id] = nil
             settle(failure.operation, .failed(reason: failure.reason))
@@ -158,6 +168,7 @@ public struct AppModel: Sendable {
             queue = stats
         case .healthChanged(let health):
             self.health = health
+            if health == .ok { lastDeliveryError = nil }
         case .eventsDropped:
             break
         }

@@ -46,7 +46,7 @@ public struct Geometry: Hashable, Sendable {
 
     /// The layout of a model's screen: its size, the focus, and whether the API is failing.
     public init(for model: AppModel) {
-        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.health != .ok)
+        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.shownHealth.level != .ok)
     }
 
     /// Rows of the queue list below the counts line. Larger terminals get more of it; while the API fails it grows
@@ -70,13 +70,37 @@ public struct Layout {
         self.theme = theme
     }
 
-    /// One frame.
+    /// One frame. With an ASCII theme every cell is ASCII, whatever the text drawn (payloads included).
     public func render() -> CellBuffer {
+        var buffer = draw()
+        if !theme.unicode { buffer.makeASCII() }
+        return buffer
+    }
+
+    /// The lines of the too-small message at a width: the size needed first, then what to do, in whole phrases.
+    static func tooSmallLines(width: Int, height: Int) -> [String] {
+        let phrases = [
+            "Need \(Geometry.minimumWidth)x\(Geometry.minimumHeight)", "(now \(width)x\(height)):", "terminal too small;",
+            "enlarge it", "or press q to quit",
+        ]
+        var lines: [String] = []
+        for phrase in phrases {
+            if let last = lines.last, TextWidth.columns(of: last) + 1 + TextWidth.columns(of: phrase) <= width {
+                lines[lines.count - 1] = last + " " + phrase
+            } else {
+                lines.append(phrase)
+            }
+        }
+        return lines
+    }
+
+    private func draw() -> CellBuffer {
         var buffer = CellBuffer(width: model.width, height: model.height)
         let geometry = Geometry(for: model)
         guard geometry.fits else {
-            let text = "Terminal too small: \(model.width)x\(model.height), need \(Geometry.minimumWidth)x\(Geometry.minimumHeight)"
-            buffer.write(TextWidth.truncate(text, to: model.width), row: 0, column: 0, style: theme.warning)
+            for (row, line) in Self.tooSmallLines(width: model.width, height: model.height).prefix(model.height).enumerated() {
+                buffer.write(TextWidth.truncate(line, to: model.width), row: row, column: 0, style: theme.warning)
+            }
             return buffer
         }
         drawHeader(&buffer, geometry)
@@ -95,12 +119,13 @@ public struct Layout {
 
     func drawHeader(_ buffer: inout CellBuffer, _ geometry: Geometry) {
         buffer.fill(row: 0, from: 0, to: geometry.width, style: .plain)
-        let (healthText, healthStyle): (String, CellStyle)
-        switch model.health {
-        case .ok: (healthText, healthStyle) = ("ok", theme.good)
-        case .retrying: (healthText, healthStyle) = ("retrying", theme.warning)
-        case .unreachable: (healthText, healthStyle) = ("down", theme.error)
-        case .authFailed: (healthText, healthStyle) = ("auth failed", theme.error)
+        let shown = model.shownHealth
+        let healthText = shown.label
+        let healthStyle: CellStyle
+        switch shown.level {
+        case .ok: healthStyle = theme.good
+        case .warning: healthStyle = theme.warning
+        case .error: healthStyle = theme.error
         }
         let counts = model.statusCounts
         let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
@@ -379,7 +404,7 @@ public struct Layout {
             for operation in operations {
                 switch operation {
                 case .queued(let snapshot):
-                    text.line("  " + describe(snapshot), style(for: snapshot.state))
+                    text.wrapped(describe(snapshot), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
                     text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
                 case .settled(let settled):
                     text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
@@ -415,7 +440,15 @@ public struct Layout {
                 style: line.1)
         }
         if model.focus == .detail {
-            buffer.write("detail", row: geometry.bodyTop, column: geometry.width - 6, style: theme.accent)
+            // The focus shows on the separator; the label only where it covers nothing (ids are never cut).
+            for row in geometry.bodyTop..<(geometry.bodyTop + geometry.bodyHeight) {
+                buffer.write(theme.separator, row: row, column: geometry.treeWidth, style: theme.accent)
+            }
+            let label = "detail"
+            let firstLine = lines.dropFirst(scroll).first.map { TextWidth.columns(of: $0.0) } ?? 0
+            if geometry.detailLeft + 1 + firstLine + 1 + label.count <= geometry.width {
+                buffer.write(label, row: geometry.bodyTop, column: geometry.width - label.count, style: theme.accent)
+            }
         }
     }
 
@@ -424,13 +457,17 @@ public struct Layout {
     func describe(_ operation: OperationSnapshot) -> String {
         let op = operation.operation
         var text = "#\(op.id) \(op.kind.rawValue)"
-        if case .createSpan(_, _, let schema, _, _, _) = op.body { text += " " + schema }
+        if case .createSpan(_, _, let schema, _, _, _) = op.body {
+            text += " " + schema
+        } else if let spanID = op.spanID, let name = model.tree.spans[spanID]?.span.schemaName {
+            text += " " + name
+        }
         switch operation.state {
         case .blocked: text += "  blocked"
         case .pending: text += "  pending"
         case .inFlight(let attempt): text += "  in flight" + (attempt > 1 ? " (attempt \(attempt))" : "")
         case .retrying(let attempt, let next, let error):
-            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(error)"
+            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(ErrorText.brief(error))"
         }
         return text
     }
@@ -506,8 +543,7 @@ public struct Layout {
         let row = geometry.height - 1
         buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
         if let prompt = model.prompt {
-            let x = buffer.write(prompt.label + ": ", row: row, column: 0, style: theme.accent)
-            buffer.write(prompt.text + "▏  Enter adds, Esc cancels", row: row, column: x, maxColumns: geometry.width - x)
+            drawPrompt(&buffer, prompt, row: row, width: geometry.width)
             return
         }
         if let confirmation = model.confirmation {
@@ -559,6 +595,28 @@ public struct Layout {
             x = buffer.write(hint.0, row: row, column: x, style: theme.accent)
             x = buffer.write(" " + hint.1 + " ", row: row, column: x, style: theme.dim)
         }
+    }
+
+    /// The prompt line: label, the text with the cursor (reverse video), then the default as a hint when nothing is
+    /// typed, and the keys. A text longer than the line scrolls so the cursor stays in view.
+    func drawPrompt(_ buffer: inout CellBuffer, _ prompt: Prompt, row: Int, width: Int) {
+        var x = buffer.write(prompt.label + ": ", row: row, column: 0, style: theme.accent)
+        let characters = Array(prompt.text)
+        let cursor = min(max(0, prompt.cursor), characters.count)
+        let room = max(1, width - x - 1)
+        let first = max(0, cursor - room + 1)
+        for (index, character) in characters.enumerated().dropFirst(first) {
+            guard x < width - 1 else { break }
+            x = buffer.write(String(character), row: row, column: x, style: index == cursor ? CellStyle(reverse: true) : .plain)
+        }
+        if cursor == characters.count, x < width {
+            // The cursor after the text; on an empty prompt it sits on the hint's first letter.
+            let under = characters.isEmpty ? prompt.placeholder.first.map(String.init) ?? " " : " "
+            x = buffer.write(under, row: row, column: x, style: CellStyle(dim: characters.isEmpty, reverse: true))
+            if characters.isEmpty { x = buffer.write(String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x) }
+        }
+        let keys = characters.isEmpty && !prompt.placeholder.isEmpty ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
+        if x < width { buffer.write(keys, row: row, column: x, style: theme.dim, maxColumns: width - x) }
     }
 
     /// Every key, for the `?` overlay.
