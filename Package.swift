@@ -167,7 +167,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorCommandsTests",
-            dependencies: ["PrefactorCommands", "prefactor", "PrefactorHTTP", "PrefactorServer", "PrefactorServerTesting", "PrefactorWire"]
+            dependencies: [
+                "PrefactorCommands", "prefactor", "PrefactorCore", "PrefactorHTTP", "PrefactorServer", "PrefactorServerTesting",
+                "PrefactorTUI", "PrefactorWire",
+            ]
         ),
     ]
 )

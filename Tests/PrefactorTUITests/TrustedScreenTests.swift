@@ -226,3 +226,72 @@ struct ActionsThatTellTests {
         #expect(model.handle(.character("f")) == [.finishSpan("sp-search", .complete)])
     }
 }
+
+/// What the screen counts and shows agrees with what it lists and what the API reported.
+@Suite("Counts and vanished runs")
+struct CountsAndVanishedRunsTests {
+    func watching() -> AppModel {
+        var model = emptyModel()
+        model.remote = RemoteView()
+        model.resize(120, 30)
+        return model
+    }
+
+    @Test func theQueueStripCountsWhatItLists() {
+        // An operation whose queue counts have not arrived yet (they come as a separate event).
+        var model = emptyModel()
+        let operation = OperationSnapshot(
+            operation: finishOperation(564, instance: "ai_1", span: "sp_1", enqueued: 1), state: .pending)
+        model.apply(at: 1, [.operationEnqueued(operation)])
+        #expect(model.queue.pending == 0)
+        let strip = lines(model.frame(100, 30)).first { $0.hasPrefix("queue ") } ?? ""
+        #expect(strip.hasPrefix("queue pending 1 in flight 0 retrying 0"), "\(strip)")
+    }
+
+    @Test func theHeaderCountsTheSpansTheAPIReportedForFoldedRuns() {
+        var model = watching()
+        model.apply(
+            changes(instances: [
+                remoteInstance("ai_a", spans: SpanCounts(total: 8, active: 2, complete: 6)),
+                remoteInstance("ai_b", .complete, finished: 1, spans: SpanCounts(total: 14, complete: 13, failed: 1, finished: 14)),
+            ]))
+        let header = lines(model.frame(120, 30))[0]
+        #expect(header.contains("22 spans ●2 ✓19 ✗1"), "\(header)")
+    }
+
+    @Test func expandAllLoadsFoldedRemoteRuns() {
+        var model = watching()
+        model.apply(changes(instances: [remoteInstance("ai_a"), remoteInstance("ai_b", .complete, finished: 1)]))
+        #expect(model.needsRemoteSpans(.instance("ai_b")))
+        #expect(model.handle(.character("=")) == [.loadRemoteSpans("ai_a"), .loadRemoteSpans("ai_b")])
+    }
+
+    @Test func aRunTheAPINoLongerHasIsMarkedGoneAndStopsTicking() {
+        var model = watching()
+        model.apply(changes(instances: [remoteInstance("ai_gone")], spans: [remoteSpan("sp_g", in: "ai_gone")], loaded: ["ai_gone"]))
+        model.tick(at(5))
+        model.apply(.gone(instanceID: "ai_gone", reason: "the API no longer has this run (HTTP 404)"))
+        #expect(model.tree.status(of: .instance("ai_gone")) == .gone)
+        #expect(model.message?.text == "Run ai_gone is gone: the API no longer has this run (HTTP 404)")
+        let first = lines(model.frame(120, 30))
+        model.tick(at(65))
+        let later = lines(model.frame(120, 30))
+        let row = first.first { $0.contains("run ai_gone") } ?? ""
+        #expect(row.contains("? run ai_gone"), "\(row)")
+        #expect(row.contains("gone from the API"), "\(row)")
+        #expect(first[1...3] == later[1...3], "the rows of a gone run no longer tick")
+        #expect(!model.needsRemoteSpans(.instance("ai_gone")))
+    }
+
+    @Test func startingAChildOfAPreparedParentSaysSo() {
+        var model = emptyModel()
+        model.apply(at: 0, [.instanceStarted(instance("ai_p"))])
+        model.apply(at: 1, [
+            .spanPrepared(span("sp_parent", in: "ai_p", "agent:plan", .prepared, prepared: 1)),
+            .spanPrepared(span("sp_child", in: "ai_p", parent: "sp_parent", "llm:chat", .prepared, prepared: 1)),
+        ])
+        model.selection = .span("sp_child")
+        #expect(model.handle(.character("s")) == [.startSpan("sp_child")])
+        #expect(model.message?.text == "Starting it starts its prepared parent(s) too: agent:plan")
+    }
+}

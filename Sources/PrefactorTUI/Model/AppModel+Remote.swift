@@ -77,6 +77,9 @@ extension AppModel {
             view.failure = RemoteFailure(message: message, failures: failures, retryAt: retryAt)
         case .checked(let result):
             view.check = result == .ok ? nil : result
+        case .gone(let id, let reason):
+            tree.markGone(id, reason: reason, at: now)
+            self.message = Message(text: "Run \(id) is gone: \(reason)", isError: true)
         }
         remote = view
         let removed = ageOutRemote()

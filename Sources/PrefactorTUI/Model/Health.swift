@@ -1,6 +1,7 @@
 import Foundation
 import PrefactorCore
 import PrefactorHTTP
+import PrefactorWire
 
 /// How bad the header's health is.
 public enum HealthLevel: Int, Sendable, Hashable, Comparable {
@@ -50,5 +51,39 @@ extension AppModel {
     public mutating func applyCheck(_ result: APICheckResult) {
         apiCheck = result
         if let explanation = result.explanation { message = Message(text: "API check failed: " + explanation, isError: true) }
+    }
+}
+
+extension AppModel {
+    /// The spans the header counts: those in the tree, plus what the API reported for the runs of other processes
+    /// whose spans are not loaded yet (a folded remote run counts its spans without opening it).
+    public var headerSpanCounts: (total: Int, byStatus: [DisplayStatus: Int]) {
+        var total = tree.spanCount
+        var byStatus = tree.spanStatusCounts
+        for id in tree.remoteInstances where !tree.loadedRemoteInstances.contains(id) {
+            guard let counts = tree.remoteSpanCounts[id] else { continue }
+            total += counts.total
+            byStatus[.pending, default: 0] += counts.pending
+            byStatus[.active, default: 0] += counts.active
+            byStatus[.complete, default: 0] += counts.complete
+            byStatus[.failed, default: 0] += counts.failed
+            byStatus[.cancelled, default: 0] += counts.cancelled
+        }
+        return (total, byStatus)
+    }
+}
+
+extension AppModel {
+    /// Counts of the unsettled operations the UI lists: waiting (pending or blocked), in flight, retrying.
+    public var listedQueueCounts: (waiting: Int, inFlight: Int, retrying: Int) {
+        var counts = (waiting: 0, inFlight: 0, retrying: 0)
+        for operation in operations.values {
+            switch operation.state {
+            case .pending, .blocked: counts.waiting += 1
+            case .inFlight: counts.inFlight += 1
+            case .retrying: counts.retrying += 1
+            }
+        }
+        return counts
     }
 }

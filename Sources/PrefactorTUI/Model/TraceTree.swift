@@ -55,16 +55,19 @@ public struct InstanceNode: Sendable, Hashable {
     /// Status changes seen, oldest first.
     public var history: [(status: DisplayStatus, at: Date)]
 
+    /// Why the API no longer has the run (it answered 404 for it), and since when.
+    public var gone: (reason: String, at: Date)?
+
     /// Compares instances and histories.
     public static func == (lhs: InstanceNode, rhs: InstanceNode) -> Bool {
-        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status)
+        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status) && lhs.gone?.reason == rhs.gone?.reason
     }
 
     /// Hashes the instance.
     public func hash(into hasher: inout Hasher) { hasher.combine(instance) }
 
     /// The display status.
-    public var status: DisplayStatus { DisplayStatus(instance.phase) }
+    public var status: DisplayStatus { gone == nil ? DisplayStatus(instance.phase) : .gone }
 }
 
 /// Counts under a node, shown on collapsed rows.
@@ -131,6 +134,7 @@ public struct TraceTree: Sendable {
         if var node = instances[instance.id] {
             let status = DisplayStatus(instance.phase)
             instanceStatusCounts[node.status, default: 0] -= 1
+            node.gone = nil  // the API has it again
             instanceStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status { node.history.append((status, time)) }
             node.instance = instance
@@ -200,6 +204,7 @@ public struct TraceTree: Sendable {
         case .active: return span.startedAt
         case .pending: return span.startedAt ?? span.finishedAt  // a cancel-unstarted span: pending from the cancel
         case .complete, .failed, .cancelled, .terminated: return span.finishedAt
+        case .gone: return nil
         }
     }
 
@@ -365,6 +370,19 @@ extension TraceTree {
             remoteSpans.insert(id)
             store(node.span, at: node.history.first?.at ?? Date(), remoteStatus: node.remoteStatus)
         }
+    }
+
+    /// Marks an instance the API no longer has (it answered 404 for it): it shows as gone, with the reason, and its
+    /// time stops.
+    public mutating func markGone(_ instanceID: String, reason: String, at time: Date) {
+        guard var node = instances[instanceID], node.gone == nil else { return }
+        instanceStatusCounts[node.status, default: 0] -= 1
+        node.gone = (reason, time)
+        node.history.append((.gone, time))
+        instanceStatusCounts[.gone, default: 0] += 1
+        instances[instanceID] = node
+        loadedRemoteInstances.insert(instanceID)  // nothing more to fetch
+        version += 1
     }
 
     /// Marks a remote instance's spans as loaded.

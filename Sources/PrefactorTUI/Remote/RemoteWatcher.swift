@@ -62,6 +62,8 @@ public enum RemoteEvent: Sendable, Hashable {
     case failed(message: String, failures: Int, retryAt: Date)
     /// What a failed poll says about the API (auth failed, unreachable...); sent before ``failed(message:failures:retryAt:)``.
     case checked(APICheckResult)
+    /// The API answered 404 for an instance: it no longer has it (e.g. a restarted in-memory server).
+    case gone(instanceID: String, reason: String)
 }
 
 /// Follows what every agent does on an API, through its list endpoints, incrementally.
@@ -197,6 +199,9 @@ public actor RemoteWatcher {
             let changes = RemoteChanges(spans: spans, loadedInstances: [instanceID], at: Date())
             continuation.yield(.changes(changes))
             return changes
+        } catch let error as PrefactorHTTPError where error.code == .notFound {
+            continuation.yield(.gone(instanceID: instanceID, reason: "the API no longer has this run (HTTP 404)"))
+            return nil
         } catch {
             continuation.yield(
                 .failed(

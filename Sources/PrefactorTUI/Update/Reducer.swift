@@ -141,6 +141,12 @@ extension AppModel {
             if let selection, let instanceID = tree.instanceID(of: selection) { self.selection = .instance(instanceID) }
         case .character("="):
             collapsed.removeAll()
+            // Folded runs of other processes open too: their spans are fetched.
+            let unloaded = tree.instanceOrder.filter { needsRemoteSpans(.instance($0)) }
+            if !unloaded.isEmpty {
+                message = Message(text: "Loading the spans of \(unloaded.count) run(s) of other processes", isError: false)
+                return unloaded.map(Effect.loadRemoteSpans)
+            }
         case .character("p"):
             if readonly { return refuse("Read-only mode: p is disabled") }
             guard demo != nil else {
@@ -223,6 +229,16 @@ extension AppModel {
             prompt = Prompt(label: "New span type", placeholder: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
         case ("s", .span(let id)):
             guard tree.spans[id]?.span.phase == .prepared else { return refuse("Only a prepared span (◌) can be started") }
+            // Starting a span starts its prepared ancestors first: say so.
+            var parents: [String] = []
+            var parent = tree.spans[id]?.span.parentID.flatMap { tree.knownSpan($0) }
+            while let current = parent, let node = tree.spans[current], node.span.phase == .prepared {
+                parents.append(node.span.schemaName)
+                parent = node.span.parentID.flatMap { tree.knownSpan($0) }
+            }
+            if !parents.isEmpty {
+                message = Message(text: "Starting it starts its prepared parent(s) too: " + parents.joined(separator: ", "), isError: false)
+            }
             return [.startSpan(id)]
         case ("s", .instance):
             return refuse("s starts a prepared span; select one")

@@ -130,7 +130,7 @@ public struct Layout {
         let counts = model.statusCounts
         let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
             + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
-            + countSegments(model.tree.spanCount, noun: "span", byStatus: counts.spans)
+            + countSegments(model.headerSpanCounts.total, noun: "span", byStatus: model.headerSpanCounts.byStatus)
         var right: [(String, CellStyle)] = []
         if let remote = model.remote { right.append(remoteFreshness(remote)) }
         if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
@@ -161,7 +161,7 @@ public struct Layout {
     static let syncFailedLabel = "sync failed"
 
     /// The order of statuses in the header's counts: what runs first, then what waits, then how things ended.
-    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated]
+    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone]
 
     /// A total with its noun (singular or plural), then the count of each status that has any.
     func countSegments(_ total: Int, noun: String, byStatus: [DisplayStatus: Int]) -> [(String, CellStyle)] {
@@ -291,10 +291,17 @@ public struct Layout {
                 summary = "@" + (instance.agentID.flatMap { model.remote?.agentNames[$0] } ?? "remote")
             }
             if let reason = instance.terminationReason { summary += (summary.isEmpty ? "" : " ") + "terminated: " + reason }
-            return ("run " + shortID(id), summary, instance.startedAt ?? instance.registeredAt, instance.finishedAt)
+            let gone = model.tree.instances[id]?.gone
+            if gone != nil { summary += (summary.isEmpty ? "" : " ") + "gone from the API" }
+            return ("run " + shortID(id), summary, instance.startedAt ?? instance.registeredAt, instance.finishedAt ?? gone?.at)
         case .span(let id):
             guard let span = model.tree.spans[id]?.span else { return (id, "", nil, nil) }
-            return (span.schemaName, Self.summary(of: span.payload), span.startedAt, span.finishedAt ?? (span.phase.isFinished ? span.startedAt : nil))
+            // The time of a span of a run that is gone stops with the run.
+            let goneAt = model.tree.instances[span.instanceID]?.gone?.at
+            return (
+                span.schemaName, Self.summary(of: span.payload), span.startedAt,
+                span.finishedAt ?? (span.phase.isFinished ? span.startedAt : goneAt)
+            )
         }
     }
 
@@ -330,7 +337,7 @@ public struct Layout {
             let started
         else { return }
         let origin = instance.startedAt ?? instance.registeredAt
-        let end = instance.finishedAt ?? model.now
+        let end = instance.finishedAt ?? model.tree.instances[instanceID]?.gone?.at ?? model.now
         let total = max(0.001, end.timeIntervalSince(origin))
         let from = max(0, min(width - 1, Int((started.timeIntervalSince(origin) / total) * Double(width))))
         let to = max(from + 1, min(width, Int(ceil(((finished ?? model.now).timeIntervalSince(origin) / total) * Double(width)))))
@@ -361,6 +368,7 @@ public struct Layout {
             text.time("started", instance.startedAt)
             text.time("finished", instance.finishedAt)
             if let reason = instance.terminationReason { text.field("reason", reason, theme.style(.terminated), words: true) }
+            if let gone = node.gone { text.field("gone", gone.reason, theme.error, words: true) }
             if model.needsRemoteSpans(selection), let counts = model.tree.remoteSpanCounts[id] {
                 text.line("spans    \(counts.total) (\(counts.active) running, \(counts.failed) failed; Enter loads them)")
             } else {
@@ -484,17 +492,20 @@ public struct Layout {
         let row = geometry.queueTop
         buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
         let queue = model.queue
+        // The counts of the operations listed below, so that the strip and its list always agree (the queue's own
+        // counts arrive as a separate event and can trail the list by a frame).
+        let listed = model.listedQueueCounts
         var x = buffer.write("queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
-        x = buffer.write(" pending \(queue.pending + queue.blocked)", row: row, column: x)
-        x = buffer.write(" in flight \(queue.inFlight)", row: row, column: x, style: queue.inFlight > 0 ? theme.style(.active) : .plain)
-        var retryText = " retrying \(queue.retrying)"
+        x = buffer.write(" pending \(listed.waiting)", row: row, column: x)
+        x = buffer.write(" in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
+        var retryText = " retrying \(listed.retrying)"
         if let next = model.operations.values.compactMap({ snapshot -> Date? in
             if case .retrying(_, let at, _) = snapshot.state { return at }
             return nil
         }).min() {
             retryText += " (next in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s)"
         }
-        x = buffer.write(retryText, row: row, column: x, style: queue.retrying > 0 ? theme.warning : .plain)
+        x = buffer.write(retryText, row: row, column: x, style: listed.retrying > 0 ? theme.warning : .plain)
         x = buffer.write(" failed \(queue.failed)", row: row, column: x, style: queue.failed > 0 ? theme.error : .plain)
         x = buffer.write(" delivered \(queue.delivered)", row: row, column: x, style: theme.good)
         let recent = Array(model.throughput.suffix(12))

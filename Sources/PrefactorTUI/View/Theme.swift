@@ -16,6 +16,8 @@ public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
     case cancelled
     /// Terminated by an operator (instances).
     case terminated
+    /// No longer on the API (it answered 404 for it, e.g. a restarted in-memory server).
+    case gone
 
     /// The status of a span phase.
     public init(_ phase: SpanPhase) {
@@ -41,7 +43,7 @@ public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
     }
 
     /// Whether the row is an error for the errors-only view.
-    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated }
+    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated || self == .gone }
 }
 
 /// Glyphs and colours (tui.md): always a glyph and a colour, never colour alone.
@@ -82,6 +84,7 @@ public struct Theme: Sendable, Hashable {
         case (.cancelled, false): return "-"
         case (.terminated, true): return "■"
         case (.terminated, false): return "#"
+        case (.gone, _): return "?"
         }
     }
 
@@ -102,6 +105,7 @@ public struct Theme: Sendable, Hashable {
         case .failed: return CellStyle(foreground: .red, bold: true)
         case .cancelled: return CellStyle(foreground: .yellow)
         case .terminated: return CellStyle(foreground: .magenta)
+        case .gone: return CellStyle(dim: true)
         }
     }
 
