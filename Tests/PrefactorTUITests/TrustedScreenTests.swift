@@ -295,3 +295,53 @@ struct CountsAndVanishedRunsTests {
         #expect(model.message?.text == "Starting it starts its prepared parent(s) too: agent:plan")
     }
 }
+
+/// The visible rows follow a growing tree by insertion, and end up exactly as a rebuild would make them.
+@Suite("Incremental rows")
+struct IncrementalRowsTests {
+    /// Spans under pseudo-random parents of three runs (a fixed sequence), some folded.
+    func events(count: Int) -> [ClientEvent] {
+        var events: [ClientEvent] = (0..<3).map { .instanceStarted(instance("ai_\($0)")) }
+        var state: UInt64 = 42
+        for index in 0..<count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let parent = index == 0 || state % 4 == 0 ? nil : "s\(Int(state >> 33) % index)"
+            let run = "ai_\(Int(state >> 40) % 3)"
+            let instanceID = parent.flatMap { id in
+                events.lazy.compactMap { event -> String? in
+                    if case .spanStarted(let span) = event, span.id == id { return span.instanceID }
+                    return nil
+                }.first
+            } ?? run
+            events.append(.spanStarted(span("s\(index)", in: instanceID, parent: parent, "step", .active, started: Double(index))))
+        }
+        return events
+    }
+
+    @Test func addedSpansAreInsertedAndMatchARebuild() {
+        let all = events(count: 300)
+        var model = emptyModel()
+        model.apply(Array(all.prefix(40)))
+        model.collapsed.insert(.span("s3"))
+        model.refreshRows()
+        let rebuilds = model.rowRebuilds
+        for event in all.dropFirst(40) {
+            model.apply([event])  // refreshes the rows
+        }
+        #expect(model.rowRebuilds == rebuilds, "spans appended under their parents are inserted, not rebuilt")
+        var fresh = emptyModel()
+        fresh.collapsed = model.collapsed
+        fresh.apply(all)
+        #expect(model.rows == fresh.rows)
+        for (index, row) in model.rows.enumerated() { #expect(model.rowIndex(of: row.node) == index) }
+    }
+
+    @Test func otherChangesRebuild() {
+        var model = emptyModel()
+        model.apply(events(count: 30))
+        let rebuilds = model.rowRebuilds
+        model.apply([.instanceStarted(instance("ai_new"))])
+        #expect(model.rowRebuilds == rebuilds + 1)
+        #expect(model.rows.last?.node == .instance("ai_new"))
+    }
+}

@@ -394,7 +394,7 @@ public actor TUIController {
             // The node's event may not have arrived yet: select it as soon as it is in the tree.
             model.pendingSelection = node
             model.refreshRows()
-            if model.rows.contains(where: { $0.node == node }) {
+            if model.rowIndex(of: node) != nil {
                 model.selection = node
                 model.pendingSelection = nil
                 model.follow = false
