@@ -180,7 +180,7 @@ struct TUICommand: AsyncParsableCommand {
         }
 
         let demoControl = agent.map { agent in
-            DemoControl(togglePause: { agent.togglePause() }, stop: { await agent.stopAndWait() })
+            DemoControl(togglePause: { agent.togglePause() }, stop: { await agent.stopAndWait() }, notices: agent.notices)
         }
         let (outcome, status): (String, Int32) = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }

@@ -185,6 +185,28 @@ struct ControllerTrustTests {
         }
     }
 
+    @Test func whatTheDemoSaysIsShownAndLogged() async throws {
+        try await withTestServer { server in
+            let client = try PrefactorClient(configuration: coreConfiguration(server))
+            let backend = MemoryBackend(width: 100, height: 30)
+            let (notices, tell) = AsyncStream<String>.makeStream()
+            let lines = LogLines()
+            let controller = TUIController(
+                client: client, backend: backend, options: TUIOptions(apiURL: server.baseURL),
+                demo: DemoControl(togglePause: { false }, notices: notices), logger: lines.logger)
+            let ui = Task { await controller.run() }
+            tell.yield("run ai_1 was terminated by an operator; stopped it (open spans cancelled)")
+            try await eventually("the notice is on the message line") {
+                backend.lastFrame?.plainText().split(separator: "\n").last
+                    == "Demo: run ai_1 was terminated by an operator; stopped it (open spans cancelled)"
+            }
+            #expect(lines.contains("Demo: run ai_1 was terminated by an operator"))
+            backend.send(.key(.interrupt))
+            _ = await ui.value
+            await client.shutdown()
+        }
+    }
+
     @Test func aCleanQuitCancelsWhatIsStillOpen() async throws {
         try await withTestServer { server in
             try await withUI(server) { client, backend, controller, ui in

@@ -336,12 +336,20 @@ struct IncrementalRowsTests {
         for (index, row) in model.rows.enumerated() { #expect(model.rowIndex(of: row.node) == index) }
     }
 
-    @Test func otherChangesRebuild() {
+    @Test func aNewRunIsAppendedAndOtherChangesRebuild() {
         var model = emptyModel()
         model.apply(events(count: 30))
         let rebuilds = model.rowRebuilds
         model.apply([.instanceStarted(instance("ai_new"))])
-        #expect(model.rowRebuilds == rebuilds + 1)
+        #expect(model.rowRebuilds == rebuilds, "a new run's row goes at the end")
         #expect(model.rows.last?.node == .instance("ai_new"))
+        // A fold changes which rows show: they are rebuilt.
+        model.collapsed.insert(.instance("ai_0"))
+        model.refreshRows()
+        #expect(model.rowRebuilds == rebuilds + 1)
+        var fresh = emptyModel()
+        fresh.collapsed = model.collapsed
+        fresh.apply(events(count: 30) + [.instanceStarted(instance("ai_new"))])
+        #expect(model.rows == fresh.rows)
     }
 }

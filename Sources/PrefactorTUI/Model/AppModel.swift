@@ -270,13 +270,21 @@ public struct AppModel: Sendable {
     private mutating func insertAppendedRows(since version: Int) -> Bool {
         guard version >= tree.structureLogStart, version <= tree.structureVersion else { return false }
         let changes = tree.structureLog[(version - tree.structureLogStart)...]
-        var added: [String] = []
+        guard changes.allSatisfy({ change in if case .other = change { false } else { true } }) else { return false }
         for change in changes {
-            guard case .appended(let id) = change else { return false }
-            added.append(id)
-        }
-        for id in added {
-            guard insertRow(ofSpan: id) else { return false }
+            switch change {
+            case .appended(let id):
+                guard insertRow(ofSpan: id) else { return false }
+            case .appendedInstance(let id):
+                let node = NodeID.instance(id)
+                guard rowOrdinal[node] == nil else { return false }
+                rowOrdinal[node] = rowPositions.count
+                rowOrdinals.append(rowPositions.count)
+                rowPositions.append(rows.count)
+                rows.append(VisibleRow(node: node, depth: 0))
+            case .other:
+                return false
+            }
         }
         return true
     }

@@ -116,7 +116,9 @@ public struct TraceTree: Sendable {
         /// A new span, placed as the last child of its parent (or its instance): its row, when shown, goes at the
         /// end of its parent's subtree.
         case appended(String)
-        /// Anything else (an instance added, a span moved or placed among its siblings, something removed).
+        /// A new instance, last in ``instanceOrder``: its row goes at the end.
+        case appendedInstance(String)
+        /// Anything else (a span moved or placed among its siblings, something removed).
         case other
     }
 
@@ -172,7 +174,7 @@ public struct TraceTree: Sendable {
             instances[instance.id] = InstanceNode(instance: instance, history: [(DisplayStatus(instance.phase), time)])
             instanceStatusCounts[DisplayStatus(instance.phase), default: 0] += 1
             instanceOrder.append(instance.id)
-            noteStructure(.other)
+            noteStructure(.appendedInstance(instance.id))
         }
     }
 

@@ -31,11 +31,17 @@ public struct DemoControl: Sendable {
     public let togglePause: @Sendable () -> Bool
     /// Stops it, winding down its runs (on a clean quit, before the rest is finished and the queue drained).
     public let stop: @Sendable () async -> Void
+    /// What it tells its user (a run stopped after its termination...): shown on the message line and logged.
+    public let notices: AsyncStream<String>?
 
     /// Creates the control of a demo agent.
-    public init(togglePause: @escaping @Sendable () -> Bool, stop: @escaping @Sendable () async -> Void = {}) {
+    public init(
+        togglePause: @escaping @Sendable () -> Bool, stop: @escaping @Sendable () async -> Void = {},
+        notices: AsyncStream<String>? = nil
+    ) {
         self.togglePause = togglePause
         self.stop = stop
+        self.notices = notices
     }
 }
 
@@ -142,6 +148,7 @@ public actor TUIController {
         case frameDue
         case drained(DeliveryReport)
         case effectFailed(String)
+        case notice(String)
         case selected(NodeID)
         case terminalEnded
         case remote(RemoteEvent)
@@ -247,6 +254,11 @@ public actor TUIController {
                 for await due in frameRequests {
                     try? await Task.sleep(until: due, clock: .continuous)
                     inbox.send(.frameDue)
+                }
+            }
+            if let notices = demo?.notices {
+                group.addTask {
+                    for await notice in notices { inbox.send(.notice("Demo: " + notice)) }
                 }
             }
             if let watcher {
@@ -377,6 +389,10 @@ public actor TUIController {
             }
         case .effectFailed(let message):
             model.message = Message(text: message, isError: true)
+            dirty = true
+        case .notice(let text):
+            logger.notice("\(text)")
+            model.message = Message(text: text, isError: false)
             dirty = true
         case .remote(let event):
             model.now = Date()

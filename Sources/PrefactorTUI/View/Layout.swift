@@ -412,7 +412,7 @@ public struct Layout {
             for operation in operations {
                 switch operation {
                 case .queued(let snapshot):
-                    text.wrapped(describe(snapshot), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
+                    text.wrapped(describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
                     text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
                 case .settled(let settled):
                     text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
@@ -462,7 +462,9 @@ public struct Layout {
 
     // MARK: Queue
 
-    func describe(_ operation: OperationSnapshot) -> String {
+    /// A queued operation as one line; `full` keeps the whole error text (the detail pane) instead of its short form
+    /// (the queue strip).
+    func describe(_ operation: OperationSnapshot, full: Bool = false) -> String {
         let op = operation.operation
         var text = "#\(op.id) \(op.kind.rawValue)"
         if case .createSpan(_, _, let schema, _, _, _) = op.body {
@@ -475,7 +477,7 @@ public struct Layout {
         case .pending: text += "  pending"
         case .inFlight(let attempt): text += "  in flight" + (attempt > 1 ? " (attempt \(attempt))" : "")
         case .retrying(let attempt, let next, let error):
-            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(ErrorText.brief(error))"
+            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
         }
         return text
     }
