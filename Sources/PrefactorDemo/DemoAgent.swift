@@ -204,6 +204,7 @@ public final class DemoAgent: Sendable {
             }
             try check(run)
             try await run.recordQuality(name: "helpfulness", payload: ["score": .double((random() * 100).rounded() / 100)])
+            try check(run)
             try await run.finish(status: status)
         } catch let interrupted as Interrupted {
             guard let run = started else { return }
