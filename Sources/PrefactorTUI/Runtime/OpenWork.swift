@@ -1,4 +1,5 @@
 import PrefactorCore
+import PrefactorWire
 
 /// Finishing what a process started and left open, so that quitting leaves nothing running on the API.
 public enum OpenWork {
