@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
         .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
+        .library(name: "PrefactorDemo", targets: ["PrefactorDemo"]),
         .library(name: "PrefactorTUI", targets: ["PrefactorTUI"]),
         .library(name: "PrefactorTUICurses", targets: ["PrefactorTUICurses"]),
         .library(name: "PrefactorServerTesting", targets: ["PrefactorServerTesting"]),
@@ -59,6 +60,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .target(name: "PrefactorDemo", dependencies: ["PrefactorCore", "PrefactorWire"]),
         .target(
             name: "PrefactorTUI",
             dependencies: [
@@ -95,6 +97,7 @@ let package = Package(
                 "PrefactorHTTP",
                 "PrefactorServer",
                 "PrefactorCore",
+                "PrefactorDemo",
                 "PrefactorTUI",
                 "PrefactorTUICurses",
                 "PrefactorWire",
@@ -162,12 +165,18 @@ let package = Package(
         ),
         .testTarget(
             name: "PrefactorTUITests",
-            dependencies: ["PrefactorTUI", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServerTesting"],
+            dependencies: [
+                "PrefactorTUI", "PrefactorDemo", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServer",
+                "PrefactorServerTesting", .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Golden")]
         ),
         .testTarget(
             name: "PrefactorCommandsTests",
-            dependencies: ["PrefactorCommands", "prefactor"]
+            dependencies: [
+                "PrefactorCommands", "prefactor", "PrefactorCore", "PrefactorHTTP", "PrefactorServer", "PrefactorServerTesting",
+                "PrefactorTUI", "PrefactorWire",
+            ]
         ),
     ]
 )

@@ -38,9 +38,10 @@ struct PingCommand: AsyncParsableCommand {
             case .auth: reason = "the token was rejected"
             case .transport: reason = "the API could not be reached"
             case .timeout: reason = "no answer within \(timeout) s"
+            case .notFound, .responseContract: reason = "this is not a Prefactor API"
             default: reason = "the API answered with an error"
             }
-            printError("error: \(configuration.apiURL): \(reason): \(error.description)")
+            printError("error: \(configuration.apiURL): \(reason): \(error.summary(endpoint: configuration.endpoint))")
             throw ExitCode.failure
         }
     }

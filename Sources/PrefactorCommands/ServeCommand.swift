@@ -13,20 +13,16 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the local Prefactor API server (Hummingbird + SQLite).",
         discussion: """
-            The server implements the Prefactor API the official SDKs use, under /api/v1. Data is kept in a SQLite
-            file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts; --in-memory keeps it
-            in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without --token (or
-            $PREFACTOR_API_TOKEN) a token is generated and printed once.
+            The server implements the Prefactor API the official SDKs use, under /api/v1. Data is kept in a SQLite file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts; --in-memory keeps it in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without --token (or $PREFACTOR_API_TOKEN) a token is generated and printed once.
 
             On start the server prints, each on its own line (the URL line last):
               PREFACTOR_API_TOKEN=TOKEN      (only when the token was generated)
               PREFACTOR_API_URL=http://HOST:PORT
 
-            Fault injection (tests and demos), repeatable: --fault '[METHOD ]PATH:OPTIONS' with the options
-            status=CODE, count=N, latency=MS and drop; PATH may contain * wildcards. Examples:
+            Fault injection (tests and demos), repeatable: --fault '[METHOD ]PATH:OPTIONS' with the options status=CODE, count=N, latency=MS and drop; PATH may contain * wildcards. Examples:
               --fault 'POST /api/v1/agent_spans:status=503,count=3'
               --fault '*:latency=50'
-            Faults can also be changed while running: GET/POST/DELETE /__prefactor/faults.
+            Faults can also be changed while running: GET /__prefactor/faults lists them, POST adds one with a JSON body such as {"method": "POST", "path": "/api/v1/agent_spans", "status": 503, "count": 3} (or {"latency_ms": 50} or {"drop": true}), DELETE removes them all (docs/faults.md).
 
             Stop with Ctrl-C or SIGTERM: in-flight requests finish first.
             """)

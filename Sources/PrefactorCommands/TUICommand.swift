@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PrefactorCore
+import PrefactorDemo
 import PrefactorHTTP
 import PrefactorTUI
 import PrefactorTUICurses
@@ -14,19 +15,14 @@ struct TUICommand: AsyncParsableCommand {
         commandName: "tui",
         abstract: "Watch and drive agent runs live in the terminal (the default command).",
         discussion: """
-            With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in
-            memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment
-            variables) it shows what this process's client does against that API; --demo adds the demo agent, and
-            --watch adds the runs of every other process on that API (polled every --poll-interval seconds; runs
-            finished more than --age-out minutes ago leave the view). The embedded server is watched by default.
+            With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment variables) it shows what this process's client does against that API; --demo adds the demo agent, and --watch adds the runs of every other process on that API (polled every --poll-interval seconds; runs finished more than --age-out minutes ago leave the view). The embedded server is watched by default. The API is checked before the first frame: the header says when the token is rejected, nothing answers, or the address is not a Prefactor API.
 
-            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel,
-            T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching,
-            ? help, q quit (drains the queue).
-            Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129).
+            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching, ? help, q quit (drains the queue).
 
-            --render prints one frame as text without a terminal (for docs and tests).
-            Logs go to --log-file, never to the screen. NO_COLOR turns colours off.
+            q cancels what this process left open (spans and runs, the reason in the result), then delivers the queue; it exits 1 when something could not be delivered.
+            Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129), printing what it leaves behind.
+
+            --render prints one frame as text without a terminal (for docs and tests). Logs go to --log-file, never to the screen: every change of the API's health and every operation that failed for good. NO_COLOR turns colours off.
             """)
 
     @Option(name: .customLong("api-url"), help: "The API origin (default: $PREFACTOR_API_URL, else an embedded server).")
@@ -90,12 +86,19 @@ struct TUICommand: AsyncParsableCommand {
     var maxFinished = 200
 
     func validate() throws {
-        guard (20...1000).contains(width), (5...500).contains(height) else {
-            throw ValidationError("--width must be 20-1000 and --height 5-500")
+        guard (Geometry.minimumWidth...1000).contains(width), (Geometry.minimumHeight...500).contains(height) else {
+            throw ValidationError(
+                "--width must be \(Geometry.minimumWidth)-1000 and --height \(Geometry.minimumHeight)-500 "
+                    + "(the smallest frame the UI draws is \(Geometry.minimumWidth)x\(Geometry.minimumHeight))")
+        }
+        if let apiURL, let problem = APIClient.Configuration.problem(withAPIURL: apiURL) {
+            throw ValidationError("--api-url '\(apiURL)' \(problem)")
         }
         if let after, !(0...3600).contains(after) { throw ValidationError("--after must be from 0 to 3600 seconds") }
         if demo && noDemo { throw ValidationError("--demo and --no-demo cannot be used together") }
-        guard demoSpeed > 0, demoSpeed <= 100 else { throw ValidationError("--demo-speed must be from 0 to 100") }
+        guard demoSpeed > 0, demoSpeed <= 100 else {
+            throw ValidationError("--demo-speed must be greater than 0 and at most 100 (1 is real time; p pauses the demo)")
+        }
         if watch && noWatch { throw ValidationError("--watch and --no-watch cannot be used together") }
         guard (0.1...3600).contains(pollInterval) else { throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds") }
         guard ageOut > 0, ageOut <= 60 * 24 * 365 else { throw ValidationError("--age-out must be a positive number of minutes") }
@@ -148,6 +151,10 @@ struct TUICommand: AsyncParsableCommand {
             } else {
                 clientConfiguration = try APIClient.Configuration.fromEnvironment(apiURL: apiURL, apiToken: token)
             }
+        } catch let error as PrefactorHTTPError where error.code == .configuration {
+            backend?.stop()
+            printError("error: \(error.message)")
+            throw ExitCode.validationFailure
         } catch {
             backend?.stop()
             printError("error: \(Self.describe(error))")
@@ -159,6 +166,12 @@ struct TUICommand: AsyncParsableCommand {
         let client = try PrefactorClient(configuration: configuration, logger: logger)
         let agent = runDemo ? DemoAgent(client: client, speed: demoSpeed) : nil
         let options = TUIOptions(apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme)
+        // The check at start answers quickly or not at all: no retries, a short limit.
+        var probeConfiguration = clientConfiguration
+        probeConfiguration.retryPolicy = .none
+        probeConfiguration.requestTimeout = .seconds(5)
+        probeConfiguration.connectTimeout = .seconds(5)
+        let probe = try? APIClient(configuration: probeConfiguration)
         let watcher: RemoteWatcher?
         do { watcher = try makeWatcher(api: clientConfiguration, embedded: wantsEmbedded) } catch {
             backend?.stop()
@@ -166,44 +179,65 @@ struct TUICommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
-        let outcome: String = await withTaskGroup(of: Void.self) { group in
+        let demoControl = agent.map { agent in
+            DemoControl(togglePause: { agent.togglePause() }, stop: { await agent.stopAndWait() }, notices: agent.notices)
+        }
+        let (outcome, status): (String, Int32) = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             if let agent { group.addTask { await agent.run() } }
             defer { group.cancelAll() }
             if render {
-                return await renderFrame(client: client, options: options, demo: agent, watcher: watcher)
+                let frame = await renderFrame(client: client, options: options, demo: agent, watcher: watcher, probe: probe)
+                try? await probe?.shutdown()
+                return (frame, 0)
             }
             let controller = TUIController(
-                client: client, backend: backend!, options: options, demo: agent, watcher: watcher, logger: logger)
+                client: client, backend: backend!, options: options, demo: demoControl, watcher: watcher, probe: probe,
+                logger: logger)
             let exit = await controller.run()
+            try? await probe?.shutdown()
             backend?.stop()
-            if case .interrupted(let left) = exit {
-                // Ctrl-C, with the terminal restored: exit at once with the shell's status for SIGINT (128 + 2), as
-                // SIGTERM (143) and SIGHUP (129) do. Nothing more is delivered.
-                printError("prefactor: interrupted with \(left) operations still queued (not delivered).")
-                Foundation.exit(130)
+            switch exit {
+            case .interrupted(let left), .signalled(_, let left):
+                // Ctrl-C or a signal, with the terminal restored: exit at once with the shell's status (128 + the
+                // signal; Ctrl-C counts as SIGINT). Nothing more is delivered; what is left is said.
+                let signal: Int32 = if case .signalled(let number, _) = exit { number } else { SIGINT }
+                let line = Self.leftBehind(operations: left, openRuns: OpenWork.openRuns(client.snapshot()), signal: signal)
+                logger.warning("\(line)")
+                printError(line)
+                Foundation.exit(128 + signal)
+            case .drained, .terminalClosed, .abandoned:
+                break
             }
             let report = await client.shutdown()
-            switch exit {
-            case .drained, .terminalClosed, .interrupted:
-                return report.isComplete
-                    ? "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
-                    : "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
-            case .abandoned(let left):
-                return "prefactor: quit at once with \(left) operations still queued (not delivered)."
-            }
+            let summary = SessionSummary(exit: exit, report: report, logPath: logPath)
+            logger.notice("\(summary.text)")
+            return (summary.text, summary.status)
         }
         _ = await client.shutdown()
         await embedded?.stop()
         print(outcome)
+        if status != 0 { throw ExitCode(status) }
     }
 
-    private func renderFrame(client: PrefactorClient, options: TUIOptions, demo: DemoAgent?, watcher: RemoteWatcher?) async -> String {
+    /// The line printed when the UI quits at once.
+    static func leftBehind(operations: Int, openRuns: Int, signal: Int32) -> String {
+        let how = signal == SIGINT ? "interrupted" : "stopped by signal \(signal)"
+        var line = "prefactor: \(how) with \(operations) operations still queued (not delivered)"
+        if openRuns > 0 { line += " and \(openRuns) runs left open (they stay active on the API)" }
+        return line + "."
+    }
+
+    private func renderFrame(
+        client: PrefactorClient, options: TUIOptions, demo: DemoAgent?, watcher: RemoteWatcher?, probe: APIClient?
+    ) async -> String {
+        let check = await probe?.check()
         let (snapshot, events) = client.subscribe()
         var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         model.width = width
         model.height = height
         model.load(snapshot)
+        if let check { model.applyCheck(check) }
         let wait = after ?? (demo == nil ? 0.5 : 4)
         // The remote view: polls for the whole wait, then one more, so the frame shows the latest state.
         let remote: [RemoteEvent] = await {
@@ -212,7 +246,10 @@ struct TUICommand: AsyncParsableCommand {
             var events: [RemoteEvent] = []
             repeat {
                 do { events.append(.changes(try await watcher.poll())) } catch {
-                    events.append(.failed(message: "\(error)", failures: 1, retryAt: Date()))
+                    if let error = error as? PrefactorHTTPError {
+                        events.append(.checked(APICheckResult(error: error, endpoint: watcher.endpoint)))
+                    }
+                    events.append(.failed(message: ErrorText.oneLine(error), failures: 1, retryAt: Date()))
                 }
                 if ContinuousClock.now >= deadline { break }
                 try? await Task.sleep(for: min(watcher.options.interval, deadline - ContinuousClock.now))
@@ -244,7 +281,9 @@ struct TUICommand: AsyncParsableCommand {
         }
         _ = collected
         // The stream cannot be read after cancellation mid-way; take the client's state directly.
+        let checked = model.apiCheck
         model.load(client.snapshot())
+        model.apiCheck = checked
         model.now = Date()
         for event in remote { model.apply(event) }
         model.tick(Date())
@@ -266,7 +305,9 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the demo agent headless against an API (e.g. `prefactor serve`).",
-        discussion: "Stops after --duration seconds, or on Ctrl-C; then drains the queue and reports.")
+        discussion: """
+            Stops after --duration seconds, or on Ctrl-C or SIGTERM: the runs in progress cancel their open spans and finish as cancelled, then the queue is delivered and a summary printed. A run an operator terminates stops at once. Exits 1 when something could not be delivered.
+            """)
 
     @OptionGroup var api: APIOptions
 
@@ -282,7 +323,7 @@ struct DemoCommand: AsyncParsableCommand {
     func validate() throws {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         guard (1...50).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 50") }
-        guard speed > 0, speed <= 100 else { throw ValidationError("--speed must be from 0 to 100") }
+        guard speed > 0, speed <= 100 else { throw ValidationError("--speed must be greater than 0 and at most 100") }
     }
 
     func run() async throws {
@@ -291,9 +332,12 @@ struct DemoCommand: AsyncParsableCommand {
         let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
         printFlushed("demo: running against \(configuration.api.apiURL)" + (duration.map { " for \($0) s" } ?? "; Ctrl-C stops"))
         let interrupted = SignalWaiter(signals: [SIGINT, SIGTERM])
-        await withTaskGroup(of: Void.self) { group in
+        let report = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             group.addTask { await agent.run() }
+            group.addTask {
+                for await notice in agent.notices { printFlushed("demo: " + notice) }
+            }
             group.addTask {
                 let events = client.events()
                 for await event in events {
@@ -307,10 +351,37 @@ struct DemoCommand: AsyncParsableCommand {
             } else {
                 await interrupted.wait(timeout: nil)
             }
-            printFlushed("demo: stopping; delivering the queue…")
+            printFlushed("demo: stopping: cancelling the runs in progress…")
+            await agent.stopAndWait()
+            printFlushed("demo: delivering the queue…")
             let report = await client.shutdown()
             group.cancelAll()
-            printFlushed("demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed")
+            return report
+        }
+        let summary = "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
+        printFlushed(summary)
+        if !report.isComplete { throw ExitCode.failure }
+    }
+}
+
+/// What a UI session printed when it ended, and its exit status: 0 only when everything was delivered.
+struct SessionSummary: Equatable {
+    var text: String
+    var status: Int32
+
+    init(exit: TUIExit, report: DeliveryReport, logPath: String) {
+        switch exit {
+        case .abandoned(let left) where left > 0:
+            text = "prefactor: quit at once with \(left) operations still queued (not delivered)."
+            status = 1
+        default:
+            if report.isComplete {
+                text = "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
+                status = 0
+            } else {
+                text = "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
+                status = 1
+            }
         }
     }
 }

@@ -98,6 +98,8 @@ public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
     case cancelled
     /// Terminated by an operator (instances).
     case terminated
+    /// No longer on the API (it answered 404 for it, e.g. a restarted in-memory server).
+    case gone
 
     /// The status of a span phase.
     public init(_ phase: SpanPhase) {
@@ -124,5 +126,5 @@ public enum DisplayStatus: String, Sendable, Hashable, CaseIterable {
     }
 
     /// Whether the row is an error for the errors-only view.
-    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated }
+    public var isError: Bool { self == .failed || self == .cancelled || self == .terminated || self == .gone }
 }

@@ -10,8 +10,8 @@ public struct TerminalUnavailable: Error, CustomStringConvertible {
 }
 
 /// The ncurses backend: one dedicated thread owns ncurses (it is not thread-safe); keys go out through an
-/// `AsyncStream`, frames come in through a mutex-guarded inbox. The terminal is restored on stop, on SIGINT, SIGTERM
-/// and SIGHUP, and on a crash.
+/// `AsyncStream`, frames come in through a mutex-guarded inbox. SIGINT, SIGTERM and SIGHUP reach the UI as
+/// ``TerminalInput/terminate(signal:)``; the terminal is restored on stop, on a second such signal, and on a crash.
 public final class CursesBackend: TerminalBackend {
     private struct Inbox {
         var frame: CellBuffer?
@@ -107,7 +107,14 @@ public final class CursesBackend: TerminalBackend {
         started.signal()
 
         while true {
-            readKey()
+            // Every key already typed is read before the next frame is drawn, so a burst of keys costs one frame.
+            if readKey() {
+                wtimeout(nc_stdscr(), 0)
+                while readKey() {}
+                wtimeout(nc_stdscr(), 50)
+            }
+            let signal = TerminalRestore.pendingSignal.exchange(0, ordering: .relaxed)
+            if signal != 0 { continuation.yield(.terminate(signal: signal)) }
             let (frame, stop) = inbox.withLock { inbox -> (CellBuffer?, Bool) in
                 defer { inbox.frame = nil }
                 return (inbox.frame, inbox.stop)
@@ -122,9 +129,12 @@ public final class CursesBackend: TerminalBackend {
         finished.signal()
     }
 
-    private func readKey() {
+    /// Reads one key, waiting up to the window's timeout; `false` when none came.
+    @discardableResult
+    private func readKey() -> Bool {
         var character: wint_t = 0
         let result = wget_wch(nc_stdscr(), &character)
+        guard result != ERR else { return false }
         if result == KEY_CODE_YES {
             let code = Int32(character)
             if code == KEY_RESIZE {
@@ -134,7 +144,7 @@ public final class CursesBackend: TerminalBackend {
                     $0.height = height
                 }
                 continuation.yield(.resize(width: width, height: height))
-                return
+                return true
             }
             let key: Key? =
                 switch code {
@@ -149,18 +159,23 @@ public final class CursesBackend: TerminalBackend {
                 case KEY_ENTER: .enter
                 case KEY_BACKSPACE: .backspace
                 case KEY_BTAB: .backTab
+                case KEY_DC: .delete
                 default: nil
                 }
             if let key { continuation.yield(.key(key)) }
         } else if result == OK {
             let key: Key? =
                 switch character {
+                case 1: .control("a")
                 case 3: .interrupt
+                case 5: .control("e")
                 case 9: .tab
                 case 10, 13: .enter
                 case 12: .redraw
                 case 27: .escape
                 case 8, 127: .backspace
+                case 21: .control("u")
+                case 23: .control("w")
                 case 0..<32: nil
                 default: Unicode.Scalar(UInt32(character)).map { .character(Character($0)) }
                 }
@@ -169,6 +184,7 @@ public final class CursesBackend: TerminalBackend {
                 continuation.yield(.key(key))
             }
         }
+        return true
     }
 
     private func attributes(_ style: CellStyle) -> attr_t {
@@ -211,12 +227,21 @@ public final class CursesBackend: TerminalBackend {
 enum TerminalRestore {
     nonisolated(unsafe) static var previous: [Int32: sigaction] = [:]
 
+    /// A termination signal not yet reported to the UI (0: none). The UI quits on it, printing what it leaves.
+    static let pendingSignal = Atomic<Int32>(0)
+
     static func install() {
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signal in
-                endwin()
-                _exit(128 + signal)
+                // The first signal asks the UI to quit (it restores the terminal and prints its summary); a second
+                // one, while the first is still unanswered, ends the process at once.
+                let (exchanged, _) = TerminalRestore.pendingSignal.compareExchange(
+                    expected: 0, desired: signal, ordering: .relaxed)
+                if !exchanged {
+                    endwin()
+                    _exit(128 + signal)
+                }
             }
             sigemptyset(&action.sa_mask)
             sigaction(signal, &action, nil)

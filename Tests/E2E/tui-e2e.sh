@@ -11,9 +11,9 @@
 #   b  x + y -> `failed`; c + y on a running span -> `cancelled`; c + y on a prepared span: created `pending` on
 #      the server, then `cancelled` (the finish is held back 3 s with a latency fault so `pending` can be seen, in
 #      the UI too: ○ pending until the cancel is delivered, then ⊘ cancelled)
-#   c  resize to 70x20 (re-laid out), 40x10 ("Terminal too small"), back to 120x35 (the tree is back)
+#   c  resize to 70x20 (re-laid out), 40x10 ("Need 60x14 ... terminal too small"), back to 120x35 (the tree is back)
 #   d  q drains and quits (alternate screen off, summary line printed, status 0); Ctrl-C, SIGTERM and SIGHUP
-#      restore the terminal and exit 130, 143 and 129
+#      restore the terminal and exit 130, 143 and 129, printing what they leave behind
 #   e  no terminal: exits non-zero at once with a message on stderr
 #   f  --render --width 80 --height 24 --after 1 (embedded server + demo) prints a frame
 # Prints one line per case and `e2e: N passed, M failed`; exits non-zero on any failure, printing the screen (or
@@ -52,14 +52,20 @@ new_run() {
     wait_for "$1" "│ Run ai_" 20
 }
 
-# add_span SESSION SCHEMA: a, replaces the default type with SCHEMA, Enter; waits for the prepared span's detail.
+# add_span SESSION SCHEMA: a, types SCHEMA over the default (shown as a hint), edits it with the line editor's
+# keys (a word typed and taken back with Ctrl-W and Backspace, then Ctrl-U and SCHEMA again), Enter; waits for the prepared span's
+# detail.
 add_span() {
-    local target="$1" schema="$2" i
+    local target="$1" schema="$2"
     keys "$target" a
-    wait_for "$target" "New span type: agent:step" || return 1
-    for ((i = 0; i < 10; i++)); do keys "$target" BSpace; done
+    wait_for "$target" "New span type: agent:step  Enter adds agent:step" || return 1
+    keys "$target" -l "$schema junk"
+    keys "$target" C-w BSpace
+    wait_for "$target" "New span type: $schema   Enter adds," || return 1
+    keys "$target" C-u
+    wait_for "$target" "New span type: agent:step  Enter adds agent:step" || return 1
     keys "$target" -l "$schema"
-    wait_for "$target" "New span type: $schema▏" || return 1
+    wait_for "$target" "New span type: $schema   Enter adds," || return 1
     keys "$target" Enter
     wait_for "$target" "│ $schema" || return 1
     wait_for "$target" "status   ◌ prepared"
@@ -171,7 +177,7 @@ check_layout() {
         if [[ "$(sed -n 1p <<<"$text")" == "prefactor  "*"[ok]"* ]] \
             && [[ "$(sed -n "${queue_line}p" <<<"$text")" == "queue pending"* ]] \
             && [[ "$(sed -n "${height}p" <<<"$text")" == "n new run"* ]] \
-            && ! grep -q "Terminal too small" <<<"$text"; then
+            && ! grep -q "terminal too small" <<<"$text"; then
             return 0
         fi
         sleep 0.1
@@ -196,11 +202,11 @@ case_c() {
     screen "$t" | grep -qF "● run ai_" || fail "the tree is not shown at 70x20" || return 1
 
     tm resize-window -t "$t" -x 40 -y 10
-    wait_for "$t" "Terminal too small" || return 1
+    wait_for "$t" "Need 60x14 (now 40x10):" || return 1
     screen "$t" | grep -qF "queue pending" && { fail "the queue strip is still drawn at 40x10"; return 1; }
 
     tm resize-window -t "$t" -x 120 -y 35
-    wait_gone "$t" "Terminal too small" || return 1
+    wait_gone "$t" "terminal too small" || return 1
     check_layout "$t" 120 35 || return 1
     wait_for "$t" "● run ai_"
 }
@@ -227,6 +233,8 @@ case_d() {
     wait_exit "$t" 15 || return 1
     [[ "$(alternate_on "$t")" == 0 ]] || fail "after SIGTERM the alternate screen is still on" || return 1
     [[ "$EXIT_STATUS" == 143 ]] || fail "after SIGTERM the UI exited with status $EXIT_STATUS, expected 143" || return 1
+    screen "$t" | grep -qE '^prefactor: stopped by signal 15 .*1 runs left open' \
+        || fail "no 'prefactor: stopped by signal 15 ... 1 runs left open' line after SIGTERM" || return 1
     if kill -0 "$pid" 2>/dev/null; then fail "process $pid is still running after SIGTERM"; return 1; fi
 
     t=d-sighup

@@ -243,12 +243,44 @@ struct RemoteWatcherTests {
                     failures.append(count)
                 case .changes:
                     recovered = true
+                case .checked, .gone:
+                    break
                 }
                 if recovered { break }
             }
             task.cancel()
             #expect(failures == [1, 2, 3])
             #expect(recovered)
+            try await api.shutdown()
+        }
+    }
+}
+
+@Suite("Remote watcher: prompt polls and vanished runs")
+struct RemoteWatcherPromptTests {
+    @Test func changingTheIntervalPollsAtOnce() async throws {
+        try await withTestServer { server in
+            let api = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
+            // A poll every hour: only the change of interval can bring the second one.
+            let watcher = RemoteWatcher(api: api, options: WatchOptions(interval: .seconds(3600)))
+            let task = Task { await watcher.run() }
+            var events = watcher.events.makeAsyncIterator()
+            guard case .changes = await events.next() else { Issue.record("no first poll"); return }
+            await watcher.setInterval(.seconds(1))
+            guard case .changes = await events.next() else { Issue.record("no poll after the change"); return }
+            task.cancel()
+            try await api.shutdown()
+        }
+    }
+
+    @Test func aRunTheAPINoLongerHasIsReportedGone() async throws {
+        try await withTestServer { server in
+            let api = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
+            let watcher = RemoteWatcher(api: api)
+            #expect(await watcher.loadSpans(instanceID: "ai_vanished") == nil)
+            var events = watcher.events.makeAsyncIterator()
+            let event = await events.next()
+            #expect(event == .gone(instanceID: "ai_vanished", reason: "the API no longer has this run (HTTP 404)"))
             try await api.shutdown()
         }
     }

@@ -218,3 +218,42 @@ struct ConfigurationTests {
         }
     }
 }
+
+/// The API URL is checked once, where the configuration is built, so that no command can send to an address it
+/// cannot represent (a port out of range used to crash the process) or to a doubled path.
+struct APIURLValidationTests {
+    @Test(arguments: [
+        ("http://127.0.0.1:99999", "port out of range (99999)"),
+        ("http://127.0.0.1:0", "port out of range (0)"),
+        ("http://127.0.0.1:123456789012345678901234", "port out of range"),
+        ("http://127.0.0.1:4x", "invalid port '4x'"),
+        ("http://127.0.0.1:", "invalid port ''"),
+        ("http://HOST/api/v1", "has a path (/api/v1)"),
+        ("http://127.0.0.1:4000/api/v1/", "has a path (/api/v1)"),
+        ("http://127.0.0.1:4000?x=1", "query"),
+        ("http://127.0.0.1:4000#top", "fragment"),
+        ("http://user:pw@127.0.0.1:4000", "user name or password"),
+        ("http://:4000", "no valid host"),
+    ])
+    func badURLsAreRejectedWithTheReason(url: String, reason: String) throws {
+        let error = try #require(throws: PrefactorHTTPError.self) {
+            try APIClient.Configuration.fromEnvironment([:], apiURL: url, apiToken: "t")
+        }
+        #expect(error.code == .configuration)
+        #expect(error.message.contains(reason), "\(error.message)")
+        #expect(throws: PrefactorHTTPError.self) { try APIClient(configuration: .init(apiURL: url, apiToken: "t")) }
+    }
+
+    @Test func theEnvironmentIsCheckedToo() throws {
+        let error = try #require(throws: PrefactorHTTPError.self) {
+            try APIClient.Configuration.fromEnvironment(["PREFACTOR_API_URL": "http://127.0.0.1:70000", "PREFACTOR_API_TOKEN": "t"])
+        }
+        #expect(error.message.contains("port out of range (70000)"))
+    }
+
+    @Test(arguments: ["http://127.0.0.1:1", "http://127.0.0.1:65535", "https://[::1]:4000", "http://localhost", "https://app.prefactorai.com//"])
+    func usableOriginsPass(url: String) throws {
+        #expect(APIClient.Configuration.problem(withAPIURL: url) == nil)
+        _ = try APIClient.Configuration.fromEnvironment([:], apiURL: url, apiToken: "t")
+    }
+}

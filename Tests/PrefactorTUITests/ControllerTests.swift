@@ -129,7 +129,8 @@ struct ControllerTests {
                 try await eventually("the first frame") { backend.frameCount > 0 }
                 backend.send(.resize(width: 50, height: 10))
                 try await eventually("the too-small message") {
-                    backend.lastFrame?.plainText() == "Terminal too small: 50x10, need 60x14" + String(repeating: "\n", count: 9)
+                    backend.lastFrame?.plainText()
+                        == "Need 60x14 (now 50x10): terminal too small;\nenlarge it or press q to quit" + String(repeating: "\n", count: 8)
                 }
                 backend.send(.resize(width: 120, height: 40))
                 try await eventually("a full frame") {

@@ -424,13 +424,13 @@ struct ActionTests {
         var model = richModel()
         #expect(model.handle(.character("a")).isEmpty)
         #expect(model.prompt?.label == "New span type")
-        #expect(model.prompt?.text == "agent:step")
+        #expect(model.prompt?.text == "")
+        #expect(model.prompt?.placeholder == "agent:step")
         #expect(model.prompt?.instanceID == IDs.alpha)
         #expect(model.prompt?.parentSpanID == nil)
         #expect(lines(model.frame(80, 24))[23].hasPrefix("New span type: agent:step"))
         // Typing while the prompt is open edits the text, never runs commands.
-        model.press(.backspace, .backspace, .backspace, .backspace)
-        model.type("plan q")
+        model.type("agent:plan q")
         #expect(model.prompt?.text == "agent:plan q")
         #expect(!model.quitting)
         model.press(.backspace, .backspace)
@@ -452,10 +452,11 @@ struct ActionTests {
         model.press(.character("a"), .escape)
         #expect(model.prompt == nil)
         #expect(model.message?.text == "Cancelled")
+        // Nothing typed: Enter takes the default shown as the hint; spaces alone count as nothing.
         model.press(.character("a"))
         for _ in 0..<20 { model.press(.backspace) }
-        #expect(model.handle(.enter).isEmpty)
-        #expect(model.message?.isError == true)
+        model.type("   ")
+        #expect(model.handle(.enter) == [.addSpan(instanceID: IDs.alpha, parentSpanID: nil, schemaName: AppModel.defaultSchemaName)])
     }
 
     @Test func addSpanRefusedOnAFinishedRun() {
@@ -482,7 +483,12 @@ struct ActionTests {
         model.selection = .span("sp-search")
         #expect(model.handle(.character("f")) == [.finishSpan("sp-search", .complete)])
         model.selection = .instance(IDs.alpha)
-        #expect(model.handle(.character("f")) == [.finishInstance(IDs.alpha, .complete)])
+        // Its running spans are cancelled first (it asks).
+        #expect(model.handle(.character("f")).isEmpty)
+        #expect(
+            model.handle(.character("y")) == [
+                .finishSpan("sp-search", .cancelled), .finishSpan("sp-plan", .cancelled), .finishInstance(IDs.alpha, .complete),
+            ])
         for node in [NodeID.span("sp-next"), .span("sp-llm"), .span("sp-tool"), .instance(IDs.beta)] {
             model.selection = node
             #expect(model.handle(.character("f")).isEmpty, "\(node)")
@@ -509,7 +515,10 @@ struct ActionTests {
         // The run.
         model.selection = .instance(IDs.alpha)
         model.press(.character("x"))
-        #expect(model.handle(.character("Y")) == [.finishInstance(IDs.alpha, .failed)])
+        #expect(
+            model.handle(.character("Y")) == [
+                .finishSpan("sp-search", .cancelled), .finishSpan("sp-plan", .cancelled), .finishInstance(IDs.alpha, .failed),
+            ])
     }
 
     @Test func cancelAsksFirstAndTakesTheUnstartedPath() {
@@ -526,7 +535,10 @@ struct ActionTests {
         #expect(model.message?.text == "Cancelled")
         model.selection = .instance(IDs.alpha)
         model.press(.character("c"))
-        #expect(model.handle(.character("y")) == [.finishInstance(IDs.alpha, .cancelled)])
+        #expect(
+            model.handle(.character("y")) == [
+                .finishSpan("sp-search", .cancelled), .finishSpan("sp-plan", .cancelled), .finishInstance(IDs.alpha, .cancelled),
+            ])
         model.selection = .span("sp-llm")
         #expect(model.handle(.character("c")).isEmpty)
         #expect(model.confirmation == nil)

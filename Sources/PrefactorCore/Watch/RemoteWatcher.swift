@@ -60,6 +60,10 @@ public enum RemoteEvent: Sendable, Hashable {
     case changes(RemoteChanges)
     /// A poll failed; the next try is at `retryAt` (the view is kept as it was).
     case failed(message: String, failures: Int, retryAt: Date)
+    /// What a failed poll says about the API (auth failed, unreachable...); sent before ``failed(message:failures:retryAt:)``.
+    case checked(APICheckResult)
+    /// The API answered 404 for an instance: it no longer has it (e.g. a restarted in-memory server).
+    case gone(instanceID: String, reason: String)
 }
 
 /// Follows what every agent does on an API, through its list endpoints, incrementally.
@@ -107,10 +111,32 @@ public actor RemoteWatcher {
         self.interval = options.interval
     }
 
-    /// Changes the time between polls from the next poll on.
+    /// Changes the time between polls, and polls at once: the view is fresh right after the change, whatever the
+    /// old interval (or a failure's backoff) had left to wait.
     public func setInterval(_ interval: Duration) {
         self.interval = max(interval, .milliseconds(100))
+        wake.yield()
     }
+
+    /// Ends the wait before the next poll.
+    private let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+    /// Waits `delay`, or less when ``setInterval(_:)`` asks for a poll now.
+    private func pause(_ delay: Duration) async {
+        let wakes = self.wakes
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: delay) }
+            group.addTask {
+                var iterator = wakes.makeAsyncIterator()
+                _ = await iterator.next()
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// The API's `host:port`, for messages.
+    public nonisolated var endpoint: String { api.configuration.endpoint }
 
     /// What the watcher reports, for one reader.
     public nonisolated var events: AsyncStream<RemoteEvent> { stream }
@@ -128,12 +154,15 @@ public actor RemoteWatcher {
                 break
             } catch {
                 delay = backoff(afterFailures: failures)
+                if let error = error as? PrefactorHTTPError {
+                    continuation.yield(.checked(APICheckResult(error: error, endpoint: api.configuration.endpoint)))
+                }
                 continuation.yield(
                     .failed(
                         message: Self.describe(error), failures: failures,
                         retryAt: Date().addingTimeInterval(delay.seconds)))
             }
-            try? await Task.sleep(for: delay)
+            await pause(delay)
         }
         continuation.finish()
     }
@@ -170,6 +199,9 @@ public actor RemoteWatcher {
             let changes = RemoteChanges(spans: spans, loadedInstances: [instanceID], at: Date())
             continuation.yield(.changes(changes))
             return changes
+        } catch let error as PrefactorHTTPError where error.code == .notFound {
+            continuation.yield(.gone(instanceID: instanceID, reason: "the API no longer has this run (HTTP 404)"))
+            return nil
         } catch {
             continuation.yield(
                 .failed(
@@ -360,9 +392,7 @@ public actor RemoteWatcher {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? PrefactorHTTPError {
-            return (error.status.map { "HTTP \($0): " } ?? "") + error.message
-        }
+        if let error = error as? PrefactorHTTPError { return error.summary() }
         return "\(error)"
     }
 }

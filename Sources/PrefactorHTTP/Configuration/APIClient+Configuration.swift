@@ -64,9 +64,7 @@ extension APIClient {
                 PrefactorHTTPError(code: .configuration, message: message)
             }
             guard !apiURL.isEmpty else { throw fail("The API URL is empty; set PREFACTOR_API_URL or pass --api-url") }
-            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
-                url.host != nil
-            else { throw fail("The API URL '\(apiURL)' is not an http:// or https:// URL") }
+            if let problem = Self.problem(withAPIURL: apiURL) { throw fail("The API URL '\(apiURL)' \(problem)") }
             guard !apiToken.isEmpty else { throw fail("The API token is empty; set PREFACTOR_API_TOKEN or pass --token") }
             guard requestTimeout > .zero, connectTimeout > .zero else { throw fail("Timeouts must be greater than zero") }
             guard requestTimeout.seconds <= Self.maximumTimeoutSeconds, connectTimeout.seconds <= Self.maximumTimeoutSeconds else {
@@ -83,6 +81,45 @@ extension APIClient {
                 throw fail("The initial retry delay must not exceed the maximum delay")
             }
             guard retryPolicy.multiplier >= 1 else { throw fail("The retry multiplier must be at least 1") }
+        }
+
+        /// What is wrong with an API URL, or `nil` when it is a usable origin: `http` or `https`, a host, a port from
+        /// 1 to 65535 when one is given, and nothing after the origin (the client adds `/api/v1/...` itself).
+        ///
+        /// - Parameter apiURL: The URL as given; trailing slashes are ignored.
+        /// - Returns: The end of a sentence that starts with the URL, e.g. `has a port out of range (99999)`.
+        public static func problem(withAPIURL apiURL: String) -> String? {
+            var text = Substring(apiURL)
+            while text.hasSuffix("/") { text.removeLast() }
+            guard let separator = text.range(of: "://"),
+                ["http", "https"].contains(text[..<separator.lowerBound].lowercased())
+            else { return "is not an http:// or https:// URL" }
+            let scheme = text[..<separator.lowerBound].lowercased()
+            let rest = text[separator.upperBound...]
+            // The port is read from the text: URL parsers give no port at all when it does not fit their type.
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            let afterAuthority = rest.dropFirst(authority.count)
+            if authority.contains("@") { return "must not contain a user name or password" }
+            var host = authority
+            if let colon = authority.lastIndex(of: ":"), !authority[colon...].contains("]") {
+                host = authority[..<colon]
+                let portText = authority[authority.index(after: colon)...]
+                guard !portText.isEmpty, portText.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                    return "has an invalid port '\(portText)'"
+                }
+                guard portText.count <= 5, let port = Int(portText), (1...65535).contains(port) else {
+                    return "has a port out of range (\(portText)); ports are 1 to 65535"
+                }
+            }
+            guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\\" }) else { return "has no valid host" }
+            guard URL(string: String(text)) != nil else { return "is not a valid URL" }
+            if afterAuthority.hasPrefix("/") {
+                let path = afterAuthority.prefix { $0 != "?" && $0 != "#" }
+                return "has a path (\(path)); give only the origin, e.g. \(scheme)://\(authority) (the client adds /api/v1 itself)"
+            }
+            if afterAuthority.hasPrefix("?") { return "must not contain a query (?...)" }
+            if afterAuthority.hasPrefix("#") { return "must not contain a fragment (#...)" }
+            return nil
         }
 
         /// The configuration with the token hidden.

@@ -1,5 +1,6 @@
 import Foundation
 import PrefactorCore
+import PrefactorHTTP
 import PrefactorWire
 
 /// The state of the remote view: how fresh it is and whether polling works.
@@ -16,6 +17,8 @@ public struct RemoteView: Sendable, Hashable {
     public var agentNames: [String: String] = [:]
     /// Seconds between polls (`W` cycles through ``intervalChoices``).
     public var interval: TimeInterval
+    /// What the last poll found about the API (auth failed, unreachable...), `nil` or `.ok` when it worked.
+    public var check: APICheckResult?
 
     /// The poll intervals `W` cycles through.
     public static let intervalChoices: [TimeInterval] = [1, 2, 5, 10, 30]
@@ -65,8 +68,18 @@ extension AppModel {
             for id in changes.loadedInstances { tree.markLoaded(id) }
             view.lastSuccess = changes.at
             view.failure = nil
+            view.check = nil
+            // The API answered a list with this token: whatever the check at start found is over.
+            if apiCheck != nil, apiCheck != .ok { apiCheck = .ok }
         case .failed(let message, let failures, let retryAt):
+            // A new reason is said on the message line once; the header keeps the label.
+            if view.failure?.message != message { self.message = Message(text: "Watching failed: " + message, isError: true) }
             view.failure = RemoteFailure(message: message, failures: failures, retryAt: retryAt)
+        case .checked(let result):
+            view.check = result == .ok ? nil : result
+        case .gone(let id, let reason):
+            tree.markGone(id, reason: reason, at: now)
+            self.message = Message(text: "Run \(id) is gone: \(reason)", isError: true)
         }
         remote = view
         let removed = ageOutRemote()

@@ -1,5 +1,6 @@
 import Foundation
 import PrefactorCore
+import PrefactorHTTP
 import PrefactorWire
 
 /// A row of the tree as drawn: a node and its depth.
@@ -29,8 +30,12 @@ public struct AppModel: Sendable {
     public internal(set) var settledOperations: [NodeID: [SettledOperation]] = [:]
     /// Queue counts.
     public var queue = QueueStats()
-    /// API health.
+    /// API health, as the core client reports it from its deliveries.
     public var health: APIHealth = .ok
+    /// What the check of the API at start found (`nil` until it ran); cleared by a later success.
+    public var apiCheck: APICheckResult?
+    /// The last reason a delivery attempt failed, while the API is not healthy.
+    public var lastDeliveryError: String?
     /// The API endpoint shown in the header.
     public var apiURL: String
     /// The remote view (other processes' runs, polled from the API), when watching.
@@ -70,6 +75,8 @@ public struct AppModel: Sendable {
     public var confirmation: Confirmation?
     /// A pending text prompt.
     public var prompt: Prompt?
+    /// Span types entered in the prompt, oldest first (Up and Down recall them).
+    public var promptHistory: [String] = []
     /// The transient message.
     public var message: Message?
     /// Read-only mode: no mutating keys.
@@ -92,11 +99,23 @@ public struct AppModel: Sendable {
     /// A node to select as soon as it appears (one the operator just created).
     public var pendingSelection: NodeID?
 
-    /// The visible rows, recomputed when the tree, folds or filters change.
+    /// The visible rows, brought up to date when the tree, folds or filters change: a span added at the end of its
+    /// parent's children is inserted where it goes; anything else rebuilds them.
     public private(set) var rows: [VisibleRow] = []
     private var rowsKey: RowsKey?
+    /// Where each row is: every row node has an ordinal; `rowPositions[ordinal]` is its index in ``rows``, and
+    /// `rowOrdinals[index]` the ordinal of the row at that index. Inserting a row shifts the positions after it.
+    private var rowOrdinal: [NodeID: Int] = [:]
+    /// How many times the rows were rebuilt from scratch (the benchmark and tests watch it).
+    public private(set) var rowRebuilds = 0
+    private var rowPositions: [Int] = []
+    private var rowOrdinals: [Int] = []
 
     private struct RowsKey: Equatable {
+        /// Which tree.
+        var tree: UInt64
+        /// The tree's structure version (without a filter, statuses do not change the rows), or its version (a
+        /// filter looks at statuses and contents).
         var version: Int
         var collapsed: Set<NodeID>
         var filter: String
@@ -146,9 +165,12 @@ public struct AppModel: Sendable {
         case .operationSent(let id, let attempt):
             operations[id]?.state = .inFlight(attempt: attempt)
         case .operationDelivered(let id, let attempts):
+            // The API took something: whatever the check at start found is over.
+            if apiCheck != nil, apiCheck != .ok { apiCheck = .ok }
             if let operation = operations.removeValue(forKey: id)?.operation { settle(operation, .delivered(attempts: attempts)) }
         case .operationRetrying(let id, let attempt, let next, _, let error):
             operations[id]?.state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
+            lastDeliveryError = ErrorText.brief(error)
         case .operationFailed(let failure):
             operations[failure.operation.id] = nil
             settle(failure.operation, .failed(reason: failure.reason))
@@ -158,6 +180,7 @@ public struct AppModel: Sendable {
             queue = stats
         case .healthChanged(let health):
             self.health = health
+            if health == .ok { lastDeliveryError = nil }
         case .queueNotice(let notice):
             message = Message(text: notice.summary, isError: notice.isProblem)
         case .eventsDropped:
@@ -190,23 +213,34 @@ public struct AppModel: Sendable {
 
     // MARK: Rows
 
-    /// Recomputes the visible rows when something they depend on changed, and keeps the selection valid.
+    /// Brings the visible rows up to date when something they depend on changed, and keeps the selection valid.
     public mutating func refreshRows() {
-        let key = RowsKey(version: tree.version, collapsed: collapsed, filter: filter, errorsOnly: errorsOnly)
+        let filtering = !filter.isEmpty || errorsOnly
+        let key = RowsKey(
+            tree: tree.identity, version: filtering ? tree.version : tree.structureVersion, collapsed: collapsed, filter: filter, errorsOnly: errorsOnly)
         guard key != rowsKey else { return }
+        let previous = rowsKey
         rowsKey = key
         // Where the selected row is on screen, so that rows added or removed above it do not move it.
         let anchor = selection.flatMap { node in selectedIndex.map { (node: node, offset: $0 - scroll) } }
-        rows = computeRows()
-        if let pending = pendingSelection, rows.contains(where: { $0.node == pending }) {
+        if !filtering, let previous, previous.tree == tree.identity, previous.collapsed == collapsed, previous.filter == filter, previous.errorsOnly == errorsOnly,
+            insertAppendedRows(since: previous.version)
+        {
+            // Updated in place.
+        } else {
+            rows = computeRows()
+            indexRows()
+            rowRebuilds += 1
+        }
+        if let pending = pendingSelection, rowIndex(of: pending) != nil {
             selection = pending
             pendingSelection = nil
             follow = false
         }
-        if let selection, !rows.contains(where: { $0.node == selection }) {
+        if let selection, rowIndex(of: selection) == nil {
             // The selection was filtered out or removed: keep the nearest visible ancestor.
             var ancestor = tree.parent(of: selection)
-            while let current = ancestor, !rows.contains(where: { $0.node == current }) { ancestor = tree.parent(of: current) }
+            while let current = ancestor, rowIndex(of: current) == nil { ancestor = tree.parent(of: current) }
             self.selection = ancestor ?? rows.first?.node
         }
         if selection == nil { selection = rows.first?.node }
@@ -214,6 +248,69 @@ public struct AppModel: Sendable {
             scroll = index - anchor.offset
         }
         clampScroll()
+    }
+
+    /// The index of a node's row, if it has one.
+    public func rowIndex(of node: NodeID) -> Int? {
+        guard let ordinal = rowOrdinal[node] else { return nil }
+        let index = rowPositions[ordinal]
+        return index >= 0 && index < rows.count && rows[index].node == node ? index : nil
+    }
+
+    private mutating func indexRows() {
+        rowOrdinal = [:]
+        rowOrdinal.reserveCapacity(rows.count)
+        rowPositions = Array(rows.indices)
+        rowOrdinals = Array(rows.indices)
+        for (index, row) in rows.enumerated() { rowOrdinal[row.node] = index }
+    }
+
+    /// Inserts the rows of spans appended since structure version `version`, when that is all that changed.
+    ///
+    /// - Returns: `false` when the rows must be rebuilt instead (another kind of change, or a log that no longer
+    ///   reaches back that far); the rows are then left for the rebuild.
+    private mutating func insertAppendedRows(since version: Int) -> Bool {
+        guard version >= tree.structureLogStart, version <= tree.structureVersion else { return false }
+        let changes = tree.structureLog[(version - tree.structureLogStart)...]
+        guard changes.allSatisfy({ change in if case .other = change { false } else { true } }) else { return false }
+        for change in changes {
+            switch change {
+            case .appended(let id):
+                guard insertRow(ofSpan: id) else { return false }
+            case .appendedInstance(let id):
+                let node = NodeID.instance(id)
+                guard rowOrdinal[node] == nil else { return false }
+                rowOrdinal[node] = rowPositions.count
+                rowOrdinals.append(rowPositions.count)
+                rowPositions.append(rows.count)
+                rows.append(VisibleRow(node: node, depth: 0))
+            case .other:
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Inserts one new span's row at the end of its parent's subtree, unless a folded ancestor hides it.
+    private mutating func insertRow(ofSpan id: String) -> Bool {
+        let node = NodeID.span(id)
+        guard rowOrdinal[node] == nil, let parent = tree.attachedTo[id] else { return false }
+        var ancestor: NodeID? = parent
+        while let current = ancestor {
+            if collapsed.contains(current) { return true }  // hidden under a fold: no row
+            ancestor = tree.parent(of: current)
+        }
+        guard let parentIndex = rowIndex(of: parent) else { return false }
+        let parentDepth = rows[parentIndex].depth
+        var index = parentIndex + 1
+        while index < rows.count, rows[index].depth > parentDepth { index += 1 }
+        let ordinal = rowPositions.count
+        rows.insert(VisibleRow(node: node, depth: parentDepth + 1), at: index)
+        rowOrdinals.insert(ordinal, at: index)
+        rowPositions.append(index)
+        rowOrdinal[node] = ordinal
+        for position in (index + 1)..<rows.count { rowPositions[rowOrdinals[position]] = position }
+        return true
     }
 
     private func matchesFilter(_ node: NodeID) -> Bool {
@@ -269,7 +366,7 @@ public struct AppModel: Sendable {
     public var selectedIndex: Int? {
         guard let selection else { return nil }
         if selectedRowHint < rows.count, rows[selectedRowHint].node == selection { return selectedRowHint }
-        return rows.firstIndex { $0.node == selection }
+        return rowIndex(of: selection)
     }
 
     /// Remembers where the selection is.
@@ -296,7 +393,7 @@ public struct AppModel: Sendable {
             if let current = newest, (at, order) <= (current.at, current.order) { continue }
             newest = (.span(id), at, order)
         }
-        if let newest, rows.contains(where: { $0.node == newest.node }) {
+        if let newest, rowIndex(of: newest.node) != nil {
             selection = newest.node
             clampScroll()
         }

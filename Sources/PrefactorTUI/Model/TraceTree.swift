@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PrefactorCore
 import PrefactorWire
 
@@ -51,16 +52,19 @@ public struct InstanceNode: Sendable, Hashable {
     /// Status changes seen, oldest first.
     public var history: [(status: DisplayStatus, at: Date)]
 
+    /// Why the API no longer has the run (it answered 404 for it), and since when.
+    public var gone: (reason: String, at: Date)?
+
     /// Compares instances and histories.
     public static func == (lhs: InstanceNode, rhs: InstanceNode) -> Bool {
-        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status)
+        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status) && lhs.gone?.reason == rhs.gone?.reason
     }
 
     /// Hashes the instance.
     public func hash(into hasher: inout Hasher) { hasher.combine(instance) }
 
     /// The display status.
-    public var status: DisplayStatus { DisplayStatus(instance.phase) }
+    public var status: DisplayStatus { gone == nil ? DisplayStatus(instance.phase) : .gone }
 }
 
 /// Counts under a node, shown on collapsed rows.
@@ -92,6 +96,36 @@ public struct TraceTree: Sendable {
     private var apiToLocal: [String: String] = [:]
     /// Bumped on every change of structure or status; caches compare it.
     public private(set) var version = 0
+    /// Tells trees apart: a tree built anew has another identity, so that versions of different trees are never
+    /// compared.
+    public let identity: UInt64 = nextTreeIdentity.add(1, ordering: .relaxed).newValue
+    /// Bumped on every change of structure only (a node added, moved or removed); the visible rows depend on it.
+    public private(set) var structureVersion = 0
+    /// The latest changes of structure, one per bump of ``structureVersion``: the entry for version `v` is at
+    /// `v - structureLogStart - 1`. Older entries are dropped; a reader that fell behind rebuilds.
+    public private(set) var structureLog: [StructureChange] = []
+    /// The ``structureVersion`` before the first entry of ``structureLog``.
+    public private(set) var structureLogStart = 0
+
+    /// A change of the tree's structure.
+    public enum StructureChange: Sendable, Hashable {
+        /// A new span, placed as the last child of its parent (or its instance): its row, when shown, goes at the
+        /// end of its parent's subtree.
+        case appended(String)
+        /// A new instance, last in ``instanceOrder``: its row goes at the end.
+        case appendedInstance(String)
+        /// Anything else (a span moved or placed among its siblings, something removed).
+        case other
+    }
+
+    private mutating func noteStructure(_ change: StructureChange) {
+        structureVersion += 1
+        structureLog.append(change)
+        if structureLog.count > 8192 {
+            structureLog.removeFirst(4096)
+            structureLogStart += 4096
+        }
+    }
     /// For each span, the order of its latest status change among all spans' (higher is later): orders changes that
     /// carry the same timestamp.
     public private(set) var statusChangeOrder: [String: Int] = [:]
@@ -127,6 +161,7 @@ public struct TraceTree: Sendable {
         if var node = instances[instance.id] {
             let status = DisplayStatus(instance.phase)
             instanceStatusCounts[node.status, default: 0] -= 1
+            node.gone = nil  // the API has it again
             instanceStatusCounts[status, default: 0] += 1
             if node.history.last?.status != status { node.history.append((status, time)) }
             node.instance = instance
@@ -135,6 +170,7 @@ public struct TraceTree: Sendable {
             instances[instance.id] = InstanceNode(instance: instance, history: [(DisplayStatus(instance.phase), time)])
             instanceStatusCounts[DisplayStatus(instance.phase), default: 0] += 1
             instanceOrder.append(instance.id)
+            noteStructure(.appendedInstance(instance.id))
         }
     }
 
@@ -194,6 +230,7 @@ public struct TraceTree: Sendable {
         case .active: return span.startedAt
         case .pending: return span.startedAt ?? span.finishedAt  // a cancel-unstarted span: pending from the cancel
         case .complete, .failed, .cancelled, .terminated: return span.finishedAt
+        case .gone: return nil
         }
     }
 
@@ -216,19 +253,25 @@ public struct TraceTree: Sendable {
         } else {
             target = .instance(node.span.instanceID)
         }
+        let moved = attachedTo[spanID] != nil
         if let current = attachedTo[spanID] {
             if current == target { return }
             children[current]?.removeAll { $0 == spanID }
         }
         attachedTo[spanID] = target
-        insertChild(spanID, under: target)
+        let appended = insertChild(spanID, under: target)
+        noteStructure(appended && !moved ? .appended(spanID) : .other)
     }
 
     /// Siblings are ordered by when they started (or were prepared), whatever order they arrive in: spans seen
     /// through the API arrive by last change, not by start. Arrivals in order append at once.
-    private mutating func insertChild(_ spanID: String, under target: NodeID) {
+    ///
+    /// - Returns: Whether it went last.
+    @discardableResult
+    private mutating func insertChild(_ spanID: String, under target: NodeID) -> Bool {
         let key = siblingOrder(spanID)
         var list = children.removeValue(forKey: target) ?? []
+        defer { children[target] = list }
         if let last = list.last, siblingOrder(last) > key {
             var low = 0
             var high = list.count
@@ -237,10 +280,11 @@ public struct TraceTree: Sendable {
                 if siblingOrder(list[middle]) <= key { low = middle + 1 } else { high = middle }
             }
             list.insert(spanID, at: low)
+            return low == list.count - 1
         } else {
             list.append(spanID)
+            return true
         }
-        children[target] = list
     }
 
     private func siblingOrder(_ id: String) -> Date {
@@ -361,6 +405,19 @@ extension TraceTree {
         }
     }
 
+    /// Marks an instance the API no longer has (it answered 404 for it): it shows as gone, with the reason, and its
+    /// time stops.
+    public mutating func markGone(_ instanceID: String, reason: String, at time: Date) {
+        guard var node = instances[instanceID], node.gone == nil else { return }
+        instanceStatusCounts[node.status, default: 0] -= 1
+        node.gone = (reason, time)
+        node.history.append((.gone, time))
+        instanceStatusCounts[.gone, default: 0] += 1
+        instances[instanceID] = node
+        loadedRemoteInstances.insert(instanceID)  // nothing more to fetch
+        version += 1
+    }
+
     /// Marks a remote instance's spans as loaded.
     public mutating func markLoaded(_ instanceID: String) {
         guard remoteInstances.contains(instanceID), loadedRemoteInstances.insert(instanceID).inserted else { return }
@@ -379,6 +436,7 @@ extension TraceTree {
     public mutating func removeInstance(_ id: String) {
         guard let node = instances.removeValue(forKey: id) else { return }
         version += 1
+        noteStructure(.other)
         instanceStatusCounts[node.status, default: 0] -= 1
         instanceOrder.removeAll { $0 == id }
         remoteInstances.remove(id)
@@ -401,6 +459,7 @@ extension TraceTree {
     mutating func removeSpan(_ id: String) {
         guard spans[id] != nil else { return }
         version += 1
+        noteStructure(.other)
         let orphans = children.removeValue(forKey: .span(id)) ?? []
         if let parent = attachedTo[id] { children[parent]?.removeAll { $0 == id } }
         forgetSpan(id)
@@ -446,3 +505,6 @@ extension SpanSnapshot {
             createDelivered: true, finishDelivered: phase.isFinished)
     }
 }
+
+/// The source of ``TraceTree/identity``.
+private let nextTreeIdentity = Atomic<UInt64>(0)

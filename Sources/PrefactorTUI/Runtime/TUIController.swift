@@ -3,6 +3,7 @@ import Logging
 import PrefactorCore
 import PrefactorHTTP
 import PrefactorWire
+import Synchronization
 
 /// Options of a UI session.
 public struct TUIOptions: Sendable {
@@ -24,6 +25,26 @@ public struct TUIOptions: Sendable {
     }
 }
 
+/// The demo agent as the UI drives it: `p` pauses and resumes it.
+public struct DemoControl: Sendable {
+    /// Pauses or resumes; returns whether it is now paused.
+    public let togglePause: @Sendable () -> Bool
+    /// Stops it, winding down its runs (on a clean quit, before the rest is finished and the queue drained).
+    public let stop: @Sendable () async -> Void
+    /// What it tells its user (a run stopped after its termination...): shown on the message line and logged.
+    public let notices: AsyncStream<String>?
+
+    /// Creates the control of a demo agent.
+    public init(
+        togglePause: @escaping @Sendable () -> Bool, stop: @escaping @Sendable () async -> Void = {},
+        notices: AsyncStream<String>? = nil
+    ) {
+        self.togglePause = togglePause
+        self.stop = stop
+        self.notices = notices
+    }
+}
+
 /// Why a UI session ended.
 public enum TUIExit: Sendable, Equatable {
     /// The operator quit after the queue drained.
@@ -32,48 +53,101 @@ public enum TUIExit: Sendable, Equatable {
     case abandoned(operationsLeft: Int)
     /// The operator pressed Ctrl-C: quit at once, as an interrupted program; this many operations were left.
     case interrupted(operationsLeft: Int)
+    /// The process got a termination signal (SIGTERM, SIGHUP, SIGINT): quit at once; this many operations were left.
+    case signalled(signal: Int32, operationsLeft: Int)
     /// The terminal went away.
     case terminalClosed
 }
 
 /// Runs the UI: merges the core client's events, keys and a clock; runs the reducer; carries out effects with the
-/// client; and presents frames to the backend (at most every 50 ms, and once a second for ticking durations).
+/// client; and presents frames to the backend.
+///
+/// Effects run one after another, in the order of the keys that asked for them, on one task of ``run()``; every
+/// task the controller starts ends with ``run()``. Every input already waiting is handled before a frame is drawn
+/// (a burst of keys costs one frame), frames are at most every 50 ms, and a frame held back by that limit is drawn
+/// as soon as it is due.
 public actor TUIController {
     private let client: PrefactorClient
     private let backend: any TerminalBackend
-    private let demo: DemoAgent?
+    private let demo: DemoControl?
     private let watcher: RemoteWatcher?
+    private let probe: APIClient?
     private let theme: Theme
     private let logger: Logger
+    private let tickInterval: Duration
+    private let endpoint: String?
     private var model: AppModel
     private var dirty = true
     private var exit: TUIExit?
+    private var frameScheduled = false
+    /// What the header last showed, to log each change once.
+    private var loggedHealth = ShownHealth(label: "ok", level: .ok, reason: nil)
 
     private enum Input: Sendable {
         case events([ClientEvent])
         case terminal(TerminalInput)
         case tick
+        case frameDue
         case drained(DeliveryReport)
         case effectFailed(String)
+        case notice(String)
         case selected(NodeID)
         case terminalEnded
         case remote(RemoteEvent)
     }
 
-    private let (inputs, inputContinuation) = AsyncStream<Input>.makeStream()
+    /// Inputs, and how many were sent but not yet handled.
+    private final class Inbox: Sendable {
+        let (stream, continuation) = AsyncStream<Input>.makeStream()
+        let waiting = Mutex(0)
+
+        func send(_ input: Input) {
+            waiting.withLock { $0 += 1 }
+            continuation.yield(input)
+        }
+
+        func took() { waiting.withLock { $0 -= 1 } }
+
+        var isEmpty: Bool { waiting.withLock { $0 <= 0 } }
+    }
+
+    /// A piece of work for one of the serial executors.
+    private typealias Job = @Sendable () async -> Void
+
+    private let inbox = Inbox()
+    /// Effects with the core client, in keypress order.
+    private let (effectJobs, effectQueue) = AsyncStream<Job>.makeStream()
+    /// Requests to the watcher, in order (apart from the client's effects, so a slow API call does not hold them).
+    private let (watcherJobs, watcherQueue) = AsyncStream<Job>.makeStream()
+    /// When a frame held back by the rate limit is due.
+    private let (frameRequests, frameQueue) = AsyncStream<ContinuousClock.Instant>.makeStream()
 
     /// Creates a controller.
+    ///
+    /// - Parameters:
+    ///   - client: The core client whose state is shown and driven.
+    ///   - backend: The terminal.
+    ///   - options: What the session allows and looks like.
+    ///   - demo: The demo agent, when one runs (`p` pauses it).
+    ///   - watcher: The poller of other processes' runs, when watching.
+    ///   - probe: A client for checking the API before the first frame (as `prefactor ping` does); without one the
+    ///     API is not checked.
+    ///   - tickInterval: How often durations tick (tests slow it down to show that nothing waits for a tick).
+    ///   - logger: Where health changes, permanent failures and failed actions are logged.
     public init(
-        client: PrefactorClient, backend: any TerminalBackend, options: TUIOptions, demo: DemoAgent? = nil,
-        watcher: RemoteWatcher? = nil,
+        client: PrefactorClient, backend: any TerminalBackend, options: TUIOptions, demo: DemoControl? = nil,
+        watcher: RemoteWatcher? = nil, probe: APIClient? = nil, tickInterval: Duration = .milliseconds(250),
         logger: Logger = Logger(label: "prefactor.tui", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.client = client
         self.backend = backend
         self.demo = demo
         self.watcher = watcher
+        self.probe = probe
         self.theme = options.theme
         self.logger = logger
+        self.tickInterval = tickInterval
+        self.endpoint = client.configuration.api.endpoint
         var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         let size = backend.size
         model.width = size.width
@@ -91,34 +165,64 @@ public actor TUIController {
 
     /// Runs until the operator quits or the terminal closes.
     public func run() async -> TUIExit {
+        if let probe {
+            // The header tells the truth from the first frame: the API is checked before it is drawn.
+            let result = await probe.check()
+            model.applyCheck(result)
+            if let explanation = result.explanation {
+                logger.error("API check failed", metadata: ["reason": "\(explanation)"])
+            } else {
+                logger.info("API check passed", metadata: ["api": "\(client.configuration.api.apiURL)"])
+            }
+            logHealthChange()
+        }
         let (snapshot, events) = client.subscribe()
         model.load(snapshot)
-        let continuation = inputContinuation
-        return await withTaskGroup(of: Void.self) { group in
+        let inbox = self.inbox
+        let (effectJobs, watcherJobs, frameRequests) = (self.effectJobs, self.watcherJobs, self.frameRequests)
+        let tickInterval = self.tickInterval
+        let result = await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await event in events { continuation.yield(.events([event])) }
+                for await event in events { inbox.send(.events([event])) }
             }
             group.addTask { [backend] in
-                for await input in backend.inputs { continuation.yield(.terminal(input)) }
-                continuation.yield(.terminalEnded)
+                for await input in backend.inputs { inbox.send(.terminal(input)) }
+                inbox.send(.terminalEnded)
+            }
+            // The serial executors: one job at a time, in the order they were queued.
+            group.addTask { for await job in effectJobs { await job() } }
+            group.addTask { for await job in watcherJobs { await job() } }
+            group.addTask {
+                for await due in frameRequests {
+                    try? await Task.sleep(until: due, clock: .continuous)
+                    inbox.send(.frameDue)
+                }
+            }
+            if let notices = demo?.notices {
+                group.addTask {
+                    for await notice in notices { inbox.send(.notice("Demo: " + notice)) }
+                }
             }
             if let watcher {
                 group.addTask { await watcher.run() }
                 group.addTask {
-                    for await event in watcher.events { continuation.yield(.remote(event)) }
+                    for await event in watcher.events { inbox.send(.remote(event)) }
                 }
             }
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(250))
-                    continuation.yield(.tick)
+                    try? await Task.sleep(for: tickInterval)
+                    inbox.send(.tick)
                 }
             }
-            var lastFrame = ContinuousClock.now - .seconds(1)
-            var lastSecond = Date.distantPast
-            for await input in inputs {
+            present()
+            var lastFrame = ContinuousClock.now
+            var lastSecond = Date()
+            for await input in inbox.stream {
+                inbox.took()
                 await handle(input)
                 if let exit {
+                    finishExecutors()
                     group.cancelAll()
                     return exit
                 }
@@ -128,14 +232,29 @@ public actor TUIController {
                     model.tick(now)
                     dirty = true
                 }
-                if dirty, ContinuousClock.now - lastFrame >= .milliseconds(50) {
+                logHealthChange()
+                // Every waiting input first: the frame shows where a burst of keys ended.
+                guard dirty, inbox.isEmpty || ContinuousClock.now - lastFrame >= .milliseconds(250) else { continue }
+                let due = lastFrame + .milliseconds(50)
+                if ContinuousClock.now >= due {
                     present()
                     lastFrame = ContinuousClock.now
+                } else if !frameScheduled {
+                    frameScheduled = true
+                    frameQueue.yield(due)
                 }
             }
+            finishExecutors()
             group.cancelAll()
             return exit ?? .terminalClosed
         }
+        return result
+    }
+
+    private func finishExecutors() {
+        effectQueue.finish()
+        watcherQueue.finish()
+        frameQueue.finish()
     }
 
     private func present() {
@@ -148,44 +267,84 @@ public actor TUIController {
         dirty = false
     }
 
+    /// Logs the header's health when it changes, with the reason.
+    private func logHealthChange() {
+        let shown = model.shownHealth
+        guard shown.label != loggedHealth.label else { return }
+        loggedHealth = shown
+        let metadata: Logger.Metadata = shown.reason.map { ["reason": "\($0)"] } ?? [:]
+        if shown.level == .ok {
+            logger.notice("API health: ok", metadata: metadata)
+        } else {
+            logger.warning("API health: \(shown.label)", metadata: metadata)
+        }
+    }
+
     private func handle(_ input: Input) async {
         switch input {
         case .events(let events):
             model.now = Date()
             var resync = false
-            for event in events { if case .eventsDropped = event { resync = true } }
+            for event in events {
+                switch event {
+                case .eventsDropped: resync = true
+                case .operationFailed(let failure):
+                    logger.error(
+                        "Operation failed permanently",
+                        metadata: [
+                            "operation": "\(failure.operation.id)", "kind": "\(failure.operation.kind.rawValue)",
+                            "status": "\(failure.status.map(String.init) ?? "-")", "reason": "\(failure.reason)",
+                        ])
+                case .healthChanged(let health):
+                    logger.notice("Delivery health: \(health.rawValue)")
+                default: break
+                }
+            }
             if resync {
                 model.load(client.snapshot())
             } else {
                 for event in events { model.apply(event) }  // rows are refreshed once per frame
             }
-            if model.quitting, model.queue.depth == 0 { dirty = true }
             dirty = true
         case .terminal(.key(let key)):
             let effects = model.handle(key)
             dirty = true
-            for effect in effects { await perform(effect) }
+            for effect in effects { perform(effect) }
         case .terminal(.resize(let width, let height)):
             model.width = width
             model.height = height
             dirty = true
+        case .terminal(.terminate(let signal)):
+            exit = .signalled(signal: signal, operationsLeft: model.queue.depth)
         case .tick:
             break
+        case .frameDue:
+            frameScheduled = false
         case .terminalEnded:
             exit = .terminalClosed
         case .drained(let report):
             exit = .drained
             if !report.isComplete {
-                logger.info("Quit with telemetry not delivered", metadata: ["undelivered": "\(report.undelivered.count)"])
+                logger.warning(
+                    "Quit with telemetry not delivered",
+                    metadata: ["undelivered": "\(report.undelivered.count)", "failed": "\(report.failed.count)"])
             }
         case .effectFailed(let message):
             model.message = Message(text: message, isError: true)
             dirty = true
+        case .notice(let text):
+            logger.notice("\(text)")
+            model.message = Message(text: text, isError: false)
+            dirty = true
         case .remote(let event):
             model.now = Date()
+            if case .failed(let message, let failures, _) = event, failures == 1 || model.remote?.failure?.message != message {
+                logger.warning("Watching the API failed", metadata: ["reason": "\(message)", "failures": "\(failures)"])
+            }
+            if case .changes = event, model.remote?.failure != nil { logger.notice("Watching the API works again") }
             let removed = model.apply(event)
             if let watcher, !removed.isEmpty {
-                Task { for id in removed { await watcher.forget(instanceID: id) } }
+                watcherQueue.yield { for id in removed { await watcher.forget(instanceID: id) } }
             }
             dirty = true
         case .selected(let node):
@@ -193,7 +352,7 @@ public actor TUIController {
             // The node's event may not have arrived yet: select it as soon as it is in the tree.
             model.pendingSelection = node
             model.refreshRows()
-            if model.rows.contains(where: { $0.node == node }) {
+            if model.rowIndex(of: node) != nil {
                 model.selection = node
                 model.pendingSelection = nil
                 model.follow = false
@@ -203,17 +362,17 @@ public actor TUIController {
         }
     }
 
-    private func perform(_ effect: Effect) async {
+    /// Queues an effect on the serial executor (or does it here when it touches only the UI).
+    private func perform(_ effect: Effect) {
         let client = self.client
-        let continuation = inputContinuation
+        let inbox = self.inbox
+        let logger = self.logger
+        let endpoint = self.endpoint
         func attempt(_ what: String, _ body: @escaping @Sendable () async throws -> Void) {
-            Task {
+            effectQueue.yield {
                 do { try await body() } catch {
-                    var text = (error as? PrefactorError)?.message ?? "\(error)"
-                    if let cause = (error as? PrefactorError)?.underlying {
-                        text += ": " + (cause.status.map { "HTTP \($0) " } ?? "") + cause.message
-                    }
-                    continuation.yield(.effectFailed("\(what) failed: \(text)"))
+                    logger.error("\(what) failed", metadata: ["error": "\(ErrorText.detail(error))"])
+                    inbox.send(.effectFailed("\(what) failed: \(ErrorText.oneLine(error, endpoint: endpoint))"))
                 }
             }
         }
@@ -224,11 +383,13 @@ public actor TUIController {
                     agentVersion: ["name": "operator", "external_identifier": "operator-console", "description": "Started from the terminal UI"],
                     agentSchemaVersion: client.configuration.schemaRegistry == nil ? [:] : nil)
                 try await run.start()
-                continuation.yield(.selected(.instance(run.id)))
+                inbox.send(.selected(.instance(run.id)))
             }
         case .addSpan(let instanceID, let parentSpanID, let schemaName):
-            let id = client.spanManager.prepare(instanceID: instanceID, schemaName: schemaName, parentSpanID: parentSpanID)
-            continuation.yield(.selected(.span(id)))
+            attempt("Add span") {
+                let id = client.spanManager.prepare(instanceID: instanceID, schemaName: schemaName, parentSpanID: parentSpanID)
+                inbox.send(.selected(.span(id)))
+            }
         case .startSpan(let id):
             attempt("Start") { try await client.spanManager.start(id, payload: ["started_by": "operator"]) }
         case .finishSpan(let id, let status):
@@ -249,9 +410,17 @@ public actor TUIController {
             }
         case .quit(let drain):
             if drain {
-                Task {
+                // After every effect asked for before it: the demo stops, what is still open is cancelled (so that
+                // nothing stays active on the API), then the queue drains.
+                let demo = self.demo
+                effectQueue.yield {
+                    await demo?.stop()
+                    let cancelled = await OpenWork.cancel(in: client, reason: "the terminal UI quit")
+                    if cancelled.spans + cancelled.runs > 0 {
+                        logger.notice("Cancelled open work on quit", metadata: ["spans": "\(cancelled.spans)", "runs": "\(cancelled.runs)"])
+                    }
                     let report = await client.shutdown()
-                    continuation.yield(.drained(report))
+                    inbox.send(.drained(report))
                 }
             } else {
                 exit = .abandoned(operationsLeft: model.queue.depth)
@@ -261,9 +430,9 @@ public actor TUIController {
         case .resync:
             model.load(client.snapshot())
         case .loadRemoteSpans(let id):
-            if let watcher { Task { await watcher.loadSpans(instanceID: id) } }
+            if let watcher { watcherQueue.yield { await watcher.loadSpans(instanceID: id) } }
         case .setWatchInterval(let seconds):
-            if let watcher { Task { await watcher.setInterval(.milliseconds(Int(seconds * 1000))) } }
+            if let watcher { watcherQueue.yield { await watcher.setInterval(.milliseconds(Int(seconds * 1000))) } }
         }
     }
 }

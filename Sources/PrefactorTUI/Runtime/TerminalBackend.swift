@@ -6,6 +6,8 @@ public enum TerminalInput: Hashable, Sendable {
     case key(Key)
     /// The terminal was resized.
     case resize(width: Int, height: Int)
+    /// The process got a termination signal (SIGINT, SIGTERM, SIGHUP): quit at once, saying what is left.
+    case terminate(signal: Int32)
 }
 
 /// A screen the UI draws on: the ncurses backend, or memory for tests and `--render`.

@@ -1,3 +1,4 @@
+import Foundation
 import PrefactorWire
 
 /// A key press, as the UI understands it.
@@ -6,6 +7,10 @@ public enum Key: Hashable, Sendable {
     case character(Character)
     case up, down, left, right, pageUp, pageDown, home, end
     case enter, escape, tab, backTab, backspace
+    /// The Delete key (deletes under the cursor in a prompt).
+    case delete
+    /// Ctrl and a letter (lower case): Ctrl-A, Ctrl-E, Ctrl-U and Ctrl-W edit prompts.
+    case control(Character)
     /// Ctrl-C.
     case interrupt
     /// Ctrl-L: redraw.
@@ -51,33 +56,103 @@ public enum Pane: String, Hashable, Sendable, CaseIterable {
 public struct Confirmation: Hashable, Sendable {
     /// The question.
     public var question: String
-    /// What happens on `y`.
+    /// What the question is about, done on `y`.
     public var effect: Effect
+    /// What is done first on `y` (open spans under a finished node are cancelled).
+    public var before: [Effect]
 
     /// Creates a question.
-    public init(question: String, effect: Effect) {
+    public init(question: String, effect: Effect, before: [Effect] = []) {
         self.question = question
         self.effect = effect
+        self.before = before
     }
+
+    /// Everything done on `y`, in order.
+    public var effects: [Effect] { before + [effect] }
 }
 
-/// A one-line text prompt (the schema name of a new span).
+/// A one-line text prompt (the schema name of a new span): a small line editor with a cursor, the usual Ctrl keys
+/// and history. An empty prompt shows its default as a hint; Enter on it takes the default.
 public struct Prompt: Hashable, Sendable {
     /// The label.
     public var label: String
     /// The text typed so far.
     public var text: String
+    /// The cursor, in characters from the start of ``text``.
+    public var cursor: Int
+    /// What Enter takes when nothing was typed (shown as a hint).
+    public var placeholder: String
     /// Where the span goes.
     public var instanceID: String
     /// Its parent.
     public var parentSpanID: String?
+    /// The entry of the history shown (Up/Down), `nil` while editing fresh text.
+    public var historyIndex: Int?
 
-    /// Creates a prompt.
-    public init(label: String, text: String, instanceID: String, parentSpanID: String?) {
+    /// The longest text a prompt takes.
+    public static let maximumLength = 80
+
+    /// Creates a prompt; `text` starts typed, with the cursor at its end.
+    public init(label: String, text: String = "", placeholder: String = "", instanceID: String, parentSpanID: String?) {
         self.label = label
         self.text = text
+        self.cursor = text.count
+        self.placeholder = placeholder
         self.instanceID = instanceID
         self.parentSpanID = parentSpanID
+    }
+
+    /// What Enter submits: the text, or the placeholder when nothing was typed.
+    public var value: String {
+        let typed = text.trimmingCharacters(in: .whitespaces)
+        return typed.isEmpty ? placeholder : typed
+    }
+
+    /// Applies an editing key; `false` when the key is not an editing key.
+    public mutating func edit(_ key: Key) -> Bool {
+        var characters = Array(text)
+        cursor = min(max(0, cursor), characters.count)
+        switch key {
+        case .character(let character) where !character.isNewline:
+            guard characters.count < Self.maximumLength else { return true }
+            characters.insert(character, at: cursor)
+            cursor += 1
+        case .backspace:
+            guard cursor > 0 else { return true }
+            characters.remove(at: cursor - 1)
+            cursor -= 1
+        case .delete, .control("d"):
+            guard cursor < characters.count else { return true }
+            characters.remove(at: cursor)
+        case .left, .control("b"): cursor = max(0, cursor - 1)
+        case .right, .control("f"): cursor = min(characters.count, cursor + 1)
+        case .home, .control("a"): cursor = 0
+        case .end, .control("e"): cursor = characters.count
+        case .control("u"):
+            characters.removeSubrange(0..<cursor)
+            cursor = 0
+        case .control("k"):
+            characters.removeSubrange(cursor...)
+        case .control("w"):
+            // The word before the cursor, and the spaces after it.
+            var start = cursor
+            while start > 0, characters[start - 1] == " " { start -= 1 }
+            while start > 0, characters[start - 1] != " " { start -= 1 }
+            characters.removeSubrange(start..<cursor)
+            cursor = start
+        default:
+            return false
+        }
+        text = String(characters)
+        return true
+    }
+
+    /// Shows an entry of the history (`nil`: back to an empty line), with the cursor at its end.
+    public mutating func recall(_ entry: String?, index: Int?) {
+        text = entry ?? ""
+        cursor = text.count
+        historyIndex = index
     }
 }
 

@@ -29,7 +29,7 @@ extension AppModel {
         }
         if let confirmation {
             self.confirmation = nil
-            if key == .character("y") || key == .character("Y") { return [confirmation.effect] }
+            if key == .character("y") || key == .character("Y") { return confirmation.effects }
             message = Message(text: "Cancelled", isError: false)
             return []
         }
@@ -141,7 +141,14 @@ extension AppModel {
             if let selection, let instanceID = tree.instanceID(of: selection) { self.selection = .instance(instanceID) }
         case .character("="):
             collapsed.removeAll()
+            // Folded runs of other processes open too: their spans are fetched.
+            let unloaded = tree.instanceOrder.filter { needsRemoteSpans(.instance($0)) }
+            if !unloaded.isEmpty {
+                message = Message(text: "Loading the spans of \(unloaded.count) run(s) of other processes", isError: false)
+                return unloaded.map(Effect.loadRemoteSpans)
+            }
         case .character("p"):
+            if readonly { return refuse("Read-only mode: p is disabled") }
             guard demo != nil else {
                 message = Message(text: "No demo agent is running (start with --demo)", isError: true)
                 break
@@ -160,10 +167,45 @@ extension AppModel {
         return []
     }
 
-    private mutating func ask(_ question: String, _ effect: Effect) -> [Effect] {
-        if noConfirm { return [effect] }
-        confirmation = Confirmation(question: question, effect: effect)
+    private mutating func ask(_ question: String, _ effect: Effect, before: [Effect] = []) -> [Effect] {
+        if noConfirm { return before + [effect] }
+        confirmation = Confirmation(question: question, effect: effect, before: before)
         return []
+    }
+
+    /// Finishing a run or a span with open spans under it: those are cancelled first (deepest first, so that no
+    /// span outlives its parent), and the operator is told, or asked when the finish was not going to be asked.
+    private mutating func finish(_ node: NodeID, _ effect: Effect, question: String?) -> [Effect] {
+        let open = openDescendants(of: node)
+        guard !open.isEmpty else { return question.map { ask($0, effect) } ?? [effect] }
+        let cancels = open.map { Effect.finishSpan($0, .cancelled) }
+        let count = open.count == 1 ? "1 running span under it is" : "\(open.count) running spans under it are"
+        let what = question.map { String($0.dropLast(" (y/n)".count)) } ?? Self.describeFinish(effect, tree: tree)
+        let text = "\(what) \(count) cancelled first. (y/n)"
+        if noConfirm { message = Message(text: "Cancelling \(open.count) running span(s) under it first", isError: false) }
+        return ask(text, effect, before: cancels)
+    }
+
+    private static func describeFinish(_ effect: Effect, tree: TraceTree) -> String {
+        switch effect {
+        case .finishSpan(let id, _): return "Finish span \(tree.spans[id]?.span.schemaName ?? id)?"
+        case .finishInstance(let id, _): return "Finish instance \(id)?"
+        default: return "Finish?"
+        }
+    }
+
+    /// Spans under a node that are running, deepest first (prepared ones never ran and stay as they are).
+    public func openDescendants(of node: NodeID) -> [String] {
+        var result: [(id: String, depth: Int)] = []
+        var stack: [(NodeID, Int)] = (tree.children[node] ?? []).map { (.span($0), 1) }
+        while let (current, depth) = stack.popLast() {
+            guard case .span(let id) = current else { continue }
+            if tree.spans[id]?.span.phase == .active, !isRemote(current) {
+                result.append((id, depth))
+            }
+            stack += (tree.children[current] ?? []).map { (.span($0), depth + 1) }
+        }
+        return result.sorted { ($0.depth, $0.id) > ($1.depth, $1.id) }.map(\.id)
     }
 
     private mutating func mutating(_ character: Character) -> [Effect] {
@@ -181,43 +223,55 @@ extension AppModel {
             guard let instance = tree.instances[id], !instance.status.isTerminalForSpans else {
                 return refuse("Instance \(id) is finished; press n for a new one")
             }
-            prompt = Prompt(label: "New span type", text: Self.defaultSchemaName, instanceID: id, parentSpanID: nil)
+            prompt = Prompt(label: "New span type", placeholder: Self.defaultSchemaName, instanceID: id, parentSpanID: nil)
         case ("a", .span(let id)):
             guard let span = tree.spans[id]?.span else { return [] }
-            prompt = Prompt(label: "New span type", text: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
+            prompt = Prompt(label: "New span type", placeholder: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
         case ("s", .span(let id)):
             guard tree.spans[id]?.span.phase == .prepared else { return refuse("Only a prepared span (◌) can be started") }
+            // Starting a span starts its prepared ancestors first: say so.
+            var parents: [String] = []
+            var parent = tree.spans[id]?.span.parentID.flatMap { tree.knownSpan($0) }
+            while let current = parent, let node = tree.spans[current], node.span.phase == .prepared {
+                parents.append(node.span.schemaName)
+                parent = node.span.parentID.flatMap { tree.knownSpan($0) }
+            }
+            if !parents.isEmpty {
+                message = Message(text: "Starting it starts its prepared parent(s) too: " + parents.joined(separator: ", "), isError: false)
+            }
             return [.startSpan(id)]
         case ("s", .instance):
             return refuse("s starts a prepared span; select one")
         case ("f", .span(let id)):
             guard tree.spans[id]?.span.phase == .active else { return refuse("Only a running span can be finished") }
-            return [.finishSpan(id, .complete)]
+            return finish(.span(id), .finishSpan(id, .complete), question: nil)
         case ("f", .instance(let id)):
             guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
                 return refuse("Instance is already finished")
             }
-            return [.finishInstance(id, .complete)]
+            return finish(.instance(id), .finishInstance(id, .complete), question: nil)
         case ("x", .span(let id)):
             guard tree.spans[id]?.span.phase == .active else { return refuse("Only a running span can be failed") }
-            return ask("Fail span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)", .finishSpan(id, .failed))
+            return finish(.span(id), .finishSpan(id, .failed), question: "Fail span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
         case ("x", .instance(let id)):
             guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
                 return refuse("Instance is already finished")
             }
-            return ask("Fail instance \(id)? (y/n)", .finishInstance(id, .failed))
+            return finish(.instance(id), .finishInstance(id, .failed), question: "Fail instance \(id)? (y/n)")
         case ("c", .span(let id)):
             guard let phase = tree.spans[id]?.span.phase else { return [] }
             switch phase {
             case .prepared: return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id) before it starts? (y/n)", .cancelUnstarted(id))
-            case .active: return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)", .finishSpan(id, .cancelled))
+            case .active:
+                return finish(
+                    .span(id), .finishSpan(id, .cancelled), question: "Cancel span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
             default: return refuse("Span is already finished")
             }
         case ("c", .instance(let id)):
             guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
                 return refuse("Instance is already finished")
             }
-            return ask("Cancel instance \(id)? (y/n)", .finishInstance(id, .cancelled))
+            return finish(.instance(id), .finishInstance(id, .cancelled), question: "Cancel instance \(id)? (y/n)")
         case ("T", let node):
             guard let id = tree.instanceID(of: node), let instance = tree.instances[id] else { return [] }
             guard !instance.instance.phase.isFinished else { return refuse("Instance is already finished") }
@@ -236,17 +290,28 @@ extension AppModel {
             message = Message(text: "Cancelled", isError: false)
         case .enter:
             self.prompt = nil
-            let name = prompt.text.trimmingCharacters(in: .whitespaces)
+            let name = prompt.value
             guard !name.isEmpty else { return refuse("A span needs a type name") }
+            promptHistory.removeAll { $0 == name }
+            promptHistory.append(name)
+            if promptHistory.count > 50 { promptHistory.removeFirst(promptHistory.count - 50) }
             return [.addSpan(instanceID: prompt.instanceID, parentSpanID: prompt.parentSpanID, schemaName: name)]
-        case .backspace:
-            if !prompt.text.isEmpty { prompt.text.removeLast() }
+        case .up:
+            // Older entries of the history; the newest first.
+            guard !promptHistory.isEmpty else { break }
+            let index = max(0, (prompt.historyIndex ?? promptHistory.count) - 1)
+            prompt.recall(promptHistory[index], index: index)
             self.prompt = prompt
-        case .character(let character) where !character.isNewline:
-            if prompt.text.count < 80 { prompt.text.append(character) }
+        case .down:
+            guard let index = prompt.historyIndex else { break }
+            if index + 1 < promptHistory.count {
+                prompt.recall(promptHistory[index + 1], index: index + 1)
+            } else {
+                prompt.recall(nil, index: nil)
+            }
             self.prompt = prompt
         default:
-            break
+            if prompt.edit(key) { self.prompt = prompt }
         }
         return []
     }
@@ -260,6 +325,8 @@ extension AppModel {
             filterEditing = false
         case .backspace:
             if !filter.isEmpty { filter.removeLast() }
+        case .control("u"):
+            filter = ""
         case .character(let character) where !character.isNewline:
             filter.append(character)
         default:

@@ -211,3 +211,26 @@ public struct CellBuffer: Sendable, Hashable {
         return "\u{1B}[" + codes.joined(separator: ";") + "m"
     }
 }
+
+extension CellBuffer {
+    /// The ASCII form of the glyphs the UI draws; any other character becomes `?` (one per column it covered).
+    static let asciiForms: [String: String] = [
+        "…": "~", "·": ".", "—": "-", "–": "-", "×": "x", "▏": "|", "↑": "^", "↓": "v", "←": "<", "→": ">",
+        "◌": ".", "○": "o", "●": "*", "✓": "+", "✗": "x", "⊘": "-", "■": "#", "▾": "v", "▸": ">", "━": "=", "│": "|",
+        "┌": "+", "┐": "+", "└": "+", "┘": "+", "─": "-", "▁": "_", "▂": "_", "▃": ".", "▄": "-", "▅": "-", "▆": "=",
+        "▇": "#", "█": "#", "‘": "'", "’": "'", "“": "\"", "”": "\"",
+    ]
+
+    /// Replaces every cell that is not ASCII with its ASCII form, so that a terminal without Unicode (`--ascii`,
+    /// `LANG=C`) shows no garbage.
+    public mutating func makeASCII() {
+        for index in cells.indices {
+            let text = cells[index].text
+            if text.isEmpty {
+                cells[index].text = "?"  // the second column of a wide character
+            } else if !text.allSatisfy(\.isASCII) {
+                cells[index].text = Self.asciiForms[text] ?? "?"
+            }
+        }
+    }
+}

@@ -46,7 +46,7 @@ public struct Geometry: Hashable, Sendable {
 
     /// The layout of a model's screen: its size, the focus, and whether the API is failing.
     public init(for model: AppModel) {
-        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.health != .ok)
+        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.shownHealth.level != .ok)
     }
 
     /// Rows of the queue list below the counts line. Larger terminals get more of it; while the API fails it grows
@@ -70,13 +70,37 @@ public struct Layout {
         self.theme = theme
     }
 
-    /// One frame.
+    /// One frame. With an ASCII theme every cell is ASCII, whatever the text drawn (payloads included).
     public func render() -> CellBuffer {
+        var buffer = draw()
+        if !theme.unicode { buffer.makeASCII() }
+        return buffer
+    }
+
+    /// The lines of the too-small message at a width: the size needed first, then what to do, in whole phrases.
+    static func tooSmallLines(width: Int, height: Int) -> [String] {
+        let phrases = [
+            "Need \(Geometry.minimumWidth)x\(Geometry.minimumHeight)", "(now \(width)x\(height)):", "terminal too small;",
+            "enlarge it", "or press q to quit",
+        ]
+        var lines: [String] = []
+        for phrase in phrases {
+            if let last = lines.last, TextWidth.columns(of: last) + 1 + TextWidth.columns(of: phrase) <= width {
+                lines[lines.count - 1] = last + " " + phrase
+            } else {
+                lines.append(phrase)
+            }
+        }
+        return lines
+    }
+
+    private func draw() -> CellBuffer {
         var buffer = CellBuffer(width: model.width, height: model.height)
         let geometry = Geometry(for: model)
         guard geometry.fits else {
-            let text = "Terminal too small: \(model.width)x\(model.height), need \(Geometry.minimumWidth)x\(Geometry.minimumHeight)"
-            buffer.write(TextWidth.truncate(text, to: model.width), row: 0, column: 0, style: theme.warning)
+            for (row, line) in Self.tooSmallLines(width: model.width, height: model.height).prefix(model.height).enumerated() {
+                buffer.write(TextWidth.truncate(line, to: model.width), row: row, column: 0, style: theme.warning)
+            }
             return buffer
         }
         drawHeader(&buffer, geometry)
@@ -95,17 +119,18 @@ public struct Layout {
 
     func drawHeader(_ buffer: inout CellBuffer, _ geometry: Geometry) {
         buffer.fill(row: 0, from: 0, to: geometry.width, style: .plain)
-        let (healthText, healthStyle): (String, CellStyle)
-        switch model.health {
-        case .ok: (healthText, healthStyle) = ("ok", theme.good)
-        case .retrying: (healthText, healthStyle) = ("retrying", theme.warning)
-        case .unreachable: (healthText, healthStyle) = ("down", theme.error)
-        case .authFailed: (healthText, healthStyle) = ("auth failed", theme.error)
+        let shown = model.shownHealth
+        let healthText = shown.label
+        let healthStyle: CellStyle
+        switch shown.level {
+        case .ok: healthStyle = theme.good
+        case .warning: healthStyle = theme.warning
+        case .error: healthStyle = theme.error
         }
         let counts = model.statusCounts
         let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
             + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
-            + countSegments(model.tree.spanCount, noun: "span", byStatus: counts.spans)
+            + countSegments(model.headerSpanCounts.total, noun: "span", byStatus: model.headerSpanCounts.byStatus)
         var right: [(String, CellStyle)] = []
         if let remote = model.remote { right.append(remoteFreshness(remote)) }
         if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
@@ -136,7 +161,7 @@ public struct Layout {
     static let syncFailedLabel = "sync failed"
 
     /// The order of statuses in the header's counts: what runs first, then what waits, then how things ended.
-    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated]
+    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone]
 
     /// A total with its noun (singular or plural), then the count of each status that has any.
     func countSegments(_ total: Int, noun: String, byStatus: [DisplayStatus: Int]) -> [(String, CellStyle)] {
@@ -266,10 +291,17 @@ public struct Layout {
                 summary = "@" + (instance.agentID.flatMap { model.remote?.agentNames[$0] } ?? "remote")
             }
             if let reason = instance.terminationReason { summary += (summary.isEmpty ? "" : " ") + "terminated: " + reason }
-            return ("run " + shortID(id), summary, instance.startedAt ?? instance.registeredAt, instance.finishedAt)
+            let gone = model.tree.instances[id]?.gone
+            if gone != nil { summary += (summary.isEmpty ? "" : " ") + "gone from the API" }
+            return ("run " + shortID(id), summary, instance.startedAt ?? instance.registeredAt, instance.finishedAt ?? gone?.at)
         case .span(let id):
             guard let span = model.tree.spans[id]?.span else { return (id, "", nil, nil) }
-            return (span.schemaName, Self.summary(of: span.payload), span.startedAt, span.finishedAt ?? (span.phase.isFinished ? span.startedAt : nil))
+            // The time of a span of a run that is gone stops with the run.
+            let goneAt = model.tree.instances[span.instanceID]?.gone?.at
+            return (
+                span.schemaName, Self.summary(of: span.payload), span.startedAt,
+                span.finishedAt ?? (span.phase.isFinished ? span.startedAt : goneAt)
+            )
         }
     }
 
@@ -305,7 +337,7 @@ public struct Layout {
             let started
         else { return }
         let origin = instance.startedAt ?? instance.registeredAt
-        let end = instance.finishedAt ?? model.now
+        let end = instance.finishedAt ?? model.tree.instances[instanceID]?.gone?.at ?? model.now
         let total = max(0.001, end.timeIntervalSince(origin))
         let from = max(0, min(width - 1, Int((started.timeIntervalSince(origin) / total) * Double(width))))
         let to = max(from + 1, min(width, Int(ceil(((finished ?? model.now).timeIntervalSince(origin) / total) * Double(width)))))
@@ -336,6 +368,7 @@ public struct Layout {
             text.time("started", instance.startedAt)
             text.time("finished", instance.finishedAt)
             if let reason = instance.terminationReason { text.field("reason", reason, theme.style(.terminated), words: true) }
+            if let gone = node.gone { text.field("gone", gone.reason, theme.error, words: true) }
             if model.needsRemoteSpans(selection), let counts = model.tree.remoteSpanCounts[id] {
                 text.line("spans    \(counts.total) (\(counts.active) running, \(counts.failed) failed; Enter loads them)")
             } else {
@@ -379,7 +412,7 @@ public struct Layout {
             for operation in operations {
                 switch operation {
                 case .queued(let snapshot):
-                    text.line("  " + describe(snapshot), style(for: snapshot.state))
+                    text.wrapped(describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
                     text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
                 case .settled(let settled):
                     text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
@@ -415,22 +448,36 @@ public struct Layout {
                 style: line.1)
         }
         if model.focus == .detail {
-            buffer.write("detail", row: geometry.bodyTop, column: geometry.width - 6, style: theme.accent)
+            // The focus shows on the separator; the label only where it covers nothing (ids are never cut).
+            for row in geometry.bodyTop..<(geometry.bodyTop + geometry.bodyHeight) {
+                buffer.write(theme.separator, row: row, column: geometry.treeWidth, style: theme.accent)
+            }
+            let label = "detail"
+            let firstLine = lines.dropFirst(scroll).first.map { TextWidth.columns(of: $0.0) } ?? 0
+            if geometry.detailLeft + 1 + firstLine + 1 + label.count <= geometry.width {
+                buffer.write(label, row: geometry.bodyTop, column: geometry.width - label.count, style: theme.accent)
+            }
         }
     }
 
     // MARK: Queue
 
-    func describe(_ operation: OperationSnapshot) -> String {
+    /// A queued operation as one line; `full` keeps the whole error text (the detail pane) instead of its short form
+    /// (the queue strip).
+    func describe(_ operation: OperationSnapshot, full: Bool = false) -> String {
         let op = operation.operation
         var text = "#\(op.id) \(op.kind.rawValue)"
-        if case .createSpan(_, _, let schema, _, _, _) = op.body { text += " " + schema }
+        if case .createSpan(_, _, let schema, _, _, _) = op.body {
+            text += " " + schema
+        } else if let spanID = op.spanID, let name = model.tree.spans[spanID]?.span.schemaName {
+            text += " " + name
+        }
         switch operation.state {
         case .blocked: text += "  blocked"
         case .pending: text += "  pending"
         case .inFlight(let attempt): text += "  in flight" + (attempt > 1 ? " (attempt \(attempt))" : "")
         case .retrying(let attempt, let next, let error):
-            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(error)"
+            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
         }
         return text
     }
@@ -447,17 +494,20 @@ public struct Layout {
         let row = geometry.queueTop
         buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
         let queue = model.queue
+        // The counts of the operations listed below, so that the strip and its list always agree (the queue's own
+        // counts arrive as a separate event and can trail the list by a frame).
+        let listed = model.listedQueueCounts
         var x = buffer.write("queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
-        x = buffer.write(" pending \(queue.pending + queue.blocked)", row: row, column: x)
-        x = buffer.write(" in flight \(queue.inFlight)", row: row, column: x, style: queue.inFlight > 0 ? theme.style(.active) : .plain)
-        var retryText = " retrying \(queue.retrying)"
+        x = buffer.write(" pending \(listed.waiting)", row: row, column: x)
+        x = buffer.write(" in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
+        var retryText = " retrying \(listed.retrying)"
         if let next = model.operations.values.compactMap({ snapshot -> Date? in
             if case .retrying(_, let at, _) = snapshot.state { return at }
             return nil
         }).min() {
             retryText += " (next in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s)"
         }
-        x = buffer.write(retryText, row: row, column: x, style: queue.retrying > 0 ? theme.warning : .plain)
+        x = buffer.write(retryText, row: row, column: x, style: listed.retrying > 0 ? theme.warning : .plain)
         x = buffer.write(" failed \(queue.failed)", row: row, column: x, style: queue.failed > 0 ? theme.error : .plain)
         x = buffer.write(" delivered \(queue.delivered)", row: row, column: x, style: theme.good)
         let recent = Array(model.throughput.suffix(12))
@@ -506,8 +556,7 @@ public struct Layout {
         let row = geometry.height - 1
         buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
         if let prompt = model.prompt {
-            let x = buffer.write(prompt.label + ": ", row: row, column: 0, style: theme.accent)
-            buffer.write(prompt.text + "▏  Enter adds, Esc cancels", row: row, column: x, maxColumns: geometry.width - x)
+            drawPrompt(&buffer, prompt, row: row, width: geometry.width)
             return
         }
         if let confirmation = model.confirmation {
@@ -559,6 +608,28 @@ public struct Layout {
             x = buffer.write(hint.0, row: row, column: x, style: theme.accent)
             x = buffer.write(" " + hint.1 + " ", row: row, column: x, style: theme.dim)
         }
+    }
+
+    /// The prompt line: label, the text with the cursor (reverse video), then the default as a hint when nothing is
+    /// typed, and the keys. A text longer than the line scrolls so the cursor stays in view.
+    func drawPrompt(_ buffer: inout CellBuffer, _ prompt: Prompt, row: Int, width: Int) {
+        var x = buffer.write(prompt.label + ": ", row: row, column: 0, style: theme.accent)
+        let characters = Array(prompt.text)
+        let cursor = min(max(0, prompt.cursor), characters.count)
+        let room = max(1, width - x - 1)
+        let first = max(0, cursor - room + 1)
+        for (index, character) in characters.enumerated().dropFirst(first) {
+            guard x < width - 1 else { break }
+            x = buffer.write(String(character), row: row, column: x, style: index == cursor ? CellStyle(reverse: true) : .plain)
+        }
+        if cursor == characters.count, x < width {
+            // The cursor after the text; on an empty prompt it sits on the hint's first letter.
+            let under = characters.isEmpty ? prompt.placeholder.first.map(String.init) ?? " " : " "
+            x = buffer.write(under, row: row, column: x, style: CellStyle(dim: characters.isEmpty, reverse: true))
+            if characters.isEmpty { x = buffer.write(String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x) }
+        }
+        let keys = characters.isEmpty && !prompt.placeholder.isEmpty ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
+        if x < width { buffer.write(keys, row: row, column: x, style: theme.dim, maxColumns: width - x) }
     }
 
     /// Every key, for the `?` overlay.

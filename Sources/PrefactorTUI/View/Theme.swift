@@ -38,6 +38,7 @@ public struct Theme: Sendable, Hashable {
         case (.cancelled, false): return "-"
         case (.terminated, true): return "■"
         case (.terminated, false): return "#"
+        case (.gone, _): return "?"
         }
     }
 
@@ -58,6 +59,7 @@ public struct Theme: Sendable, Hashable {
         case .failed: return CellStyle(foreground: .red, bold: true)
         case .cancelled: return CellStyle(foreground: .yellow)
         case .terminated: return CellStyle(foreground: .magenta)
+        case .gone: return CellStyle(dim: true)
         }
     }
 
