@@ -54,6 +54,7 @@ struct DurableQueueTests {
                 try await client.spanManager.cancelUnstarted(never)
                 try await run.recordQuality(name: "accuracy", payload: ["score": 0.5])
                 try await run.finish(status: .complete)
+                try await eventually("an attempt failed and waits to retry") { client.snapshot().queue.retrying > 0 }
                 return run.id
             }
             #expect(report.undelivered.count >= 8, "everything but register waited: \(report.undelivered.count)")
@@ -63,7 +64,7 @@ struct DurableQueueTests {
             #expect(Set(inFile.map(\.idempotencyKey)) == Set(report.undelivered.map(\.idempotencyKey)))
             #expect(
                 inFile.contains { $0.attempts > 0 && $0.lastError?.contains("503") == true },
-                "failed attempts are recorded for inspection")
+                "failed attempts are recorded for inspection: \(inFile.map { "\($0.attempts) \($0.lastError ?? "-")" })")
 
             server.faults.removeAll()
             let (notices, second) = try await withRunningClient(configuration(server, file: file)) { client in

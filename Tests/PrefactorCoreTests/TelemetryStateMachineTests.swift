@@ -185,7 +185,9 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         let parent = h.prepare()
         h.machine.setPendingPayload(parent, ["given": true])
         let child = h.prepare(parent: parent)
+        h.advance(3)
         let actions = try h.start(child)
+        #expect(h.machine.span(parent)?.startedAt == h.now, "the parent's real start time, not its preparation")
         let creates = actions.persist.filter { $0.kind == .createSpan }
         #expect(creates.map(\.spanID) == [parent, child])
         if case .createSpan(_, _, _, _, let payload, _) = creates[0].body {

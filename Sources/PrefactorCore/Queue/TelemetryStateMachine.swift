@@ -737,7 +737,8 @@ struct TelemetryStateMachine {
         if let parentID = record.snapshot.parentID, let parent = spans[parentID], parent.snapshot.phase == .prepared {
             guard !parent.startInFlight else { throw PrefactorError.spanStartInFlight(parentID) }
             try enqueueCreate(
-                parentID, status: .active, payload: parent.pendingPayload, startedAt: parent.snapshot.preparedAt, now: now,
+                // Started now, by its child: the time it really started, not a backdated one.
+                parentID, status: .active, payload: parent.pendingPayload, startedAt: now, now: now,
                 keys: &keys, &actions)
         }
         var dependencies: [TelemetryOperation.Dependency] = []
