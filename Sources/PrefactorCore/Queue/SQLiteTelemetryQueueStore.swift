@@ -185,9 +185,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                             INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
                                 enqueued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
                             """)
-                    let encoder = JSONEncoder()
                     for operation in changes.persist {
-                        let body = try encoder.encode(operation)
+                        let body = operation.recordText
                         try insert.execute(arguments: [
                             Int64(bitPattern: operation.id), operation.kind.rawValue, operation.instanceID, operation.spanID,
                             operation.idempotencyKey, operation.enqueuedAt.timeIntervalSince1970, body,
@@ -234,7 +233,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     public func operation(_ id: UInt64) -> TelemetryOperation? {
         try? database.read { db in
             try Data.fetchOne(db, sql: "SELECT body FROM operations WHERE id = ?", arguments: [Int64(bitPattern: id)])
-        }.flatMap { try? JSONDecoder().decode(TelemetryOperation.self, from: $0) }
+        }.flatMap { try? TelemetryOperation(recordText: $0) }
     }
 
     /// What a new client takes over (see ``loadForRecovery()``); nothing when the file cannot be read.
@@ -267,12 +266,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         let (operations, skipped) = try database.read { db -> ([TelemetryOperation], Int) in
             var operations: [TelemetryOperation] = []
             var skipped = 0
-            let decoder = JSONDecoder()
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT body FROM operations WHERE failed_reason IS NULL ORDER BY id")
             while let row = try rows.next() {
                 let body: Data? = row[0]
-                if let body, let operation = try? decoder.decode(TelemetryOperation.self, from: body) {
+                if let body, let operation = try? TelemetryOperation(recordText: body) {
                     operations.append(operation)
                 } else {
                     skipped += 1
@@ -287,7 +285,6 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     public func entries() throws -> [QueueFileEntry] {
         try database.read { db in
             var result: [QueueFileEntry] = []
-            let decoder = JSONDecoder()
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
@@ -302,7 +299,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                     QueueFileEntry(
                         id: UInt64(bitPattern: id), kind: row[1], instanceID: row[2], spanID: row[3], idempotencyKey: row[4],
                         enqueuedAt: Date(timeIntervalSince1970: row[5]),
-                        operation: body.flatMap { try? decoder.decode(TelemetryOperation.self, from: $0) },
+                        operation: body.flatMap { try? TelemetryOperation(recordText: $0) },
                         failedReason: row[7], attempts: row[8], lastError: row[9]))
             }
             return result

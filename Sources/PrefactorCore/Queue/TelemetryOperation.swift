@@ -147,3 +147,102 @@ public struct DeliveryReport: Sendable, Hashable {
     /// Whether everything was delivered.
     public var isComplete: Bool { undelivered.isEmpty && failed.isEmpty }
 }
+
+// MARK: The queue file's record
+
+extension TelemetryOperation {
+    /// The operation as one compact JSON object, for a queue file: written on the agent's path, so it is built
+    /// directly rather than through `Codable` (several times cheaper). Dates are seconds since the reference date,
+    /// written with every digit they need, so they read back exactly.
+    package var recordText: String {
+        var body: [String: JSONValue] = ["t": .string(kind.rawValue)]
+        switch self.body {
+        case .startInstance(let timestamp):
+            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+        case .finishInstance(let status, let timestamp):
+            body["status"] = .string(status.rawValue)
+            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+        case .recordQuality(let name, let payload):
+            body["name"] = .string(name)
+            body["payload"] = payload.map { .object($0) } ?? .null
+        case .createSpan(let spanID, let parentSpanID, let schemaName, let status, let payload, let startedAt):
+            body["span"] = .string(spanID)
+            body["parent"] = parentSpanID.map { .string($0) } ?? .null
+            body["schema"] = .string(schemaName)
+            body["status"] = .string(status.rawValue)
+            body["payload"] = .object(payload)
+            body["started"] = .double(startedAt.timeIntervalSinceReferenceDate)
+        case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
+            body["span"] = .string(spanID)
+            body["status"] = .string(status.rawValue)
+            body["result"] = resultPayload.map { .object($0) } ?? .null
+            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+        }
+        let record: [String: JSONValue] = [
+            "id": .int(Int64(bitPattern: id)), "instance": .string(instanceID), "key": .string(idempotencyKey),
+            "given": .bool(idempotencyKeyGiven), "queued": .double(enqueuedAt.timeIntervalSinceReferenceDate),
+            "deps": .array(dependencies.map { .array([.int(Int64(bitPattern: $0.operationID)), .string($0.kind.rawValue)]) }),
+            "body": .object(body),
+        ]
+        return JSONText.serialize(record)
+    }
+
+    /// Reads an operation from its ``recordText``.
+    ///
+    /// - Throws: ``RecordError`` when the record is not one (a torn or damaged write).
+    package init(recordText bytes: some Sequence<UInt8>) throws(RecordError) {
+        guard let value = try? JSONParser.parse(bytes), let record = value.objectValue,
+            let id = record["id"]?.intValue, let instance = record["instance"]?.stringValue,
+            let key = record["key"]?.stringValue, let given = record["given"]?.boolValue,
+            let queued = Self.date(record["queued"]), let deps = record["deps"]?.arrayValue,
+            let body = record["body"]?.objectValue, let kindName = body["t"]?.stringValue,
+            let kind = Kind(rawValue: kindName)
+        else { throw RecordError() }
+        var dependencies: [Dependency] = []
+        for item in deps {
+            guard let pair = item.arrayValue, pair.count == 2, let other = pair[0].intValue,
+                let how = pair[1].stringValue.flatMap(DependencyKind.init(rawValue:))
+            else { throw RecordError() }
+            dependencies.append(Dependency(operationID: UInt64(bitPattern: other), kind: how))
+        }
+        let decoded: Body
+        switch kind {
+        case .startInstance:
+            guard let at = Self.date(body["at"]) else { throw RecordError() }
+            decoded = .startInstance(timestamp: at)
+        case .finishInstance:
+            guard let status = body["status"]?.stringValue.flatMap(FinishStatus.init(rawValue:)), let at = Self.date(body["at"])
+            else { throw RecordError() }
+            decoded = .finishInstance(status: status, timestamp: at)
+        case .recordQuality:
+            guard let name = body["name"]?.stringValue, let payload = body["payload"] else { throw RecordError() }
+            decoded = .recordQuality(name: name, payload: payload.objectValue)
+        case .createSpan:
+            guard let span = body["span"]?.stringValue, let schema = body["schema"]?.stringValue,
+                let status = body["status"]?.stringValue.flatMap(AgentStatus.init(rawValue:)),
+                let payload = body["payload"]?.objectValue, let started = Self.date(body["started"])
+            else { throw RecordError() }
+            decoded = .createSpan(
+                spanID: span, parentSpanID: body["parent"]?.stringValue, schemaName: schema, status: status,
+                payload: payload, startedAt: started)
+        case .finishSpan:
+            guard let span = body["span"]?.stringValue,
+                let status = body["status"]?.stringValue.flatMap(FinishStatus.init(rawValue:)), let at = Self.date(body["at"])
+            else { throw RecordError() }
+            decoded = .finishSpan(spanID: span, status: status, resultPayload: body["result"]?.objectValue, timestamp: at)
+        }
+        self.init(
+            id: UInt64(bitPattern: id), instanceID: instance, body: decoded, idempotencyKey: key, idempotencyKeyGiven: given,
+            enqueuedAt: queued, dependencies: dependencies)
+    }
+
+    private static func date(_ value: JSONValue?) -> Date? {
+        guard let value else { return nil }
+        if let seconds = value.doubleValue { return Date(timeIntervalSinceReferenceDate: seconds) }
+        if let seconds = value.intValue { return Date(timeIntervalSinceReferenceDate: Double(seconds)) }
+        return nil
+    }
+
+    /// A queue-file record that cannot be read.
+    package struct RecordError: Error {}
+}
