@@ -50,6 +50,12 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
         public var operationID: UInt64
         /// How this one depends on it.
         public var kind: DependencyKind
+
+        /// Creates a dependency.
+        public init(operationID: UInt64, kind: DependencyKind) {
+            self.operationID = operationID
+            self.kind = kind
+        }
     }
 
     /// A number unique within the client, increasing in enqueue order.
