@@ -58,9 +58,11 @@ public enum JSONText {
             }
             output.appendText("]")
         case .object(let members):
+            // Members in key order: the same value always gives the same text (a retried request, even from another
+            // process after a restart, sends the same bytes under its idempotency key).
             output.appendText("{")
             var first = true
-            for (key, member) in members {
+            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
                 if !first { output.appendText(",") }
                 first = false
                 quote(key, to: &output)
