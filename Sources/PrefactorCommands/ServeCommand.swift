@@ -15,8 +15,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             The server implements the Prefactor API the official SDKs use, under /api/v1. Data is kept in a SQLite
             file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts; --in-memory keeps it
-            in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without --token (or
-            $PREFACTOR_API_TOKEN) a token is generated and printed once.
+            in memory only. Every request needs 'Authorization: Bearer TOKEN'. Without $PREFACTOR_API_TOKEN,
+            --token-file or --token a token is generated and printed once.
 
             On start the server prints, each on its own line (the URL line last):
               PREFACTOR_API_TOKEN=TOKEN      (only when the token was generated)
@@ -26,7 +26,12 @@ struct ServeCommand: AsyncParsableCommand {
             status=CODE, count=N, latency=MS and drop; PATH may contain * wildcards. Examples:
               --fault 'POST /api/v1/agent_spans:status=503,count=3'
               --fault '*:latency=50'
-            Faults can also be changed while running: GET/POST/DELETE /__prefactor/faults.
+            Fault injection is off unless a --fault is given or --enable-fault-injection; when on, faults can also
+            be changed while running: GET/POST/DELETE /__prefactor/faults.
+
+            Slow and idle clients are cut off (--idle-timeout, --header-timeout, --request-timeout) and at most
+            --max-connections are served at once. --host other than a loopback address makes the API reachable
+            from the network over plain HTTP.
 
             Stop with Ctrl-C or SIGTERM: in-flight requests finish first.
             """)
@@ -43,11 +48,29 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Keep data in memory only (lost on exit).")
     var inMemory = false
 
-    @Option(help: "The bearer token clients must send (default: $PREFACTOR_API_TOKEN, else generated).")
+    @Option(help: "The bearer token clients must send (default: $PREFACTOR_API_TOKEN, else generated). Visible to other users in `ps`: prefer the variable or --token-file.")
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: "A file whose first line is the bearer token clients must send.")
+    var tokenFile: String?
 
     @Option(name: .customLong("fault"), help: "A fault to inject, e.g. 'POST /api/v1/agent_spans:status=503,count=3'.")
     var faults: [String] = []
+
+    @Flag(help: "Apply faults and serve /__prefactor/faults even without a --fault (for tests and demos).")
+    var enableFaultInjection = false
+
+    @Option(help: "Seconds a connection may stay open without a request.")
+    var idleTimeout: Double = 30
+
+    @Option(help: "Seconds a request head may take to arrive once it started.")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Seconds a whole request (head and body) may take to arrive.")
+    var requestTimeout: Double = 60
+
+    @Option(help: "The most connections served at once; more clients wait.")
+    var maxConnections = ConnectionLimits.default.maxConnections
 
     @Option(help: "The largest request body accepted, in bytes; larger bodies get HTTP 413.")
     var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
@@ -63,6 +86,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+        _ = try TokenSource.resolve(token: token, file: tokenFile)
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--request-timeout", requestTimeout)]
+        where !(value > 0 && value <= 86_400) {
+            throw ValidationError("\(name) must be more than 0 and at most 86400 seconds")
+        }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         for fault in faults {
             do { _ = try FaultRule(parsing: fault) } catch { throw ValidationError("\(error)") }
         }
@@ -70,15 +99,25 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let explicitToken = token ?? environment["PREFACTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicitToken = try TokenSource.resolve(token: token, file: tokenFile)
+            ?? environment["PREFACTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let token = explicitToken ?? ServerConfiguration.generateToken()
         let database: DatabaseLocation =
             inMemory ? .inMemory : .file(databasePath ?? DatabaseLocation.defaultFilePath(environment: environment))
         var logger = Logger(label: "prefactor.server") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let limits = ConnectionLimits(
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), headerTimeout: .milliseconds(Int64(headerTimeout * 1000)),
+            requestTimeout: .milliseconds(Int64(requestTimeout * 1000)), maxConnections: maxConnections)
         let configuration = ServerConfiguration(
             host: host, port: port, database: database, token: token, maxBodyBytes: maxBodyBytes,
-            faults: try faults.map(FaultRule.init(parsing:)), logger: logger)
+            faults: try faults.map(FaultRule.init(parsing:)), faultInjection: enableFaultInjection || !faults.isEmpty,
+            limits: limits, logger: logger)
+        if !Self.isLoopback(host) {
+            printError(
+                "warning: listening on \(host): the API is reachable from the network over plain HTTP, and the token "
+                    + "travels unencrypted; use --host 127.0.0.1 unless that is intended")
+        }
 
         let server: PrefactorAPIServer
         do {
@@ -102,6 +141,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
             if !configuration.faults.isEmpty {
                 printFlushed("Faults: " + configuration.faults.map { "\($0.method ?? "*") \($0.path)" }.joined(separator: ", "))
+            } else if configuration.faultInjection {
+                printFlushed("Fault injection: on (/__prefactor/faults)")
             }
             // The token line comes first: a reader that waits for the URL line has then seen both.
             if generated { printFlushed("PREFACTOR_API_TOKEN=\(token)") }
@@ -116,5 +157,13 @@ struct ServeCommand: AsyncParsableCommand {
             printError("error: cannot listen on \(host):\(port): \(error.description)")
             throw ExitCode.failure
         }
+    }
+
+    /// Whether clients on other machines cannot reach `host`: `localhost`, `127.0.0.0/8` and `::1`.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" { return true }
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 }

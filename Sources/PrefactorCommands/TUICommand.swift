@@ -23,7 +23,9 @@ struct TUICommand: AsyncParsableCommand {
             Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel,
             T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching,
             ? help, q quit (drains the queue).
-            Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129).
+            Ctrl-C quits at once (exit status 130). SIGTERM and SIGHUP deliver the queue first, for at most 30 s
+            as q does, then exit with 143 and 129; every exit says on standard error and in the log what it left
+            undelivered.
 
             --render prints one frame as text without a terminal (for docs and tests).
             Logs go to --log-file, never to the screen. NO_COLOR turns colours off.
@@ -32,8 +34,11 @@ struct TUICommand: AsyncParsableCommand {
     @Option(name: .customLong("api-url"), help: "The API origin (default: $PREFACTOR_API_URL, else an embedded server).")
     var apiURL: String?
 
-    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN).")
+    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN). Visible to other users in `ps`: prefer the variable or --token-file.")
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: "A file whose first line is the API token.")
+    var tokenFile: String?
 
     @Flag(help: "Run the demo agent (on by default with the embedded server).")
     var demo = false
@@ -146,6 +151,7 @@ struct TUICommand: AsyncParsableCommand {
                 embedded = server
                 clientConfiguration = APIClient.Configuration(apiURL: server.url, apiToken: server.token)
             } else {
+                let token = try TokenSource.resolve(token: token, file: tokenFile)
                 clientConfiguration = try APIClient.Configuration.fromEnvironment(apiURL: apiURL, apiToken: token)
             }
         } catch {
@@ -166,9 +172,38 @@ struct TUICommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
+        // SIGTERM and SIGHUP (replacing the backend's handler, which only restores the terminal and exits): restore the
+        // terminal, drain the queue for at most the drain timeout as `q` does, and say what is left, on standard error
+        // and in the log, before exiting with 128 + the signal.
+        let termination = backend == nil ? nil : SignalWaiter(signals: [SIGTERM, SIGHUP])
+        let drainTimeout = configuration.drainTimeout
+        let log = logger
         let outcome: String = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             if let agent { group.addTask { await agent.run() } }
+            if let termination, let screen = backend {
+                group.addTask {
+                    guard let signal = await termination.next() else { return }
+                    screen.stop()
+                    let name = signal == SIGHUP ? "SIGHUP" : "SIGTERM"
+                    printError("prefactor: \(name): delivering the queue (at most \(drainTimeout))…")
+                    let report = await client.shutdown()
+                    let message =
+                        report.isComplete
+                        ? "prefactor: \(name): \(report.deliveredCount) operations delivered; nothing left in the queue."
+                        : "prefactor: \(name): \(report.undelivered.count) operations were not delivered and "
+                            + "\(report.failed.count) failed (see \(logPath))."
+                    printError(message)
+                    log.log(level: report.isComplete ? .info : .error, "\(message)")
+                    for operation in report.undelivered {
+                        log.error("Not delivered", metadata: ["operation": "\(operation)"])
+                    }
+                    for failure in report.failed {
+                        log.error("Failed", metadata: ["operation": "\(failure)"])
+                    }
+                    Foundation.exit(128 + signal)
+                }
+            }
             defer { group.cancelAll() }
             if render {
                 return await renderFrame(client: client, options: options, demo: agent, watcher: watcher)
@@ -180,7 +215,9 @@ struct TUICommand: AsyncParsableCommand {
             if case .interrupted(let left) = exit {
                 // Ctrl-C, with the terminal restored: exit at once with the shell's status for SIGINT (128 + 2), as
                 // SIGTERM (143) and SIGHUP (129) do. Nothing more is delivered.
-                printError("prefactor: interrupted with \(left) operations still queued (not delivered).")
+                let message = "prefactor: interrupted with \(left) operations still queued (not delivered)."
+                printError(message)
+                logger.error("\(message)")
                 Foundation.exit(130)
             }
             let report = await client.shutdown()
@@ -266,7 +303,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the demo agent headless against an API (e.g. `prefactor serve`).",
-        discussion: "Stops after --duration seconds, or on Ctrl-C; then drains the queue and reports.")
+        discussion: """
+            Stops after --duration seconds, or on Ctrl-C; then drains the queue and reports. Exits 1 when anything
+            was left undelivered or failed, and at once, before running anything, when the API rejects the token.
+            """)
 
     @OptionGroup var api: APIOptions
 
@@ -287,11 +327,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = PrefactorClient.Configuration(api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+        try await Self.checkToken(configuration.api)
         let client = try PrefactorClient(configuration: configuration)
         let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
         printFlushed("demo: running against \(configuration.api.apiURL)" + (duration.map { " for \($0) s" } ?? "; Ctrl-C stops"))
         let interrupted = SignalWaiter(signals: [SIGINT, SIGTERM])
-        await withTaskGroup(of: Void.self) { group in
+        let complete = await withTaskGroup(of: Void.self) { group -> Bool in
             group.addTask { try? await client.run() }
             group.addTask { await agent.run() }
             group.addTask {
@@ -311,6 +352,30 @@ struct DemoCommand: AsyncParsableCommand {
             let report = await client.shutdown()
             group.cancelAll()
             printFlushed("demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed")
+            return report.isComplete
+        }
+        if !complete {
+            printError("error: the demo did not deliver everything it made (see the counts above)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Asks the API whether it takes the token before anything runs, so a wrong token stops the demo at once
+    /// instead of queueing work no request can deliver. Other failures (the API is down) are left to the queue.
+    static func checkToken(_ api: APIClient.Configuration) async throws {
+        var configuration = api
+        configuration.retryPolicy.maxRetries = 0
+        let client = try APIClient(configuration: configuration)
+        var rejection: PrefactorHTTPError?
+        do {
+            _ = try await client.ping()
+        } catch where error.code == .auth {
+            rejection = error
+        } catch {}
+        try? await client.shutdown()
+        if let rejection {
+            printError("error: \(api.apiURL) rejected the token (\(rejection.description)); nothing was run")
+            throw ExitCode.failure
         }
     }
 }
@@ -318,8 +383,8 @@ struct DemoCommand: AsyncParsableCommand {
 /// Waits for a signal (or a timeout) without the default handler killing the process.
 final class SignalWaiter: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
+    private let stream: AsyncStream<Int32>
+    private let continuation: AsyncStream<Int32>.Continuation
 
     init(signals: [Int32]) {
         (stream, continuation) = AsyncStream.makeStream()
@@ -328,11 +393,17 @@ final class SignalWaiter: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             let continuation = self.continuation
-            source.setEventHandler { continuation.yield() }
+            source.setEventHandler { continuation.yield(number) }
             source.resume()
             sources.append(source)
         }
         self.sources = sources
+    }
+
+    /// The next signal received; `nil` when the calling task is cancelled first.
+    func next() async -> Int32? {
+        var iterator = stream.makeAsyncIterator()
+        return await iterator.next()
     }
 
     func wait(timeout: Duration?) async {

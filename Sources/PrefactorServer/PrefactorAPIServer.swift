@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PrefactorWire
@@ -20,6 +21,10 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// Faults in force from the start.
     public var faults: [FaultRule]
+    /// Whether faults are applied at all and `/__prefactor/faults` exists; off unless asked for or `faults` is given.
+    public var faultInjection: Bool
+    /// Timeouts and the connection limit.
+    public var limits: ConnectionLimits
     /// Where the server logs.
     public var logger: Logger
 
@@ -30,6 +35,7 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 4000, database: DatabaseLocation = .inMemory, token: String,
         maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes, faults: [FaultRule] = [],
+        faultInjection: Bool? = nil, limits: ConnectionLimits = .default,
         logger: Logger = Logger(label: "prefactor.server", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.host = host
@@ -38,6 +44,8 @@ public struct ServerConfiguration: Sendable {
         self.token = token
         self.maxBodyBytes = maxBodyBytes
         self.faults = faults
+        self.faultInjection = faultInjection ?? !faults.isEmpty
+        self.limits = limits
         self.logger = logger
     }
 
@@ -62,6 +70,10 @@ public final class PrefactorAPIServer: Sendable {
     /// The requests received.
     public let requests: RequestLog
     let store: Store
+    let connections = OpenConnections()
+
+    /// How many client connections are open now.
+    public var openConnections: Int { connections.count.load(ordering: .relaxed) }
 
     /// Opens (or creates) the database and prepares the server.
     ///
@@ -97,9 +109,13 @@ public final class PrefactorAPIServer: Sendable {
         if case .file(let path) = configuration.database {
             services.append(Checkpointer(path: path, interval: .milliseconds(500), logger: configuration.logger))
         }
+        let limits = configuration.limits
         return Application(
             router: buildRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            server: HTTPServerBuilder { responder in GuardedHTTP1Channel(responder: responder, limits: limits) },
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+                availableConnectionsDelegate: ConnectionCount(open: connections, maximum: limits.maxConnections)),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: configuration.logger)

@@ -192,7 +192,7 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("data.sqlite").path
         let first = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
-        let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", "{}"], token: "t")
+        let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{}}"#], token: "t")
         _ = first.stop()
         let id = try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
             .flatMap { $0 as? [String: Any] }?["id"] as? String

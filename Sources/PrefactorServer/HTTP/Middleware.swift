@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import PrefactorWire
 
 extension Response {
@@ -28,6 +29,13 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
         } catch is ConnectionDropped {
             log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
             throw HTTPError(.internalServerError)
+        } catch let error as HTTPParserError {
+            // The body did not parse (e.g. a chunk size that is not hexadecimal): the connection cannot be reused.
+            let apiError = APIError.badRequest(
+                "The request body is not valid HTTP/1.1 (\(RequestWatchHandler.describe(error)))")
+            var rejected = Response.json(status: apiError.status, apiError.body)
+            rejected.headers[.connection] = "close"
+            response = rejected
         } catch let error as HTTPError {
             let apiError: APIError
             switch error.status.code {
@@ -53,7 +61,8 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
 
 struct ConnectionDropped: Error {}
 
-/// Applies the scripted faults of a ``FaultInjector`` (never to the server's own `/__prefactor` routes).
+/// Applies the scripted faults of a ``FaultInjector`` (never to the server's own `/__prefactor` routes). Runs after
+/// ``AuthMiddleware``, so a request without the token never waits for a fault nor uses up a counted one.
 struct FaultMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let faults: FaultInjector
@@ -81,7 +90,8 @@ struct FaultMiddleware: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer <token>` on every request.
+/// Requires `Authorization: Bearer <token>` on every request. The scheme name is case-insensitive (RFC 9110
+/// §11.1); the token is compared exactly.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let token: [UInt8]
@@ -91,7 +101,7 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let header = request.headers[.authorization], Self.hasBearerScheme(header.utf8) else {
             throw APIError.unauthorized
         }
         let presented = header.utf8.dropFirst(7)
@@ -102,5 +112,15 @@ struct AuthMiddleware: RouterMiddleware {
         }
         guard difference == 0 else { throw APIError.unauthorized }
         return try await next(request, context)
+    }
+
+    /// Whether a header value starts with `Bearer ` in any letter case.
+    static func hasBearerScheme(_ header: String.UTF8View) -> Bool {
+        let scheme = Array("bearer ".utf8)
+        guard header.count >= scheme.count else { return false }
+        return zip(header, scheme).allSatisfy { byte, expected in
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 0x20 : byte
+            return lowered == expected
+        }
     }
 }

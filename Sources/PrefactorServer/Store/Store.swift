@@ -27,7 +27,9 @@ final class Store: Sendable {
     init(location: DatabaseLocation, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
-        self.batcher = WriteBatcher(writer: writer, now: now)
+        var walPath: String?
+        if case .file(let path) = location { walPath = path + "-wal" }
+        self.batcher = WriteBatcher(writer: writer, walPath: walPath, now: now)
         try writer.write { db in
             let time = now()
             try db.execute(cached:  "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",

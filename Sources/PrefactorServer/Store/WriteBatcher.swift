@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Synchronization
 
@@ -22,12 +23,30 @@ final class WriteBatcher: Sendable {
     private let writer: any DatabaseWriter
     private let now: @Sendable () -> Int64
     private let state = Mutex(State())
+    /// The write-ahead log of a database file, watched after each batch.
+    private let walPath: String?
     /// The most jobs applied in one transaction.
     static let maximumBatch = 256
+    /// The size of the write-ahead log past which the next batch is followed by a checkpoint that truncates it.
+    ///
+    /// Background checkpoints (``Checkpointer``) are passive: under a steady stream of writes they never catch up
+    /// with the end of the log, so the log could never start over and would grow without bound. This one runs on the
+    /// writer connection, between two batches, so no write can overtake it.
+    static let walCheckpointBytes = 16 << 20
 
-    init(writer: any DatabaseWriter, now: @escaping @Sendable () -> Int64) {
+    init(writer: any DatabaseWriter, walPath: String? = nil, now: @escaping @Sendable () -> Int64) {
         self.writer = writer
+        self.walPath = walPath
         self.now = now
+    }
+
+    /// Truncates the write-ahead log when it has grown past ``walCheckpointBytes``; when readers keep it from
+    /// completing it is tried again after the next batch.
+    private func boundWAL() async {
+        guard let walPath else { return }
+        var status = stat()
+        guard stat(walPath, &status) == 0, Int(status.st_size) > Self.walCheckpointBytes else { return }
+        _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 
     /// Queues a job. `isolated: false` is for jobs that throw only before their first write, which then need no
@@ -80,6 +99,7 @@ final class WriteBatcher: Sendable {
                     return results
                 }
                 for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+                await boundWAL()
             } catch {
                 for pending in batch { pending.continuation.resume(throwing: error) }
             }
