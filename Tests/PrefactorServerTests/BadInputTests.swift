@@ -347,7 +347,7 @@ struct BadInputTests {
 
     @Test func aChunkedBodyWithinTheLimitIsRead() async throws {
         try await withAPI { api in
-            let body = Array(#"{"purpose": "eval", "id": "ai_chunked"}"#.utf8)
+            let body = Array(#"{"agent_version": {}, "purpose": "eval", "id": "ai_chunked"}"#.utf8)
             let details = try await api.send(.POST, "/api/v1/agent_instance/register", body: .chunked(body)).details()
             #expect(details["id"] == "ai_chunked")
             #expect(details["purpose"] == "eval")

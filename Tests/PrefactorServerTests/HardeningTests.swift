@@ -16,7 +16,7 @@ struct HardeningTests {
         ("*", "", true), ("*", "/anything", true), ("/a*", "/a", true), ("/a*b", "/ab", true), ("/a*b", "/a", false),
         ("a*a", "a", false), ("*a*a*b", "xaxaxb", true), ("*a*a*b", "aab", true), ("*a*a*b", "ab", false),
         ("/api/v1/*/*/finish", "/api/v1/agent_spans/sp_1/finish", true),
-        ("/api/v1/*/*/finish", "/api/v1/agent_spans/finish", true), ("/api/v1/*/*/finish", "/api/v1/x/finis", false),
+        ("/api/v1/*/*/finish", "/api/v1/agent_spans/finish", false), ("/api/v1/*/*/finish", "/api/v1/a//finish", true), ("/api/v1/*/*/finish", "/api/v1/x/finis", false),
         ("/x", "/x", true), ("/x", "/xy", false), ("**", "q", true), ("*abab*", "aabaabab", true), ("*abab*", "abaab", false),
     ])
     func wildcardsMatchLikeTheirDefinition(pattern: String, path: String, expected: Bool) {
@@ -126,9 +126,8 @@ struct HardeningTests {
         try await withAPI { api in
             let request = "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nAuthorization: Bearer \(api.server.token)\r\n\r\n"
             let response = try await Self.rawRequest(api.server.port, request)
-            #expect(response.status >= 400 && response.status < 500, "\(response.head)")
             #expect(response.head.lowercased().contains("content-length:"), "\(response.head)")
-            Self.expectJSONError(response, response.status)
+            Self.expectJSONError(response, 405)
         }
     }
 

@@ -109,6 +109,8 @@ final class ConnectionWatch {
     var headerDeadline: Scheduled<Void>?
     var requestDeadline: Scheduled<Void>?
     var lingering = false
+    /// Writes bytes straight to the socket, under the HTTP encoder, then closes the connection.
+    var answerRaw: ((String) -> Void)?
 
     func cancelTimers() {
         headerDeadline?.cancel()
@@ -134,6 +136,18 @@ final class RawConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     init(limits: ConnectionLimits, watch: ConnectionWatch) {
         self.limits = limits
         self.watch = watch
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        watch.answerRaw = { [unowned self] text in
+            guard !self.watch.lingering else { return }
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: text)), promise: nil)
+            self.close(context: context, mode: .output, promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        watch.answerRaw = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -205,6 +219,16 @@ final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
+        case .head(let head) where head.method == .connect:
+            // This is no proxy. NIO's encoder sends an answer to CONNECT without its body (a 2xx one would open a
+            // tunnel), so the answer goes out under it, complete, and the connection closes.
+            let error = APIError.methodNotAllowed(method: "CONNECT", path: head.authority ?? "")
+            let answer =
+                "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: \(error.body.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n" + error.body
+            watch.cancelTimers()
+            watch.answerRaw?(answer)
+            return
         case .head:
             watch.awaitingHead = false
             watch.headerDeadline?.cancel()

@@ -55,6 +55,12 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             RecordedRequest(
                 method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
                 status: Int(response.status.code)))
+        if request.headers[.connection]?.lowercased() == "close" {
+            // Said back, so the client knows the connection ends with this answer (RFC 9112 §9.6).
+            var closing = response
+            closing.headers[.connection] = "close"
+            return closing
+        }
         return response
     }
 }
