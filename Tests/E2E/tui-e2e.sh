@@ -14,7 +14,7 @@
 #   c  resize to 70x20 (re-laid out), 40x10 ("Terminal too small"), back to 120x35 (the tree is back)
 #   d  q drains and quits (alternate screen off, summary line printed, status 0); Ctrl-C, SIGTERM and SIGHUP
 #      restore the terminal and exit 130, 143 and 129; SIGTERM drains first and reports what it delivered, or what
-#      it could not (a register failing for good), on stderr and in the log
+#      it could not (a span create failing for good), on stderr and in the log
 #   e  no terminal: exits non-zero at once with a message on stderr
 #   f  --render --width 80 --height 24 --after 1 (embedded server + demo) prints a frame
 # Prints one line per case and `e2e: N passed, M failed`; exits non-zero on any failure, printing the screen (or
@@ -234,14 +234,16 @@ case_d() {
         || fail "no 'prefactor: SIGTERM: ... delivered' report after SIGTERM" || return 1
     grep -qF "prefactor: SIGTERM:" "$WORK/$t.log" || fail "the log does not report the SIGTERM exit" || return 1
 
-    # What SIGTERM cannot deliver is counted, on the screen and in the log (every register fails for good here).
+    # What SIGTERM cannot deliver is counted, on the screen and in the log (every span create fails for good here).
     t=d-sigterm-failed
     start_ui "$t" || return 1
+    new_run "$t" || return 1
     api -X POST -H 'Content-Type: application/json' "$API_URL/__prefactor/faults" \
-        -d '{"method": "POST", "path": "/api/v1/agent_instance/register", "status": 422}' >/dev/null \
+        -d '{"method": "POST", "path": "/api/v1/agent_spans", "status": 422}' >/dev/null \
         || fail "could not add the fault" || return 1
-    keys "$t" n
-    sleep 1
+    add_span "$t" e2e:refused || return 1
+    keys "$t" s
+    wait_for "$t" "sync failed" 20 || return 1
     pid="$(ui_pid "$t")"
     kill -TERM "$pid"
     wait_exit "$t" 40 || return 1
