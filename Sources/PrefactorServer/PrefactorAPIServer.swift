@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var faultInjection: Bool
     /// Timeouts and the connection limit.
     public var limits: ConnectionLimits
+    /// For a database file: the size of its write-ahead log past which writes pause for a checkpoint that empties
+    /// it, so that the log stays small under any sustained load (16 MiB by default).
+    public var walCheckpointBytes: Int = 16 << 20
     /// Where the server logs.
     public var logger: Logger
 
@@ -95,7 +98,8 @@ public final class PrefactorAPIServer: Sendable {
         self.configuration = configuration
         self.faults = FaultInjector(configuration.faults)
         self.requests = RequestLog()
-        self.store = try Store(location: configuration.database, now: now)
+        self.store = try Store(
+            location: configuration.database, walCheckpointBytes: configuration.walCheckpointBytes, now: now)
     }
 
     /// Builds the Hummingbird application serving the API.

@@ -25,18 +25,22 @@ final class WriteBatcher: Sendable {
     private let state = Mutex(State())
     /// The write-ahead log of a database file, watched after each batch.
     private let walPath: String?
-    /// The most jobs applied in one transaction.
-    static let maximumBatch = 256
     /// The size of the write-ahead log past which the next batch is followed by a checkpoint that truncates it.
     ///
     /// Background checkpoints (``Checkpointer``) are passive: under a steady stream of writes they never catch up
     /// with the end of the log, so the log could never start over and would grow without bound. This one runs on the
     /// writer connection, between two batches, so no write can overtake it.
-    static let walCheckpointBytes = 16 << 20
+    private let walCheckpointBytes: Int
+    /// The most jobs applied in one transaction.
+    static let maximumBatch = 256
 
-    init(writer: any DatabaseWriter, walPath: String? = nil, now: @escaping @Sendable () -> Int64) {
+    init(
+        writer: any DatabaseWriter, walPath: String? = nil, walCheckpointBytes: Int = 16 << 20,
+        now: @escaping @Sendable () -> Int64
+    ) {
         self.writer = writer
         self.walPath = walPath
+        self.walCheckpointBytes = walCheckpointBytes
         self.now = now
     }
 
@@ -45,7 +49,7 @@ final class WriteBatcher: Sendable {
     private func boundWAL() async {
         guard let walPath else { return }
         var status = stat()
-        guard stat(walPath, &status) == 0, Int(status.st_size) > Self.walCheckpointBytes else { return }
+        guard stat(walPath, &status) == 0, Int(status.st_size) > walCheckpointBytes else { return }
         _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 
