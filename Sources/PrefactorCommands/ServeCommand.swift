@@ -108,7 +108,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let limits = ConnectionLimits(
             idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), headerTimeout: .milliseconds(Int64(headerTimeout * 1000)),
-            requestTimeout: .milliseconds(Int64(requestTimeout * 1000)), maxConnections: maxConnections)
+            requestTimeout: .milliseconds(Int64(requestTimeout * 1000)),
+            maxConnections: Self.connectionsWithinDescriptorLimit(maxConnections))
         let configuration = ServerConfiguration(
             host: host, port: port, database: database, token: token, maxBodyBytes: maxBodyBytes,
             faults: try faults.map(FaultRule.init(parsing:)), faultInjection: enableFaultInjection || !faults.isEmpty,
@@ -165,5 +166,33 @@ struct ServeCommand: AsyncParsableCommand {
         if bare.lowercased() == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" { return true }
         let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Descriptors kept for the database, the log and the listening socket beyond one per connection.
+    static let reservedDescriptors = 64
+
+    /// Makes room for `wanted` connections under the process's descriptor limit, raising the soft limit up to the
+    /// hard one when needed; if even that is too low, serves fewer connections and says so. The server then stops
+    /// accepting at its connection limit, before the descriptors run out.
+    static func connectionsWithinDescriptorLimit(_ wanted: Int) -> Int {
+        var limit = rlimit()
+        #if os(Linux)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return wanted }
+        let needed = rlim_t(wanted + reservedDescriptors)
+        if limit.rlim_cur != rlim_t.max && limit.rlim_cur < needed {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max == rlim_t.max ? needed : min(needed, limit.rlim_max)
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        guard limit.rlim_cur != rlim_t.max, limit.rlim_cur < needed else { return wanted }
+        let possible = max(1, Int(limit.rlim_cur) - reservedDescriptors)
+        printError(
+            "warning: the descriptor limit (\(limit.rlim_cur)) leaves room for \(possible) connections, not \(wanted); "
+                + "serving at most \(possible) at once (raise it with ulimit -n)")
+        return possible
     }
 }

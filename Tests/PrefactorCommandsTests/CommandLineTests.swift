@@ -248,6 +248,28 @@ struct CommandLineTests {
         #expect(try curlStatus([faulted.url + "/api/v1/ping"], token: "t") == "503")
     }
 
+    /// Under a descriptor limit too low for the connection limit the server serves fewer connections, says so, and
+    /// still answers.
+    @Test func aLowDescriptorLimitLowersTheConnectionLimit() throws {
+        let script = "ulimit -H -n 100 && ulimit -S -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
+        let child = try Spawned.launch("/bin/sh", ["-c", script, Executable.url.path], environment: Executable.environment())
+        let errors = Executable.ErrorCollector(child.stderr)
+        var output = Data()
+        while !String(decoding: output, as: UTF8.self).contains("PREFACTOR_API_URL=") {
+            let chunk = child.stdout.availableData
+            if chunk.isEmpty { break }
+            output += chunk
+        }
+        let url = String(decoding: output, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("PREFACTOR_API_URL=") }.map { String($0.dropFirst("PREFACTOR_API_URL=".count)) }
+        let status = try curlStatus([(url ?? "http://127.0.0.1:1") + "/api/v1/ping"], token: "t")
+        child.terminate()
+        _ = child.wait()
+        #expect(status == "200")
+        let stderr = String(decoding: errors.data(), as: UTF8.self)
+        #expect(stderr.contains("leaves room for 36 connections, not 1000"), "\(stderr)")
+    }
+
     @Test func aNonLoopbackHostIsWarnedAbout() throws {
         let open = try Executable.Server(["--host", "0.0.0.0", "--port", "0", "--in-memory", "--token", "t"])
         _ = open.stop()
