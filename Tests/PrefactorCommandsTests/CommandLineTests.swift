@@ -251,7 +251,7 @@ struct CommandLineTests {
     /// Under a descriptor limit too low for the connection limit the server serves fewer connections, says so, and
     /// still answers.
     @Test func aLowDescriptorLimitLowersTheConnectionLimit() throws {
-        let script = "ulimit -H -n 100 && ulimit -S -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
+        let script = "ulimit -S -n 100 && ulimit -H -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
         let child = try Spawned.launch("/bin/sh", ["-c", script, Executable.url.path], environment: Executable.environment())
         let errors = Executable.ErrorCollector(child.stderr)
         var output = Data()

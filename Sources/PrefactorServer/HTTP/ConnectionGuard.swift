@@ -21,13 +21,13 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// The most connections served at once; further clients wait in the listen backlog.
     public var maxConnections: Int
 
-    /// The defaults: 30 s idle, 10 s for a head, 60 s for a whole request, 2 s linger, 512 connections.
+    /// The defaults: 30 s idle, 10 s for a head, 60 s for a whole request, 5 s linger, 512 connections.
     public static let `default` = ConnectionLimits()
 
     /// Creates limits.
     public init(
         idleTimeout: Duration = .seconds(30), headerTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(60),
-        lingerTimeout: Duration = .seconds(2), maxConnections: Int = 512
+        lingerTimeout: Duration = .seconds(5), maxConnections: Int = 512
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
