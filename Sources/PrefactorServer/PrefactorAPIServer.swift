@@ -26,8 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// Timeouts and the connection limit.
     public var limits: ConnectionLimits
     /// For a database file: the size of its write-ahead log past which writes pause for a checkpoint that empties
-    /// it, so that the log stays small under any sustained load (16 MiB by default).
-    public var walCheckpointBytes: Int = 16 << 20
+    /// it, so that the log stays small under any sustained load (32 MiB by default; writes wait for it past 56 MiB).
+    public var walCheckpointBytes: Int = 32 << 20
     /// Where the server logs.
     public var logger: Logger
 

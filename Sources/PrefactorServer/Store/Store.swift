@@ -24,7 +24,7 @@ final class Store: Sendable {
     private let schemas = Mutex<[String: SchemaInfo]>([:])
     private let batcher: WriteBatcher
 
-    init(location: DatabaseLocation, walCheckpointBytes: Int = 16 << 20, now: @escaping @Sendable () -> Int64) throws {
+    init(location: DatabaseLocation, walCheckpointBytes: Int = 32 << 20, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
         var walPath: String?

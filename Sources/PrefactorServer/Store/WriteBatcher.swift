@@ -35,7 +35,7 @@ final class WriteBatcher: Sendable {
     static let maximumBatch = 256
 
     init(
-        writer: any DatabaseWriter, walPath: String? = nil, walCheckpointBytes: Int = 16 << 20,
+        writer: any DatabaseWriter, walPath: String? = nil, walCheckpointBytes: Int = 32 << 20,
         now: @escaping @Sendable () -> Int64
     ) {
         self.writer = writer
@@ -44,13 +44,22 @@ final class WriteBatcher: Sendable {
         self.now = now
     }
 
-    /// Truncates the write-ahead log when it has grown past ``walCheckpointBytes``; when readers keep it from
-    /// completing it is tried again after the next batch.
+    /// Truncates the write-ahead log when it has grown past ``walCheckpointBytes``. When the checkpoint cannot
+    /// finish (the background one holds the checkpoint lock, or readers still use old pages) it is tried again after
+    /// the next batch; past 7/4 of the threshold, writes wait for it (at most about a second).
     private func boundWAL() async {
         guard let walPath else { return }
-        var status = stat()
-        guard stat(walPath, &status) == 0, Int(status.st_size) > walCheckpointBytes else { return }
-        _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        func size() -> Int {
+            var status = stat()
+            return stat(walPath, &status) == 0 ? Int(status.st_size) : 0
+        }
+        guard size() > walCheckpointBytes else { return }
+        for attempt in 0..<200 {
+            _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            let now = size()
+            if now <= walCheckpointBytes || now <= walCheckpointBytes / 4 * 7 { return }
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+        }
     }
 
     /// Queues a job. `isolated: false` is for jobs that throw only before their first write, which then need no
