@@ -233,6 +233,7 @@ struct TUICommand: AsyncParsableCommand {
         _ = await client.shutdown()
         await embedded?.stop()
         print(outcome)
+        if !render { logger.info("\(outcome)") }
     }
 
     private func renderFrame(client: PrefactorClient, options: TUIOptions, demo: DemoAgent?, watcher: RemoteWatcher?) async -> String {
