@@ -85,7 +85,10 @@ struct ServerBenchmark: AsyncParsableCommand {
             if !inMemory {
                 let end = Self.fileSize(wal)
                 let largest = max(await sampler.value, end)
-                print(String(format: "  WAL size          %.1f MB at the end, %.1f MB at most", Double(end) / 1e6, Double(largest) / 1e6))
+                print(
+                    String(
+                        format: "  WAL size          %.1f MB at the end, %.1f MB at most", Double(end) / 1e6,
+                        Double(largest) / 1e6))
             }
         }
     }

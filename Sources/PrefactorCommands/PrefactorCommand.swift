@@ -48,7 +48,7 @@ struct APIOptions: ParsableArguments {
     @Option(name: .customLong("api-url"), help: "The API origin (default: $PREFACTOR_API_URL).")
     var apiURL: String?
 
-    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN). Visible to other users in `ps`: prefer the variable or --token-file.")
+    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN); shown to every user by `ps`, unlike --token-file.")
     var token: String?
 
     @Option(name: .customLong("token-file"), help: "A file whose first line is the API token.")

@@ -48,7 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Keep data in memory only (lost on exit).")
     var inMemory = false
 
-    @Option(help: "The bearer token clients must send (default: $PREFACTOR_API_TOKEN, else generated). Visible to other users in `ps`: prefer the variable or --token-file.")
+    @Option(
+        help: "The bearer token clients must send (default: $PREFACTOR_API_TOKEN, else generated); shown by `ps`.")
     var token: String?
 
     @Option(name: .customLong("token-file"), help: "A file whose first line is the bearer token clients must send.")
@@ -87,8 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
         _ = try TokenSource.resolve(token: token, file: tokenFile)
-        for (name, value) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--request-timeout", requestTimeout)]
-        where !(value > 0 && value <= 86_400) {
+        let timeouts = [
+            ("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--request-timeout", requestTimeout),
+        ]
+        for (name, value) in timeouts where !(value > 0 && value <= 86_400) {
             throw ValidationError("\(name) must be more than 0 and at most 86400 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }

@@ -41,7 +41,8 @@ struct ConnectionLimitTests {
         try await withTestServer(limits: Self.short) { server in
             let connection = try RawConnection(port: server.port)
             let length = 1_500_000
-            await connection.send(Self.post("/api/v1/agent_spans", length: length, token: nil, extraHeaders: "Connection: close\r\n"))
+            await connection.send(
+                Self.post("/api/v1/agent_spans", length: length, token: nil, extraHeaders: "Connection: close\r\n"))
             // Part of the body: the server answers 401 without reading it.
             await connection.send([UInt8](repeating: 0x20, count: 200_000))
             let response = try await connection.readResponse()

@@ -16,7 +16,8 @@ struct HardeningTests {
         ("*", "", true), ("*", "/anything", true), ("/a*", "/a", true), ("/a*b", "/ab", true), ("/a*b", "/a", false),
         ("a*a", "a", false), ("*a*a*b", "xaxaxb", true), ("*a*a*b", "aab", true), ("*a*a*b", "ab", false),
         ("/api/v1/*/*/finish", "/api/v1/agent_spans/sp_1/finish", true),
-        ("/api/v1/*/*/finish", "/api/v1/agent_spans/finish", false), ("/api/v1/*/*/finish", "/api/v1/a//finish", true), ("/api/v1/*/*/finish", "/api/v1/x/finis", false),
+        ("/api/v1/*/*/finish", "/api/v1/agent_spans/finish", false), ("/api/v1/*/*/finish", "/api/v1/a//finish", true),
+        ("/api/v1/*/*/finish", "/api/v1/x/finis", false),
         ("/x", "/x", true), ("/x", "/xy", false), ("**", "q", true), ("*abab*", "aabaabab", true), ("*abab*", "abaab", false),
     ])
     func wildcardsMatchLikeTheirDefinition(pattern: String, path: String, expected: Bool) {
@@ -90,7 +91,9 @@ struct HardeningTests {
 
     static func expectJSONError(_ response: RawHTTP.Response, _ status: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(response.status == status, "\(response.head)", sourceLocation: sourceLocation)
-        #expect(response.head.lowercased().contains("content-type: application/json"), "\(response.head)", sourceLocation: sourceLocation)
+        #expect(
+            response.head.lowercased().contains("content-type: application/json"), "\(response.head)",
+            sourceLocation: sourceLocation)
         let json = try? JSONValue(parsing: Data(response.body))
         #expect(json?["status"] == "error", "\(String(decoding: response.body, as: UTF8.self))", sourceLocation: sourceLocation)
         #expect(json?["message"]?.stringValue?.isEmpty == false, sourceLocation: sourceLocation)
@@ -124,7 +127,8 @@ struct HardeningTests {
 
     @Test func connectIsAnsweredWithACompleteJSONError() async throws {
         try await withAPI { api in
-            let request = "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nAuthorization: Bearer \(api.server.token)\r\n\r\n"
+            let request =
+                "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nAuthorization: Bearer \(api.server.token)\r\n\r\n"
             let response = try await Self.rawRequest(api.server.port, request)
             #expect(response.head.lowercased().contains("content-length:"), "\(response.head)")
             Self.expectJSONError(response, 405)

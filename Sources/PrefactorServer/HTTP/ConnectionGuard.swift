@@ -224,8 +224,8 @@ final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // tunnel), so the answer goes out under it, complete, and the connection closes.
             let error = APIError.methodNotAllowed(method: "CONNECT", path: head.authority ?? "")
             let answer =
-                "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: \(error.body.utf8.count)\r\n"
-                + "Connection: close\r\n\r\n" + error.body
+                "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(error.body.utf8.count)\r\nConnection: close\r\n\r\n" + error.body
             watch.cancelTimers()
             watch.answerRaw?(answer)
             return
@@ -286,4 +286,3 @@ final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 }
-

@@ -89,7 +89,7 @@ extension Store {
         let purpose = fields.optionalEnum("purpose", InstancePurpose.self) ?? .live
         let externalIdentifier = fields.optionalString("external_identifier")
         if requestedID?.isEmpty == true { fields.fail("id", "must not be empty") }
-        for (key, value) in [("agent_id", body["agent_id"]), ("environment_id", body["environment_id"])] where value == .string("") {
+        for key in ["agent_id", "environment_id"] where body[key] == .string("") {
             fields.fail(key, "must not be empty")
         }
         var versionFields = FieldReader(agentVersion)
