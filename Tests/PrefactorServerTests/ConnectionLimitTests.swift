@@ -113,10 +113,18 @@ struct ConnectionLimitTests {
         try await withTestServer(limits: Self.short) { server in
             let connection = try RawConnection(port: server.port)
             await connection.send(Self.post("/api/v1/agent_instance/register", length: 100, token: server.token))
-            await connection.send("{\"agent_ver")
+            // A valid JSON object, then nothing more of the 100 bytes promised: cut short, it must not count.
+            await connection.send("{\"agent_version\": {}}")
             let (_, ending) = await connection.readToEnd()
             #expect(ending == .closed)
             try await Self.waitForOpenConnections(server, 0)
+            // The request is logged as dropped (status 0), not as a server error, and registered nothing.
+            let deadline = ContinuousClock.now + .seconds(15)
+            while server.requests.requests.isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(server.requests.requests.map(\.status) == [0])
+            #expect(try await API(server).get("/api/v1/agent_instance").summaries().isEmpty)
         }
     }
 

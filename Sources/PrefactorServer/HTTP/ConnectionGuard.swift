@@ -199,6 +199,9 @@ final class RawConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 }
 
+/// A request that did not arrive whole within ``ConnectionLimits/requestTimeout``.
+struct RequestTimedOut: Error {}
+
 /// After the HTTP parser: times each request from its head to its end, and turns the empty 400 Hummingbird answers
 /// to a request the parser rejects into the JSON error envelope.
 final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -233,9 +236,10 @@ final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
             watch.awaitingHead = false
             watch.headerDeadline?.cancel()
             watch.headerDeadline = nil
-            let channel = context.channel
-            watch.requestDeadline = context.eventLoop.scheduleTask(in: TimeAmount(limits.requestTimeout)) {
-                channel.close(promise: nil)
+            // The request fails before the connection closes: a body cut short must not read as a whole one.
+            watch.requestDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(limits.requestTimeout)) {
+                context.fireErrorCaught(RequestTimedOut())
+                context.close(promise: nil)
             }
         case .body:
             break

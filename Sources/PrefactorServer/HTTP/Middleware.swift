@@ -47,6 +47,12 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
                 apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
             }
             response = .json(status: apiError.status, apiError.body)
+        } catch where error is RequestTimedOut || !context.channel.isActive {
+            // The connection is cut off (a body that came too slowly) or gone: nobody to answer, nothing wrong with
+            // the server.
+            logger.debug("Connection closed during the request", metadata: ["prefactor.path": "\(request.uri.path)"])
+            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            throw error
         } catch {
             logger.error("Unhandled error", metadata: ["prefactor.path": "\(request.uri.path)", "error": "\(error)"])
             response = .json(status: 500, APIError.internalError.body)
