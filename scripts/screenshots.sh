@@ -164,7 +164,7 @@ shoot live live-demo
 stop_ui live
 
 # ------------------------------------------------------- a prefactor serve ----
-"$BIN" serve --port 0 --in-memory --token "$TOKEN" --log-level warning </dev/null >"$WORK/server.out" 2>"$WORK/server.err" &
+"$BIN" serve --port 0 --in-memory --token "$TOKEN" --enable-fault-injection --log-level warning </dev/null >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 deadline=$((SECONDS + 30))
 while ((SECONDS < deadline)); do

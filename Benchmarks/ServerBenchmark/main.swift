@@ -68,10 +68,33 @@ struct ServerBenchmark: AsyncParsableCommand {
         let path = folder.appendingPathComponent("bench.sqlite").path
         let location: DatabaseLocation = inMemory ? .inMemory : .file(path)
         try await withTestServer(token: "bench", database: location) { server in
+            // The write-ahead log's size, sampled every 10 ms while the load runs.
+            let wal = path + "-wal"
+            let sampler = Task.detached { () -> Int in
+                var largest = 0
+                while !Task.isCancelled {
+                    largest = max(largest, Self.fileSize(wal))
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                return largest
+            }
             try await measure(
                 baseURL: server.baseURL, token: server.token, database: inMemory ? "in memory" : "SQLite file (WAL)",
                 inProcess: true)
+            sampler.cancel()
+            if !inMemory {
+                let end = Self.fileSize(wal)
+                let largest = max(await sampler.value, end)
+                print(
+                    String(
+                        format: "  WAL size          %.1f MB at the end, %.1f MB at most", Double(end) / 1e6,
+                        Double(largest) / 1e6))
+            }
         }
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
     }
 
     /// What one measured run took.

@@ -76,8 +76,13 @@ struct FileLogHandler: LogHandler {
     /// Opens (appending) a log file, creating its folder.
     static func open(path: String) throws -> Sink {
         let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        // Owner-only: the log may name agents, ids and errors the server sent.
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw CleanError("cannot write the log file \(path)") }
         handle.seekToEndOfFile()
         return Sink(handle: handle)

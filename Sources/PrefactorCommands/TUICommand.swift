@@ -28,8 +28,11 @@ struct TUICommand: AsyncParsableCommand {
     @Option(name: .customLong("api-url"), help: "The API origin (default: $PREFACTOR_API_URL, else an embedded server).")
     var apiURL: String?
 
-    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN).")
+    @Option(help: "The API token (default: $PREFACTOR_API_TOKEN); shown to every user by `ps`, unlike --token-file.")
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: "A file whose first line is the API token.")
+    var tokenFile: String?
 
     @Flag(help: "Run the demo agent (on by default with the embedded server).")
     var demo = false
@@ -149,6 +152,7 @@ struct TUICommand: AsyncParsableCommand {
                 embedded = server
                 clientConfiguration = APIClient.Configuration(apiURL: server.url, apiToken: server.token)
             } else {
+                let token = try TokenSource.resolve(token: token, file: tokenFile)
                 clientConfiguration = try APIClient.Configuration.fromEnvironment(apiURL: apiURL, apiToken: token)
             }
         } catch let error as PrefactorHTTPError where error.code == .configuration {
@@ -182,6 +186,7 @@ struct TUICommand: AsyncParsableCommand {
         let demoControl = agent.map { agent in
             DemoControl(togglePause: { agent.togglePause() }, stop: { await agent.stopAndWait() }, notices: agent.notices)
         }
+        let drainTimeout = configuration.drainTimeout
         let (outcome, status): (String, Int32) = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
             if let agent { group.addTask { await agent.run() } }
@@ -198,13 +203,30 @@ struct TUICommand: AsyncParsableCommand {
             try? await probe?.shutdown()
             backend?.stop()
             switch exit {
-            case .interrupted(let left), .signalled(_, let left):
-                // Ctrl-C or a signal, with the terminal restored: exit at once with the shell's status (128 + the
-                // signal; Ctrl-C counts as SIGINT). Nothing more is delivered; what is left is said.
-                let signal: Int32 = if case .signalled(let number, _) = exit { number } else { SIGINT }
-                let line = Self.leftBehind(operations: left, openRuns: OpenWork.openRuns(client.snapshot()), signal: signal)
-                logger.warning("\(line)")
+            case .interrupted(let left):
+                // Ctrl-C, with the terminal restored: exit at once with the shell's status for SIGINT (128 + 2).
+                // Nothing more is delivered; what is left is said, on standard error and in the log.
+                let line = Self.leftBehind(operations: left, openRuns: OpenWork.openRuns(client.snapshot()), signal: SIGINT)
+                logger.error("\(line)")
                 printError(line)
+                Foundation.exit(130)
+            case .signalled(let signal, let left):
+                // SIGTERM or SIGHUP: say what is open, deliver the queue for at most the drain timeout as `q` does,
+                // then say what is left, on standard error and in the log, and exit with 128 + the signal.
+                let line = Self.leftBehind(operations: left, openRuns: OpenWork.openRuns(client.snapshot()), signal: signal)
+                printError(line + " Delivering the queue (at most \(drainTimeout))…")
+                logger.warning("\(line)")
+                let report = await client.shutdown()
+                let name = signal == SIGHUP ? "SIGHUP" : "SIGTERM"
+                let message =
+                    report.isComplete
+                    ? "prefactor: \(name): \(report.deliveredCount) operations delivered; nothing left in the queue."
+                    : "prefactor: \(name): \(report.undelivered.count) operations were not delivered and "
+                        + "\(report.failed.count) failed (see \(logPath))."
+                printError(message)
+                logger.log(level: report.isComplete ? .info : .error, "\(message)")
+                for operation in report.undelivered { logger.error("Not delivered", metadata: ["operation": "\(operation)"]) }
+                for failure in report.failed { logger.error("Failed", metadata: ["operation": "\(failure)"]) }
                 Foundation.exit(128 + signal)
             case .drained, .terminalClosed, .abandoned:
                 break
@@ -217,6 +239,7 @@ struct TUICommand: AsyncParsableCommand {
         _ = await client.shutdown()
         await embedded?.stop()
         print(outcome)
+        if !render { logger.info("\(outcome)") }
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -306,7 +329,7 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run the demo agent headless against an API (e.g. `prefactor serve`).",
         discussion: """
-            Stops after --duration seconds, or on Ctrl-C or SIGTERM: the runs in progress cancel their open spans and finish as cancelled, then the queue is delivered and a summary printed. A run an operator terminates stops at once. Exits 1 when something could not be delivered.
+            Stops after --duration seconds, or on Ctrl-C or SIGTERM: the runs in progress cancel their open spans and finish as cancelled, then the queue is delivered and a summary printed. A run an operator terminates stops at once. Exits 1 when anything was left undelivered or failed, and at once, before running anything, when the API rejects the token.
             """)
 
     @OptionGroup var api: APIOptions
@@ -328,6 +351,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = PrefactorClient.Configuration(api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+        try await Self.checkToken(configuration.api)
         let client = try PrefactorClient(configuration: configuration)
         let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
         printFlushed("demo: running against \(configuration.api.apiURL)" + (duration.map { " for \($0) s" } ?? "; Ctrl-C stops"))
@@ -360,7 +384,29 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let summary = "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
         printFlushed(summary)
-        if !report.isComplete { throw ExitCode.failure }
+        if !report.isComplete {
+            printError("error: the demo did not deliver everything it made (see the counts above)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Asks the API whether it takes the token before anything runs, so a wrong token stops the demo at once
+    /// instead of queueing work no request can deliver. Other failures (the API is down) are left to the queue.
+    static func checkToken(_ api: APIClient.Configuration) async throws {
+        var configuration = api
+        configuration.retryPolicy.maxRetries = 0
+        let client = try APIClient(configuration: configuration)
+        var rejection: PrefactorHTTPError?
+        do {
+            _ = try await client.ping()
+        } catch where error.code == .auth {
+            rejection = error
+        } catch {}
+        try? await client.shutdown()
+        if let rejection {
+            printError("error: \(api.apiURL) rejected the token (\(rejection.description)); nothing was run")
+            throw ExitCode.failure
+        }
     }
 }
 
@@ -389,8 +435,8 @@ struct SessionSummary: Equatable {
 /// Waits for a signal (or a timeout) without the default handler killing the process.
 final class SignalWaiter: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
+    private let stream: AsyncStream<Int32>
+    private let continuation: AsyncStream<Int32>.Continuation
 
     init(signals: [Int32]) {
         (stream, continuation) = AsyncStream.makeStream()
@@ -399,11 +445,17 @@ final class SignalWaiter: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             let continuation = self.continuation
-            source.setEventHandler { continuation.yield() }
+            source.setEventHandler { continuation.yield(number) }
             source.resume()
             sources.append(source)
         }
         self.sources = sources
+    }
+
+    /// The next signal received; `nil` when the calling task is cancelled first.
+    func next() async -> Int32? {
+        var iterator = stream.makeAsyncIterator()
+        return await iterator.next()
     }
 
     func wait(timeout: Duration?) async {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PrefactorWire
@@ -20,6 +21,13 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// Faults in force from the start.
     public var faults: [FaultRule]
+    /// Whether faults are applied at all and `/__prefactor/faults` exists; off unless asked for or `faults` is given.
+    public var faultInjection: Bool
+    /// Timeouts and the connection limit.
+    public var limits: ConnectionLimits
+    /// For a database file: the size of its write-ahead log past which writes pause for a checkpoint that empties
+    /// it, so that the log stays small under any sustained load (32 MiB by default; writes wait for it past 56 MiB).
+    public var walCheckpointBytes: Int = 32 << 20
     /// Where the server logs.
     public var logger: Logger
 
@@ -30,6 +38,7 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 4000, database: DatabaseLocation = .inMemory, token: String,
         maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes, faults: [FaultRule] = [],
+        faultInjection: Bool? = nil, limits: ConnectionLimits = .default,
         logger: Logger = Logger(label: "prefactor.server", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.host = host
@@ -38,6 +47,8 @@ public struct ServerConfiguration: Sendable {
         self.token = token
         self.maxBodyBytes = maxBodyBytes
         self.faults = faults
+        self.faultInjection = faultInjection ?? !faults.isEmpty
+        self.limits = limits
         self.logger = logger
     }
 
@@ -62,6 +73,10 @@ public final class PrefactorAPIServer: Sendable {
     /// The requests received.
     public let requests: RequestLog
     let store: Store
+    let connections = OpenConnections()
+
+    /// How many client connections are open now.
+    public var openConnections: Int { connections.count.load(ordering: .relaxed) }
 
     /// Opens (or creates) the database and prepares the server.
     ///
@@ -83,7 +98,8 @@ public final class PrefactorAPIServer: Sendable {
         self.configuration = configuration
         self.faults = FaultInjector(configuration.faults)
         self.requests = RequestLog()
-        self.store = try Store(location: configuration.database, now: now)
+        self.store = try Store(
+            location: configuration.database, walCheckpointBytes: configuration.walCheckpointBytes, now: now)
     }
 
     /// Builds the Hummingbird application serving the API.
@@ -97,9 +113,13 @@ public final class PrefactorAPIServer: Sendable {
         if case .file(let path) = configuration.database {
             services.append(Checkpointer(path: path, interval: .milliseconds(500), logger: configuration.logger))
         }
+        let limits = configuration.limits
         return Application(
             router: buildRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            server: HTTPServerBuilder { responder in GuardedHTTP1Channel(responder: responder, limits: limits) },
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+                availableConnectionsDelegate: ConnectionCount(open: connections, maximum: limits.maxConnections)),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: configuration.logger)

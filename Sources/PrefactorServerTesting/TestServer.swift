@@ -32,6 +32,8 @@ public struct TestServerError: Error, CustomStringConvertible {
 ///   - token: The bearer token the server requires.
 ///   - database: Where the server stores data (in memory by default).
 ///   - faults: Faults in force from the start.
+///   - faultInjection: Whether faults apply and `/__prefactor/faults` exists (on by default, unlike `serve`).
+///   - limits: Timeouts and the connection limit.
 ///   - body: The test, given the running server.
 /// - Returns: What `body` returns.
 /// - Throws: What `body` throws, or an error when the server cannot start.
@@ -39,10 +41,13 @@ public func withTestServer<T: Sendable>(
     token: String = "test-token",
     database: DatabaseLocation = .inMemory,
     faults: [FaultRule] = [],
+    faultInjection: Bool = true,
+    limits: ConnectionLimits = .default,
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
     let configuration = ServerConfiguration(
-        host: "127.0.0.1", port: 0, database: database, token: token, faults: faults)
+        host: "127.0.0.1", port: 0, database: database, token: token, faults: faults, faultInjection: faultInjection,
+        limits: limits)
     return try await withTestServer(PrefactorAPIServer(configuration: configuration), body)
 }
 

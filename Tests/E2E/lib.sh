@@ -110,9 +110,10 @@ e2e_cleanup() {
     [[ -z "$WORK" ]] || rm -rf "$WORK"
 }
 
-# e2e_start_server: starts `prefactor serve --port 0 --in-memory` on 127.0.0.1 and waits (30 s) for its URL.
+# e2e_start_server: starts `prefactor serve --port 0 --in-memory` on 127.0.0.1, with fault injection (the cases add
+# faults at runtime), and waits (30 s) for its URL.
 e2e_start_server() {
-    SWIFT_BACKTRACE=interactive=no "$BIN" serve --host 127.0.0.1 --port 0 --in-memory --token "$TOKEN" \
+    SWIFT_BACKTRACE=interactive=no "$BIN" serve --host 127.0.0.1 --port 0 --in-memory --token "$TOKEN" --enable-fault-injection \
         --log-level warning </dev/null >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     local deadline=$((SECONDS + 30))

@@ -13,7 +13,8 @@
 #      the UI too: ○ pending until the cancel is delivered, then ⊘ cancelled)
 #   c  resize to 70x20 (re-laid out), 40x10 ("Need 60x14 ... terminal too small"), back to 120x35 (the tree is back)
 #   d  q drains and quits (alternate screen off, summary line printed, status 0); Ctrl-C, SIGTERM and SIGHUP
-#      restore the terminal and exit 130, 143 and 129, printing what they leave behind
+#      restore the terminal and exit 130, 143 and 129, printing what they leave behind; SIGTERM drains first and
+#      reports what it delivered, or what it could not (a span create failing for good), on stderr and in the log
 #   e  no terminal: exits non-zero at once with a message on stderr
 #   f  --render --width 80 --height 24 --after 1 (embedded server + demo) prints a frame
 # Prints one line per case and `e2e: N passed, M failed`; exits non-zero on any failure, printing the screen (or
@@ -236,6 +237,30 @@ case_d() {
     screen "$t" | grep -qE '^prefactor: stopped by signal 15 .*1 runs left open' \
         || fail "no 'prefactor: stopped by signal 15 ... 1 runs left open' line after SIGTERM" || return 1
     if kill -0 "$pid" 2>/dev/null; then fail "process $pid is still running after SIGTERM"; return 1; fi
+    # SIGTERM drains first and says what it delivered, on the screen (stderr) and in the log.
+    screen "$t" | grep -qE '^prefactor: SIGTERM: [0-9]+ operations delivered; nothing left' \
+        || fail "no 'prefactor: SIGTERM: ... delivered' report after SIGTERM" || return 1
+    grep -qF "prefactor: SIGTERM:" "$WORK/$t.log" || fail "the log does not report the SIGTERM exit" || return 1
+
+    # What SIGTERM cannot deliver is counted, on the screen and in the log (every span create fails for good here).
+    t=d-sigterm-failed
+    start_ui "$t" || return 1
+    new_run "$t" || return 1
+    api -X POST -H 'Content-Type: application/json' "$API_URL/__prefactor/faults" \
+        -d '{"method": "POST", "path": "/api/v1/agent_spans", "status": 422}' >/dev/null \
+        || fail "could not add the fault" || return 1
+    add_span "$t" e2e:refused || return 1
+    keys "$t" s
+    wait_for "$t" "sync failed" 20 || return 1
+    pid="$(ui_pid "$t")"
+    kill -TERM "$pid"
+    wait_exit "$t" 40 || return 1
+    api -X DELETE "$API_URL/__prefactor/faults" >/dev/null || fail "could not remove the faults" || return 1
+    [[ "$EXIT_STATUS" == 143 ]] || fail "after SIGTERM the UI exited with status $EXIT_STATUS, expected 143" || return 1
+    screen "$t" | grep -qE '^prefactor: SIGTERM: [0-9]+ operations were not delivered and [1-9][0-9]* failed' \
+        || fail "no count of failed operations after SIGTERM" || return 1
+    grep -qE 'prefactor: SIGTERM: [0-9]+ operations were not delivered and [1-9]' "$WORK/$t.log" \
+        || fail "the log does not count the failed operations" || return 1
 
     t=d-sighup
     start_ui "$t" || return 1

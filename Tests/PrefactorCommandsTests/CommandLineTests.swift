@@ -108,7 +108,11 @@ struct CommandLineTests {
     @Test func tuiHelpGivesTheExitStatusOfCtrlCAndSignals() throws {
         let result = try Executable.run(["help", "tui"])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129)"), "\(result.stdout)")
+        // The help is rewrapped to the terminal's width.
+        let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("Ctrl-C quits at once (exit status 130)"), "\(result.stdout)")
+        #expect(text.contains("SIGTERM and SIGHUP deliver the queue first"), "\(result.stdout)")
+        #expect(text.contains("exit with 143 and 129"), "\(result.stdout)")
     }
 
     @Test func serveHelpExplainsFaultsAndTheTokenLine() throws {
@@ -192,7 +196,7 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("data.sqlite").path
         let first = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
-        let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", "{}"], token: "t")
+        let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{}}"#], token: "t")
         _ = first.stop()
         let id = try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
             .flatMap { $0 as? [String: Any] }?["id"] as? String
@@ -228,6 +232,129 @@ struct CommandLineTests {
         #expect(unwatched.status == 0)
         #expect(!unwatched.stdout.contains("agent:far-away"))
         #expect(!unwatched.stdout.contains("watch "))
+    }
+
+    // MARK: Issue 13: fault injection, network warning, files, token files, the demo's exit status
+
+    @Test func faultInjectionIsOffUnlessAFaultFlagTurnsItOn() throws {
+        let plain = try Executable.Server(["--port", "0", "--in-memory", "--token", "t"])
+        defer { _ = plain.stop() }
+        #expect(try curlStatus([plain.url + "/__prefactor/faults"], token: "t") == "404")
+        let enabled = try Executable.Server(["--port", "0", "--in-memory", "--token", "t", "--enable-fault-injection"])
+        defer { _ = enabled.stop() }
+        #expect(try curlStatus([enabled.url + "/__prefactor/faults"], token: "t") == "200")
+        let faulted = try Executable.Server(["--port", "0", "--in-memory", "--token", "t", "--fault", "GET /api/v1/ping:status=503"])
+        defer { _ = faulted.stop() }
+        #expect(try curlStatus([faulted.url + "/api/v1/ping"], token: "t") == "503")
+    }
+
+    /// Under a descriptor limit too low for the connection limit the server serves fewer connections, says so, and
+    /// still answers.
+    @Test func aLowDescriptorLimitLowersTheConnectionLimit() throws {
+        let script = "ulimit -S -n 100 && ulimit -H -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
+        let child = try Spawned.launch("/bin/sh", ["-c", script, Executable.url.path], environment: Executable.environment())
+        let errors = Executable.ErrorCollector(child.stderr)
+        var output = Data()
+        while !String(decoding: output, as: UTF8.self).contains("PREFACTOR_API_URL=") {
+            let chunk = child.stdout.availableData
+            if chunk.isEmpty { break }
+            output += chunk
+        }
+        let url = String(decoding: output, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("PREFACTOR_API_URL=") }.map { String($0.dropFirst("PREFACTOR_API_URL=".count)) }
+        let status = try curlStatus([(url ?? "http://127.0.0.1:1") + "/api/v1/ping"], token: "t")
+        child.terminate()
+        _ = child.wait()
+        #expect(status == "200")
+        let stderr = String(decoding: errors.data(), as: UTF8.self)
+        #expect(stderr.contains("leaves room for 36 connections, not 1000"), "\(stderr)")
+    }
+
+    @Test func aNonLoopbackHostIsWarnedAbout() throws {
+        let open = try Executable.Server(["--host", "0.0.0.0", "--port", "0", "--in-memory", "--token", "t"])
+        _ = open.stop()
+        #expect(open.stderrText.contains("reachable from the network over plain HTTP"), "\(open.stderrText)")
+        let loopback = try Executable.Server(["--port", "0", "--in-memory", "--token", "t"])
+        _ = loopback.stop()
+        #expect(!loopback.stderrText.contains("reachable from the network"), "\(loopback.stderrText)")
+    }
+
+    @Test func theDatabaseFileIsCreatedReadableByItsOwnerOnly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("data.sqlite").path
+        let server = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
+        _ = try curl(["-X", "POST", server.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{}}"#], token: "t")
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+            #expect(mode & 0o077 == 0, "\(file): \(String(mode, radix: 8))")
+        }
+        _ = server.stop()
+    }
+
+    @Test func theUILogFileIsCreatedReadableByItsOwnerOnly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("tui.log").path
+        let result = try Executable.run(["tui", "--render", "--no-demo", "--after", "0", "--log-file", log])
+        #expect(result.status == 0, "\(result.stderr)")
+        let mode = (try FileManager.default.attributesOfItem(atPath: log)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+        #expect(mode & 0o077 == 0, "\(String(mode, radix: 8))")
+    }
+
+    @Test func everyCommandTakesATokenFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("token").path
+        try "from-a-file\n".write(toFile: file, atomically: true, encoding: .utf8)
+
+        let server = try Executable.Server(["--port", "0", "--in-memory", "--token-file", file])
+        defer { _ = server.stop() }
+        #expect(!server.lines.contains { $0.hasPrefix("PREFACTOR_API_TOKEN=") }, "the token was given, not generated")
+        #expect(try curlStatus([server.url + "/api/v1/ping"], token: "from-a-file") == "200")
+
+        let ping = try Executable.run(["ping", "--api-url", server.url, "--token-file", file])
+        #expect(ping.status == 0, "\(ping.stderr)")
+        let render = try Executable.run(["tui", "--render", "--api-url", server.url, "--token-file", file, "--after", "0"])
+        #expect(render.status == 0, "\(render.stderr)")
+        let demo = try Executable.run(["demo", "--api-url", server.url, "--token-file", file, "--duration", "0.5", "--speed", "20"])
+        #expect(demo.status == 0, "\(demo.stdout)\n\(demo.stderr)")
+
+        let both = try Executable.run(["ping", "--api-url", server.url, "--token-file", file, "--token", "x"])
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("cannot be used together"))
+        let missing = try Executable.run(["ping", "--api-url", server.url, "--token-file", file + "-missing"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read the token file"))
+    }
+
+    @Test func theDemoStopsAtOnceWhenTheTokenIsRejected() throws {
+        let server = try Executable.Server(["--port", "0", "--in-memory", "--token", "t"])
+        defer { _ = server.stop() }
+        let start = Date()
+        let demo = try Executable.run(["demo", "--api-url", server.url, "--token", "wrong", "--duration", "60"])
+        #expect(demo.status == 1)
+        #expect(demo.stderr.contains("rejected the token"), "\(demo.stderr)")
+        #expect(!demo.stderr.contains("wrong"))
+        #expect(Date().timeIntervalSince(start) < 30, "it did not run its duration")
+    }
+
+    @Test func theDemoExitsNonZeroWhenOperationsAreLeftUndelivered() throws {
+        // Every span create fails for good (422 is permanent), so the demo's report has failures.
+        let server = try Executable.Server(
+            ["--port", "0", "--in-memory", "--token", "t", "--fault", "POST /api/v1/agent_spans:status=422"])
+        defer { _ = server.stop() }
+        let demo = try Executable.run(["demo", "--api-url", server.url, "--token", "t", "--duration", "1", "--speed", "20"])
+        #expect(demo.status == 1, "\(demo.stdout)\n\(demo.stderr)")
+        #expect(demo.stderr.contains("did not deliver everything"), "\(demo.stderr)")
+    }
+
+    private func curlStatus(_ arguments: [String], token: String) throws -> String {
+        try Executable.runProgram(
+            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)"] + arguments,
+            environment: Executable.environment()
+        ).stdout
     }
 
     private func curl(_ arguments: [String], token: String) throws -> String {

@@ -73,9 +73,9 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
     static let invalid: [BadRequest] = [
         // Register
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_id": 5]), 422, "validation_error", fields: ["agent_id"]),
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": 5]), 422, "validation_error", fields: ["agent_id"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["purpose": "production"]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "purpose": "production"]), 422, "validation_error",
             fields: ["purpose"]),
         BadRequest(
             .POST, "/api/v1/agent_instance/register", .json(["agent_version": "v1"]), 422, "validation_error",
@@ -85,21 +85,30 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
             "validation_error",
             fields: ["agent_version.external_identifier"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_schema_version": ["span_type_schemas": ["a": 1]]]), 422,
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": ["a": 1]]]), 422,
             "validation_error", fields: ["agent_schema_version.span_type_schemas"]),
         BadRequest(
             .POST, "/api/v1/agent_instance/register",
-            .json(["agent_schema_version": ["span_type_schemas": [["params_schema": [:]]]]]), 422, "validation_error",
+            .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": [["params_schema": [:]]]]]), 422, "validation_error",
             fields: ["agent_schema_version.span_type_schemas[0].name"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["update_current_version": "yes"]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "update_current_version": "yes"]), 422, "validation_error",
             fields: ["update_current_version"]),
-        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["id": ""]), 422, "validation_error", fields: ["id"]),
+        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "id": ""]), 422, "validation_error", fields: ["id"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["idempotency_key": 12]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "idempotency_key": 12]), 422, "validation_error",
             fields: ["idempotency_key"]),
-        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["agent_id": "agent_nobody"]), 404, "not_found"),
-        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["id": "ai_fx"]), 409, "conflict"),
+        BadRequest(
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": "agent_nobody"]), 404, "not_found"),
+        // The official SDKs always send agent_version ({} at least).
+        BadRequest(.POST, "/api/v1/agent_instance/register", .json([:]), 422, "validation_error", fields: ["agent_version"]),
+        BadRequest(
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": nil, "purpose": "eval"]), 422, "validation_error",
+            fields: ["agent_version"]),
+        BadRequest(
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": ""]), 422, "validation_error",
+            fields: ["agent_id"]),
+        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "id": "ai_fx"]), 409, "conflict"),
         // Start
         BadRequest(
             .POST, "/api/v1/agent_instance/ai_fx/start", .json(["timestamp": 5]), 422, "validation_error", fields: ["timestamp"]),
@@ -152,23 +161,25 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
         BadRequest(.POST, "/api/v1/agent_spans", .json(["details": "x"]), 422, "validation_error", fields: ["details"]),
         BadRequest(.POST, "/api/v1/agent_spans", .json(["details": []]), 422, "validation_error", fields: ["details"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["schema_name": "agent:llm"]]), 422, "validation_error",
+            .POST, "/api/v1/agent_spans", .json(["details": ["schema_name": "agent:llm", "status": "active"]]), 422, "validation_error",
             fields: ["agent_instance_id"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx"]]), 422, "validation_error",
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "status": "active"]]), 422, "validation_error",
             fields: ["schema_name"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "schema_name": ""]]), 422,
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "", "status": "active"]]), 422,
             "validation_error",
             fields: ["schema_name"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": 12, "schema_name": "s"]]), 422,
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": 12, "schema_name": "s", "status": "active"]]), 422,
             "validation_error",
             fields: ["agent_instance_id"]),
         span(["payload": "a string"], fields: ["payload"]),
         span(["payload": [1, 2]], fields: ["payload"]),
         span(["result_payload": "x"], fields: ["result_payload"]),
         span(["status": 5], fields: ["status"]),
+        // Both official SDKs always send the status.
+        span(["status": nil], fields: ["status"]),
         span(["status": "running"], fields: ["status"]),
         span(["started_at": "noon"], fields: ["started_at"]),
         span(["finished_at": 7], fields: ["finished_at"]),
@@ -178,10 +189,10 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
         span(["idempotency_key": 5], fields: ["idempotency_key"]),
         BadRequest(
             .POST, "/api/v1/agent_spans",
-            .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "s"], "idempotency_key": 5]), 422,
+            .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "s", "status": "active"], "idempotency_key": 5]), 422,
             "validation_error", fields: ["idempotency_key"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_nobody", "schema_name": "s"]]), 404,
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_nobody", "schema_name": "s", "status": "active"]]), 404,
             "not_found"),
         span(["id": "sp_fx"], status: 409, code: "conflict"),
         // Span finish
@@ -201,6 +212,8 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
         BadRequest(.POST, "/api/v1/agent", .json(["details": [:]]), 422, "validation_error", fields: ["name"]),
         BadRequest(.POST, "/api/v1/agent", .json(["details": ["name": 5]]), 422, "validation_error", fields: ["name"]),
         BadRequest(.POST, "/api/v1/agent", .json(["details": ["name": ""]]), 422, "validation_error", fields: ["name"]),
+        // An agent with an empty id could never be addressed.
+        BadRequest(.POST, "/api/v1/agent", .json(["details": ["name": "n", "id": ""]]), 422, "validation_error", fields: ["id"]),
         BadRequest(
             .POST, "/api/v1/agent", .json(["details": ["name": "x", "team_id": []]]), 422, "validation_error", fields: ["team_id"]
         ),
@@ -223,7 +236,7 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
     static func span(
         _ extra: [String: JSONValue], fields: Set<String>? = nil, status: Int = 422, code: String = "validation_error"
     ) -> BadRequest {
-        var details: [String: JSONValue] = ["agent_instance_id": "ai_fx", "schema_name": "agent:llm"]
+        var details: [String: JSONValue] = ["agent_instance_id": "ai_fx", "schema_name": "agent:llm", "status": "active"]
         details.merge(extra, uniquingKeysWith: { _, new in new })
         return BadRequest(.POST, "/api/v1/agent_spans", .json(["details": .object(details)]), status, code, fields: fields)
     }
@@ -334,7 +347,7 @@ struct BadInputTests {
 
     @Test func aChunkedBodyWithinTheLimitIsRead() async throws {
         try await withAPI { api in
-            let body = Array(#"{"purpose": "eval", "id": "ai_chunked"}"#.utf8)
+            let body = Array(#"{"agent_version": {}, "purpose": "eval", "id": "ai_chunked"}"#.utf8)
             let details = try await api.send(.POST, "/api/v1/agent_instance/register", body: .chunked(body)).details()
             #expect(details["id"] == "ai_chunked")
             #expect(details["purpose"] == "eval")

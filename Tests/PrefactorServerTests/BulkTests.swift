@@ -14,7 +14,7 @@ struct BadBulkRequest: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     /// A valid register item, placed first in every bad request so that a request run in part would show.
-    static let register: JSONValue = ["_type": "agent_instances/register", "idempotency_key": "register-key-1", "id": "ai_bulk"]
+    static let register: JSONValue = ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-key-1", "id": "ai_bulk"]
 
     static let all: [BadBulkRequest] = [
         BadBulkRequest(name: "no items member", body: [:], field: "items"),
@@ -84,7 +84,7 @@ struct BulkTests {
                     "external_identifier": "bulk-agent",
                 ],
                 [
-                    "_type": "agent_instances/register", "idempotency_key": "instance-register-1", "agent_id": "agent_bulk",
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "instance-register-1", "agent_id": "agent_bulk",
                     "id": "ai_bulk", "agent_version": ["name": "v", "external_identifier": "v1"],
                     "agent_schema_version": standardSchema,
                 ],
@@ -132,7 +132,7 @@ struct BulkTests {
     @Test func outputsAreKeyedInItemOrder() async throws {
         try await withAPI { api in
             let keys = ["zzzzzzzz-1", "aaaaaaaa-2", "mmmmmmmm-3"]
-            let reply = try await api.bulk(keys.map { ["_type": "agent_instances/register", "idempotency_key": .string($0)] })
+            let reply = try await api.bulk(keys.map { ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string($0)] })
             reply.expectSuccess()
             let text = reply.text
             let positions = keys.map { text.range(of: "\"\($0)\":")?.lowerBound }
@@ -144,13 +144,13 @@ struct BulkTests {
     @Test func processingStopsAtTheFirstFailingItemWhichIsIncluded() async throws {
         try await withAPI { api in
             let reply = try await api.bulk([
-                ["_type": "agent_instances/register", "idempotency_key": "register-ok-1", "id": "ai_first"],
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-ok-1", "id": "ai_first"],
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-missing-1", "agent_instance_id": "ai_missing",
-                    "schema_name": "agent:llm",
+                    "schema_name": "agent:llm", "status": "active",
                 ],
                 ["_type": "agents/create", "idempotency_key": "agent-later-1", "id": "agent_later", "name": "Later"],
-                ["_type": "agent_instances/register", "idempotency_key": "register-later-1", "id": "ai_later"],
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1", "id": "ai_later"],
             ])
             let outputs = try reply.outputs()
             #expect(Set(outputs.keys) == ["register-ok-1", "span-missing-1"])
@@ -172,7 +172,7 @@ struct BulkTests {
             let reply = try await api.bulk([
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-good-1", "agent_instance_id": .string(instance),
-                    "schema_name": "agent:tool",
+                    "schema_name": "agent:tool", "status": "active",
                 ],
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-bad-1", "agent_instance_id": .string(instance),
@@ -180,7 +180,7 @@ struct BulkTests {
                 ],
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-after-1", "agent_instance_id": .string(instance),
-                    "schema_name": "agent:tool",
+                    "schema_name": "agent:tool", "status": "active",
                 ],
             ])
             let outputs = try reply.outputs()
@@ -197,7 +197,7 @@ struct BulkTests {
             let reply = try await api.bulk([
                 ["_type": "agents/list", "idempotency_key": "list-key-1"],
                 ["_type": "agent_spans/finish", "idempotency_key": "unknown-1", "id": "sp_1"],
-                ["_type": "agent_instances/register", "idempotency_key": "register-later-1", "id": "ai_later"],
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1", "id": "ai_later"],
             ])
             let outputs = try reply.outputs()
             #expect(Set(outputs.keys) == ["list-key-1", "unknown-1"])
@@ -253,7 +253,7 @@ struct BulkTests {
     @Test(arguments: [8, 64])
     func keysOf8To64CharactersAreAccepted(length: Int) async throws {
         try await withAPI { api in
-            let reply = try await api.bulk([["_type": "agent_instances/register", "idempotency_key": .string(key(length))]])
+            let reply = try await api.bulk([["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string(key(length))]])
             reply.expectSuccess()
             #expect(reply.json?["outputs"]?[key(length)]?["status"] == "success", "\(reply)")
         }
@@ -272,10 +272,10 @@ struct BulkTests {
         try await withAPI { api in
             let items: [JSONValue] = [
                 ["_type": "agents/create", "idempotency_key": "agent-create-1", "name": "Replayed"],
-                ["_type": "agent_instances/register", "idempotency_key": "instance-register-1"],
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "instance-register-1"],
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-create-1", "agent_instance_id": "ai_fixed",
-                    "schema_name": "agent:llm",
+                    "schema_name": "agent:llm", "status": "active",
                 ],
             ]
             _ = try await api.registerID(["id": "ai_fixed"])
@@ -301,11 +301,11 @@ struct BulkTests {
 
             // And the other way round.
             let bulk = try await api.bulk([
-                ["_type": "agent_instances/register", "idempotency_key": "shared-key-2", "id": "ai_once"]
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "shared-key-2", "id": "ai_once"]
             ])
             let registered = try #require(bulk.json?["outputs"]?["shared-key-2"])
             let again = try await api.post(
-                "/api/v1/agent_instance/register", ["idempotency_key": "shared-key-2", "id": "ai_twice"])
+                "/api/v1/agent_instance/register", ["agent_version": [:], "idempotency_key": "shared-key-2", "id": "ai_twice"])
             #expect(again.json == registered)
             try await api.getInstance("ai_twice").expectError(404, "not_found")
             #expect(agent["name"] == "Once")
@@ -317,7 +317,7 @@ struct BulkTests {
             let items: [JSONValue] = [
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-retry-1", "agent_instance_id": "ai_later",
-                    "schema_name": "agent:llm",
+                    "schema_name": "agent:llm", "status": "active",
                 ]
             ]
             let first = try await api.bulk(items)
@@ -335,12 +335,12 @@ struct BulkTests {
             let reply = try await api.bulk([
                 [
                     "method": "POST", "path": "/agent_instance/register",
-                    "body": ["id": "ai_cli", "idempotency_key": "cli-register"],
+                    "body": ["agent_version": [:], "id": "ai_cli", "idempotency_key": "cli-register"],
                 ],
                 ["method": "POST", "path": "/api/v1/agent_instance/ai_cli/start", "body": [:]],
                 [
                     "method": "POST", "path": "/agent_spans",
-                    "body": ["details": ["agent_instance_id": "ai_cli", "schema_name": "agent:llm"]],
+                    "body": ["details": ["agent_instance_id": "ai_cli", "schema_name": "agent:llm", "status": "active"]],
                 ],
                 ["method": "GET", "path": "/agent_instance/ai_cli"],
                 ["method": "GET", "path": "/agent_instance?agent_id=agent_local"],
@@ -357,7 +357,7 @@ struct BulkTests {
 
             // The keys of CLI items share their scope with single requests too.
             let replay = try await api.post(
-                "/api/v1/agent_instance/register", ["id": "ai_other", "idempotency_key": "cli-register"])
+                "/api/v1/agent_instance/register", ["agent_version": [:], "id": "ai_other", "idempotency_key": "cli-register"])
             #expect(replay.json == items[0]["body"])
         }
     }
@@ -372,10 +372,10 @@ struct BulkTests {
     func cliProcessingStopsAtTheFirstFailingItem(method: String, path: String, status: Int, code: String) async throws {
         try await withAPI { api in
             let reply = try await api.bulk([
-                ["method": "POST", "path": "/agent_instance/register", "body": ["id": "ai_cli"]],
+                ["method": "POST", "path": "/agent_instance/register", "body": ["agent_version": [:], "id": "ai_cli"]],
                 ["method": "POST", "path": "/agent_instance/ai_cli/start"],
                 ["method": .string(method), "path": .string(path)],
-                ["method": "POST", "path": "/agent_instance/register", "body": ["id": "ai_later"]],
+                ["method": "POST", "path": "/agent_instance/register", "body": ["agent_version": [:], "id": "ai_later"]],
             ])
             reply.expectSuccess()
             let items = try #require(reply.json?["details"]?["items"]?.arrayValue, "\(reply)")

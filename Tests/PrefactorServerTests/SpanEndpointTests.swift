@@ -43,12 +43,18 @@ struct SpanEndpointTests {
         }
     }
 
-    @Test func createWithoutStatusOrPayloadDefaultsToActiveAndAnEmptyObject() async throws {
+    /// Both official SDKs always send a status (spec §3.7), so a create without one is a 422 naming it; a missing
+    /// payload reads as `{}`.
+    @Test func createNeedsAStatusAndDefaultsThePayloadToAnEmptyObject() async throws {
         try await withAPI { api in
             let instance = try await api.registerID()
+            let missing = try await api.post(
+                "/api/v1/agent_spans", ["details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm"]])
+            missing.expectError(422, "validation_error")
+            #expect(missing.errorFields == ["status"])
             let details = try await api.post(
                 "/api/v1/agent_spans",
-                ["details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "payload": nil]]
+                ["details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active", "payload": nil]]
             ).details()
             #expect(details["status"] == "active")
             #expect(details["payload"] == [:])

@@ -111,22 +111,49 @@ public struct FaultRule: Sendable, Codable, Hashable {
 
     func matches(method: String, path: String) -> Bool {
         if let expected = self.method, expected != "*", expected != method { return false }
-        return Self.glob(Array(self.path.utf8)[...], Array(path.utf8)[...])
+        return Self.glob(Array(self.path.utf8), Array(path.utf8))
     }
 
-    private static func glob(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
-        guard let first = pattern.first else { return text.isEmpty }
-        if first == UInt8(ascii: "*") {
-            let rest = pattern.dropFirst()
-            var candidate = text
-            while true {
-                if glob(rest, candidate) { return true }
-                guard !candidate.isEmpty else { return false }
-                candidate = candidate.dropFirst()
-            }
+    /// Whether `text` matches `pattern`, in which `*` stands for any run of bytes, in time linear in the lengths of
+    /// both: the pieces between the stars are found one after the other, each at its leftmost place (taking the
+    /// leftmost place never loses a match, since a later piece can only start further right), the first piece
+    /// anchored at the start and the last at the end.
+    static func glob(_ pattern: [UInt8], _ text: [UInt8]) -> Bool {
+        let pieces = pattern.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false)
+        guard pieces.count > 1 else { return pattern == text }
+        let first = pieces[0]
+        let last = pieces[pieces.count - 1]
+        guard first.count + last.count <= text.count,
+            text.starts(with: first), text.suffix(last.count).elementsEqual(last)
+        else { return false }
+        var position = first.count
+        let end = text.count - last.count
+        for piece in pieces.dropFirst().dropLast() where !piece.isEmpty {
+            guard let found = find(Array(piece), in: text, from: position, before: end) else { return false }
+            position = found + piece.count
         }
-        guard let head = text.first, head == first else { return false }
-        return glob(pattern.dropFirst(), text.dropFirst())
+        return true
+    }
+
+    /// The first place at or after `start` where `needle` lies wholly before `end`, by Knuth–Morris–Pratt.
+    private static func find(_ needle: [UInt8], in text: [UInt8], from start: Int, before end: Int) -> Int? {
+        // failure[i]: the length of the longest proper border of needle[0...i].
+        var failure = [Int](repeating: 0, count: needle.count)
+        var border = 0
+        for index in needle.indices.dropFirst() {
+            while border > 0 && needle[index] != needle[border] { border = failure[border - 1] }
+            if needle[index] == needle[border] { border += 1 }
+            failure[index] = border
+        }
+        var matched = 0
+        var index = start
+        while index < end {
+            while matched > 0 && text[index] != needle[matched] { matched = failure[matched - 1] }
+            if text[index] == needle[matched] { matched += 1 }
+            if matched == needle.count { return index - needle.count + 1 }
+            index += 1
+        }
+        return nil
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import PrefactorWire
 
 extension Response {
@@ -28,6 +29,13 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
         } catch is ConnectionDropped {
             log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
             throw HTTPError(.internalServerError)
+        } catch let error as HTTPParserError {
+            // The body did not parse (e.g. a chunk size that is not hexadecimal): the connection cannot be reused.
+            let apiError = APIError.badRequest(
+                "The request body is not valid HTTP/1.1 (\(RequestWatchHandler.describe(error)))")
+            var rejected = Response.json(status: apiError.status, apiError.body)
+            rejected.headers[.connection] = "close"
+            response = rejected
         } catch let error as HTTPError {
             let apiError: APIError
             switch error.status.code {
@@ -39,6 +47,12 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
                 apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
             }
             response = .json(status: apiError.status, apiError.body)
+        } catch where error is RequestTimedOut || !context.channel.isActive {
+            // The connection is cut off (a body that came too slowly) or gone: nobody to answer, nothing wrong with
+            // the server.
+            logger.debug("Connection closed during the request", metadata: ["prefactor.path": "\(request.uri.path)"])
+            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            throw error
         } catch {
             logger.error("Unhandled error", metadata: ["prefactor.path": "\(request.uri.path)", "error": "\(error)"])
             response = .json(status: 500, APIError.internalError.body)
@@ -47,13 +61,20 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             RecordedRequest(
                 method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
                 status: Int(response.status.code)))
+        if request.headers[.connection]?.lowercased() == "close" {
+            // Said back, so the client knows the connection ends with this answer (RFC 9112 §9.6).
+            var closing = response
+            closing.headers[.connection] = "close"
+            return closing
+        }
         return response
     }
 }
 
 struct ConnectionDropped: Error {}
 
-/// Applies the scripted faults of a ``FaultInjector`` (never to the server's own `/__prefactor` routes).
+/// Applies the scripted faults of a ``FaultInjector`` (never to the server's own `/__prefactor` routes). Runs after
+/// ``AuthMiddleware``, so a request without the token never waits for a fault nor uses up a counted one.
 struct FaultMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let faults: FaultInjector
@@ -81,7 +102,8 @@ struct FaultMiddleware: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer <token>` on every request.
+/// Requires `Authorization: Bearer <token>` on every request. The scheme name is case-insensitive (RFC 9110
+/// §11.1); the token is compared exactly.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let token: [UInt8]
@@ -91,7 +113,7 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let header = request.headers[.authorization], Self.hasBearerScheme(header.utf8) else {
             throw APIError.unauthorized
         }
         let presented = header.utf8.dropFirst(7)
@@ -102,5 +124,15 @@ struct AuthMiddleware: RouterMiddleware {
         }
         guard difference == 0 else { throw APIError.unauthorized }
         return try await next(request, context)
+    }
+
+    /// Whether a header value starts with `Bearer ` in any letter case.
+    static func hasBearerScheme(_ header: String.UTF8View) -> Bool {
+        let scheme = Array("bearer ".utf8)
+        guard header.count >= scheme.count else { return false }
+        return zip(header, scheme).allSatisfy { byte, expected in
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 0x20 : byte
+            return lowered == expected
+        }
     }
 }

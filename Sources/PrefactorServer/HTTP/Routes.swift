@@ -3,13 +3,16 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PrefactorWire
+import Synchronization
 
 extension PrefactorAPIServer {
     func buildRouter() -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.middlewares.add(ErrorEnvelopeMiddleware(log: requests, logger: configuration.logger))
-        router.middlewares.add(FaultMiddleware(faults: faults))
         router.middlewares.add(AuthMiddleware(token: configuration.token))
+        if configuration.faultInjection {
+            router.middlewares.add(FaultMiddleware(faults: faults))
+        }
 
         let store = self.store
         let limit = configuration.maxBodyBytes
@@ -30,10 +33,18 @@ extension PrefactorAPIServer {
             return Self.send(try await Bulk(store: store, logger: logger).run(body))
         }
 
-        // The server's own control routes: faults and statistics, for tests and demos.
+        // The server's own control routes: statistics, and faults when fault injection is on (tests and demos).
         let admin = router.group("__prefactor")
-        let faults = self.faults
         let requests = self.requests
+        let connections = self.connections
+        admin.get("stats") { _, _ in
+            var object = JSONObjectText()
+            object.int("requests", requests.totalCount)
+            object.int("connections", connections.count.load(ordering: .relaxed))
+            return Self.send(Store.success(object.result))
+        }
+        guard configuration.faultInjection else { return router }
+        let faults = self.faults
         admin.get("faults") { _, _ in
             Self.send(Store.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
         }
@@ -53,11 +64,6 @@ extension PrefactorAPIServer {
         admin.delete("faults") { _, _ in
             faults.removeAll()
             return Self.send(Store.success("[]"))
-        }
-        admin.get("stats") { _, _ in
-            var object = JSONObjectText()
-            object.int("requests", requests.totalCount)
-            return Self.send(Store.success(object.result))
         }
         return router
     }

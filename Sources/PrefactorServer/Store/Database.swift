@@ -38,6 +38,11 @@ enum Database {
             if !folder.isEmpty {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
+            // Readable by its owner only: it holds whatever agents sent. SQLite gives the -wal and -shm files the
+            // database file's mode.
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 // Checkpoints run in the background (Checkpointer), never on the write path.

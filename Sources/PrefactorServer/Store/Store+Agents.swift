@@ -74,6 +74,9 @@ extension Store {
         let description = fields.optionalString("description")
         let externalIdentifier = fields.optionalString("external_identifier")
         let requestedID = fields.optionalString("id")
+        // An agent with an empty id could never be addressed: /api/v1/agent/ is no agent's path.
+        if requestedID?.isEmpty == true { fields.fail("id", "must not be empty") }
+        if externalIdentifier?.isEmpty == true { fields.fail("external_identifier", "must not be empty") }
         let owner = fields.optionalString("owner_person_id")
         let risk = fields.optionalString("risk_profile_id")
         let team = fields.optionalString("team_id")

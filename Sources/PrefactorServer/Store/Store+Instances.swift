@@ -75,6 +75,10 @@ extension Store {
 
     func register(_ body: [String: JSONValue], scope: String) async throws -> StoredResponse {
         var fields = FieldReader(body)
+        // The official SDKs always send agent_version (`{}` at least); agent_schema_version may be left out.
+        if body["agent_version"] == nil || body["agent_version"] == .null {
+            fields.fail("agent_version", "is required (an object; {} for the default version)")
+        }
         let agentVersion = fields.optionalObject("agent_version") ?? [:]
         let schemaVersion = fields.optionalObject("agent_schema_version") ?? [:]
         let updateCurrentVersion = fields.optionalBool("update_current_version") ?? true
@@ -85,6 +89,9 @@ extension Store {
         let purpose = fields.optionalEnum("purpose", InstancePurpose.self) ?? .live
         let externalIdentifier = fields.optionalString("external_identifier")
         if requestedID?.isEmpty == true { fields.fail("id", "must not be empty") }
+        for key in ["agent_id", "environment_id"] where body[key] == .string("") {
+            fields.fail(key, "must not be empty")
+        }
         var versionFields = FieldReader(agentVersion)
         let versionIdentifier = versionFields.optionalString("external_identifier") ?? "default"
         _ = versionFields.optionalString("name")

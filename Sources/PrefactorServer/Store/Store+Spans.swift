@@ -106,6 +106,8 @@ extension Store {
         var fields = FieldReader(details)
         let instanceID = fields.requiredString("agent_instance_id")
         let schemaName = fields.requiredString("schema_name")
+        // Both official SDKs always send the status (spec §3.7); a create without one is a client bug, not `active`.
+        if details["status"] == nil || details["status"] == .null { fields.fail("status", "is required") }
         let status = fields.optionalEnum("status", AgentStatus.self) ?? .active
         if status == .terminated { fields.fail("status", "cannot be terminated") }
         let payload = fields.optionalObject("payload") ?? [:]

@@ -24,10 +24,12 @@ final class Store: Sendable {
     private let schemas = Mutex<[String: SchemaInfo]>([:])
     private let batcher: WriteBatcher
 
-    init(location: DatabaseLocation, now: @escaping @Sendable () -> Int64) throws {
+    init(location: DatabaseLocation, walCheckpointBytes: Int = 32 << 20, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
-        self.batcher = WriteBatcher(writer: writer, now: now)
+        var walPath: String?
+        if case .file(let path) = location { walPath = path + "-wal" }
+        self.batcher = WriteBatcher(writer: writer, walPath: walPath, walCheckpointBytes: walCheckpointBytes, now: now)
         try writer.write { db in
             let time = now()
             try db.execute(cached:  "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",

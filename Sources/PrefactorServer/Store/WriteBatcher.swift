@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Synchronization
 
@@ -22,12 +23,43 @@ final class WriteBatcher: Sendable {
     private let writer: any DatabaseWriter
     private let now: @Sendable () -> Int64
     private let state = Mutex(State())
+    /// The write-ahead log of a database file, watched after each batch.
+    private let walPath: String?
+    /// The size of the write-ahead log past which the next batch is followed by a checkpoint that truncates it.
+    ///
+    /// Background checkpoints (``Checkpointer``) are passive: under a steady stream of writes they never catch up
+    /// with the end of the log, so the log could never start over and would grow without bound. This one runs on the
+    /// writer connection, between two batches, so no write can overtake it.
+    private let walCheckpointBytes: Int
     /// The most jobs applied in one transaction.
     static let maximumBatch = 256
 
-    init(writer: any DatabaseWriter, now: @escaping @Sendable () -> Int64) {
+    init(
+        writer: any DatabaseWriter, walPath: String? = nil, walCheckpointBytes: Int = 32 << 20,
+        now: @escaping @Sendable () -> Int64
+    ) {
         self.writer = writer
+        self.walPath = walPath
+        self.walCheckpointBytes = walCheckpointBytes
         self.now = now
+    }
+
+    /// Truncates the write-ahead log when it has grown past ``walCheckpointBytes``. When the checkpoint cannot
+    /// finish (the background one holds the checkpoint lock, or readers still use old pages) it is tried again after
+    /// the next batch; past 7/4 of the threshold, writes wait for it (at most about a second).
+    private func boundWAL() async {
+        guard let walPath else { return }
+        func size() -> Int {
+            var status = stat()
+            return stat(walPath, &status) == 0 ? Int(status.st_size) : 0
+        }
+        guard size() > walCheckpointBytes else { return }
+        for attempt in 0..<200 {
+            _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            let now = size()
+            if now <= walCheckpointBytes || now <= walCheckpointBytes / 4 * 7 { return }
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+        }
     }
 
     /// Queues a job. `isolated: false` is for jobs that throw only before their first write, which then need no
@@ -80,6 +112,7 @@ final class WriteBatcher: Sendable {
                     return results
                 }
                 for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+                await boundWAL()
             } catch {
                 for pending in batch { pending.continuation.resume(throwing: error) }
             }

@@ -72,7 +72,7 @@ enum RawHTTP {
         }
     }
 
-    private static func parse(_ bytes: [UInt8], atEnd: Bool = false) -> Response? {
+    static func parse(_ bytes: [UInt8], atEnd: Bool = false) -> Response? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         guard bytes.count >= 4,
             let end = (0...(bytes.count - 4)).first(where: { Array(bytes[$0..<($0 + 4)]) == separator })
