@@ -20,7 +20,7 @@ struct TUICommand: AsyncParsableCommand {
             Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching, ? help, q quit (drains the queue).
 
             q cancels what this process left open (spans and runs, the reason in the result), then delivers the queue; it exits 1 when something could not be delivered.
-            Ctrl-C quits at once (exit status 130; SIGTERM 143, SIGHUP 129), printing what it leaves behind.
+            Ctrl-C quits at once (exit status 130), printing what it leaves behind. SIGTERM and SIGHUP deliver the queue first, for at most the drain timeout as q does, then exit with 143 and 129; every exit says on standard error and in the log what it left undelivered.
 
             --render prints one frame as text without a terminal (for docs and tests). Logs go to --log-file, never to the screen: every change of the API's health and every operation that failed for good. NO_COLOR turns colours off.
             """)
