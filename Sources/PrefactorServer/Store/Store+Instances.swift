@@ -22,21 +22,21 @@ extension Store {
 
     func renderInstance(_ db: GRDB.Database, _ row: Row) throws -> String {
         var object = JSONObjectText()
-        object.string("type", "agent_instance")
-        object.string("id", row["id"])
-        object.string("account_id", row["account_id"])
-        object.string("agent_id", row["agent_id"])
-        object.string("agent_version_id", row["agent_version_id"])
-        object.string("environment_id", row["environment_id"])
-        object.string("agent_deployment_id", row["agent_deployment_id"])
-        object.string("status", row["status"])
-        object.string("purpose", row["purpose"])
+        object.string(AgentInstance.CodingKeys.type.rawValue, "agent_instance")
+        object.string(AgentInstance.CodingKeys.id.rawValue, row["id"])
+        object.string(AgentInstance.CodingKeys.accountID.rawValue, row["account_id"])
+        object.string(AgentInstance.CodingKeys.agentID.rawValue, row["agent_id"])
+        object.string(AgentInstance.CodingKeys.agentVersionID.rawValue, row["agent_version_id"])
+        object.string(AgentInstance.CodingKeys.environmentID.rawValue, row["environment_id"])
+        object.string(AgentInstance.CodingKeys.agentDeploymentID.rawValue, row["agent_deployment_id"])
+        object.string(AgentInstance.CodingKeys.status.rawValue, row["status"])
+        object.string(AgentInstance.CodingKeys.purpose.rawValue, row["purpose"])
         object.string("external_identifier", row["external_identifier"])
-        object.timestamp("inserted_at", microseconds: row["inserted_at"])
-        object.timestamp("updated_at", microseconds: row["updated_at"])
-        object.timestamp("started_at", microseconds: row["started_at"])
-        object.timestamp("finished_at", microseconds: row["finished_at"])
-        object.string("termination_reason", row["termination_reason"])
+        object.timestamp(AgentInstance.CodingKeys.insertedAt.rawValue, microseconds: row["inserted_at"])
+        object.timestamp(AgentInstance.CodingKeys.updatedAt.rawValue, microseconds: row["updated_at"])
+        object.timestamp(AgentInstance.CodingKeys.startedAt.rawValue, microseconds: row["started_at"])
+        object.timestamp(AgentInstance.CodingKeys.finishedAt.rawValue, microseconds: row["finished_at"])
+        object.string(AgentInstance.CodingKeys.terminationReason.rawValue, row["termination_reason"])
         let pending: Int = row["span_pending"]
         let active: Int = row["span_active"]
         let complete: Int = row["span_complete"]
@@ -50,9 +50,9 @@ extension Store {
         counts.int("failed", failed)
         counts.int("cancelled", cancelled)
         counts.int("finished", complete + failed + cancelled)
-        object.raw("span_counts", counts.result)
+        object.raw(AgentInstance.CodingKeys.spanCounts.rawValue, counts.result)
         let qualityText: String = row["quality_payloads"]
-        object.raw("quality_payloads", qualityText)
+        object.raw(AgentInstance.CodingKeys.qualityPayloads.rawValue, qualityText)
         let quality = (try? JSONValue(parsing: Data(qualityText.utf8)))?.objectValue ?? [:]
         var summaries = JSONObjectText()
         if !quality.isEmpty {
@@ -63,7 +63,7 @@ extension Store {
                 }
             }
         }
-        object.raw("quality_summaries", summaries.result)
+        object.raw(AgentInstance.CodingKeys.qualitySummaries.rawValue, summaries.result)
         return object.result
     }
 

@@ -39,20 +39,20 @@ extension Store {
 
     func renderSpan(_ span: SpanRow, summaryFrom info: SchemaInfo? = nil) -> String {
         var object = JSONObjectText()
-        object.string("type", "agent_span")
-        object.string("id", span.id)
-        object.string("agent_instance_id", span.instanceID)
-        object.string("account_id", span.accountID)
-        object.string("agent_id", span.agentID)
-        object.string("parent_span_id", span.parentID)
+        object.string(AgentSpan.CodingKeys.type.rawValue, "agent_span")
+        object.string(AgentSpan.CodingKeys.id.rawValue, span.id)
+        object.string(AgentSpan.CodingKeys.agentInstanceID.rawValue, span.instanceID)
+        object.string(AgentSpan.CodingKeys.accountID.rawValue, span.accountID)
+        object.string(AgentSpan.CodingKeys.agentID.rawValue, span.agentID)
+        object.string(AgentSpan.CodingKeys.parentSpanID.rawValue, span.parentID)
         let schemaName = span.schemaName
-        object.string("schema_name", schemaName)
-        object.string("schema_title", span.schemaTitle)
-        object.string("status", span.status)
+        object.string(AgentSpan.CodingKeys.schemaName.rawValue, schemaName)
+        object.string(AgentSpan.CodingKeys.schemaTitle.rawValue, span.schemaTitle)
+        object.string(AgentSpan.CodingKeys.status.rawValue, span.status)
         let payload = span.payload
-        object.raw("payload", payload)
+        object.raw(AgentSpan.CodingKeys.payload.rawValue, payload)
         let result = span.resultPayload
-        object.raw("result_payload", result ?? "null")
+        object.raw(AgentSpan.CodingKeys.resultPayload.rawValue, result ?? "null")
         if let info {
             var summary: String?
             if let template = info.spanTemplates[schemaName] {
@@ -62,14 +62,14 @@ extension Store {
                 }
                 summary = SummaryTemplate.render(template, context: context)
             }
-            object.string("summary", summary)
+            object.string(AgentSpan.CodingKeys.summary.rawValue, summary)
         } else {
-            object.string("summary", nil)
+            object.string(AgentSpan.CodingKeys.summary.rawValue, nil)
         }
-        object.timestamp("started_at", microseconds: span.startedAt)
-        object.timestamp("finished_at", microseconds: span.finishedAt)
-        object.timestamp("inserted_at", microseconds: span.insertedAt)
-        object.timestamp("updated_at", microseconds: span.updatedAt)
+        object.timestamp(AgentSpan.CodingKeys.startedAt.rawValue, microseconds: span.startedAt)
+        object.timestamp(AgentSpan.CodingKeys.finishedAt.rawValue, microseconds: span.finishedAt)
+        object.timestamp(AgentSpan.CodingKeys.insertedAt.rawValue, microseconds: span.insertedAt)
+        object.timestamp(AgentSpan.CodingKeys.updatedAt.rawValue, microseconds: span.updatedAt)
         return object.result
     }
 
