@@ -32,7 +32,8 @@ struct Recovery: AsyncParsableCommand {
                 batch.append(
                     TelemetryOperation(
                         id: create + 1, instanceID: "ai_bench",
-                        body: .finishSpan(spanID: "span-\(index + 1)", status: .complete, resultPayload: ["response": "ok"], timestamp: now),
+                        body: .finishSpan(
+                            spanID: "span-\(index + 1)", status: .complete, resultPayload: ["response": "ok"], timestamp: now),
                         idempotencyKey: UUID().uuidString.lowercased(), enqueuedAt: now,
                         dependencies: [.init(operationID: create, kind: .requires)]))
                 if batch.count >= 5_000 {
@@ -54,8 +55,9 @@ struct Recovery: AsyncParsableCommand {
             guard depth == operations else { throw ValidationError("restored \(depth) of \(operations) operations") }
         }
         let sorted = durations.sorted()
-        print(String(
-            format: "recovery of %d queued operations from a queue file: median %.3f s (runs: %@)", operations,
-            sorted[1].seconds, durations.map { String(format: "%.3f", $0.seconds) }.joined(separator: ", ")))
+        print(
+            String(
+                format: "recovery of %d queued operations from a queue file: median %.3f s (runs: %@)", operations,
+                sorted[1].seconds, durations.map { String(format: "%.3f", $0.seconds) }.joined(separator: ", ")))
     }
 }

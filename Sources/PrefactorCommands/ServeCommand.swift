@@ -95,7 +95,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let explicitToken = try TokenSource.resolve(token: token, file: tokenFile)
+        let explicitToken =
+            try TokenSource.resolve(token: token, file: tokenFile)
             ?? environment["PREFACTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let token = explicitToken ?? ServerConfiguration.generateToken()
         let database: DatabaseLocation =

@@ -103,7 +103,9 @@ struct TUICommand: AsyncParsableCommand {
             throw ValidationError("--demo-speed must be greater than 0 and at most 100 (1 is real time; p pauses the demo)")
         }
         if watch && noWatch { throw ValidationError("--watch and --no-watch cannot be used together") }
-        guard (0.1...3600).contains(pollInterval) else { throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds") }
+        guard (0.1...3600).contains(pollInterval) else {
+            throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds")
+        }
         guard ageOut > 0, ageOut <= 60 * 24 * 365 else { throw ValidationError("--age-out must be a positive number of minutes") }
         guard (1...100_000).contains(maxFinished) else { throw ValidationError("--max-finished must be from 1 to 100000") }
     }
@@ -138,7 +140,9 @@ struct TUICommand: AsyncParsableCommand {
                 backend = try CursesBackend.start(environment: environment)
             } catch {
                 printError("error: the terminal UI needs a terminal: \(error).")
-                printError("  Use `prefactor tui --render` for a text frame, `prefactor serve` for the API, or `prefactor demo` for a headless demo.")
+                printError(
+                    "  Use `prefactor tui --render` for a text frame, `prefactor serve` for the API, or `prefactor demo` for a headless demo."
+                )
                 throw ExitCode.failure
             }
         }
@@ -256,7 +260,8 @@ struct TUICommand: AsyncParsableCommand {
     ) async -> String {
         let check = await probe?.check()
         let (snapshot, events) = client.subscribe()
-        var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
+        var model = AppModel(
+            apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         model.width = width
         model.height = height
         model.load(snapshot)
@@ -350,7 +355,8 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = PrefactorClient.Configuration(api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+        let configuration = PrefactorClient.Configuration(
+            api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
         try await Self.checkToken(configuration.api)
         let client = try PrefactorClient(configuration: configuration)
         let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
@@ -382,7 +388,8 @@ struct DemoCommand: AsyncParsableCommand {
             group.cancelAll()
             return report
         }
-        let summary = "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
+        let summary =
+            "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
         printFlushed(summary)
         if !report.isComplete {
             printError("error: the demo did not deliver everything it made (see the counts above)")
@@ -399,7 +406,7 @@ struct DemoCommand: AsyncParsableCommand {
         var rejection: PrefactorHTTPError?
         do {
             _ = try await client.ping()
-        } catch where error.code == .auth {
+        } catch  where error.code == .auth {
             rejection = error
         } catch {}
         try? await client.shutdown()
@@ -425,7 +432,8 @@ struct SessionSummary: Equatable {
                 text = "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
                 status = 0
             } else {
-                text = "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
+                text =
+                    "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
                 status = 1
             }
         }

@@ -4,7 +4,8 @@ import Testing
 /// Runs the built `prefactor` executable.
 struct Executable {
     static var url: URL {
-        let directory = Bundle.main.executableURL?.deletingLastPathComponent()
+        let directory =
+            Bundle.main.executableURL?.deletingLastPathComponent()
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return directory.appendingPathComponent("prefactor")
     }
@@ -196,9 +197,11 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("data.sqlite").path
         let first = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
-        let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{}}"#], token: "t")
+        let register = try curl(
+            ["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", #"{"agent_version":{}}"#], token: "t")
         _ = first.stop()
-        let id = try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
+        let id =
+            try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
             .flatMap { $0 as? [String: Any] }?["id"] as? String
         let second = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
         defer { _ = second.stop() }
@@ -219,10 +222,14 @@ struct CommandLineTests {
                 .flatMap { $0 as? [String: Any] }?["id"] as? String)
         _ = try curl(["-X", "POST", server.url + "/api/v1/agent_instance/\(id)/start", "-d", "{}"], token: "t")
         _ = try curl(
-            ["-X", "POST", server.url + "/api/v1/agent_spans",
-             "-d", #"{"details":{"agent_instance_id":"\#(id)","schema_name":"agent:far-away","status":"active"}}"#],
+            [
+                "-X", "POST", server.url + "/api/v1/agent_spans",
+                "-d", #"{"details":{"agent_instance_id":"\#(id)","schema_name":"agent:far-away","status":"active"}}"#,
+            ],
             token: "t")
-        let arguments = ["tui", "--render", "--api-url", server.url, "--token", "t", "--after", "0.3", "--width", "140", "--height", "20"]
+        let arguments = [
+            "tui", "--render", "--api-url", server.url, "--token", "t", "--after", "0.3", "--width", "140", "--height", "20",
+        ]
         let watched = try Executable.run(arguments + ["--watch"])
         #expect(watched.status == 0)
         #expect(watched.stdout.contains("agent:far-away"))
@@ -243,7 +250,9 @@ struct CommandLineTests {
         let enabled = try Executable.Server(["--port", "0", "--in-memory", "--token", "t", "--enable-fault-injection"])
         defer { _ = enabled.stop() }
         #expect(try curlStatus([enabled.url + "/__prefactor/faults"], token: "t") == "200")
-        let faulted = try Executable.Server(["--port", "0", "--in-memory", "--token", "t", "--fault", "GET /api/v1/ping:status=503"])
+        let faulted = try Executable.Server([
+            "--port", "0", "--in-memory", "--token", "t", "--fault", "GET /api/v1/ping:status=503",
+        ])
         defer { _ = faulted.stop() }
         #expect(try curlStatus([faulted.url + "/api/v1/ping"], token: "t") == "503")
     }
@@ -251,7 +260,8 @@ struct CommandLineTests {
     /// Under a descriptor limit too low for the connection limit the server serves fewer connections, says so, and
     /// still answers.
     @Test func aLowDescriptorLimitLowersTheConnectionLimit() throws {
-        let script = "ulimit -S -n 100 && ulimit -H -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
+        let script =
+            "ulimit -S -n 100 && ulimit -H -n 100 && exec \"$0\" serve --port 0 --in-memory --token t --max-connections 1000"
         let child = try Spawned.launch("/bin/sh", ["-c", script, Executable.url.path], environment: Executable.environment())
         let errors = Executable.ErrorCollector(child.stderr)
         var output = Data()
@@ -318,7 +328,9 @@ struct CommandLineTests {
         #expect(ping.status == 0, "\(ping.stderr)")
         let render = try Executable.run(["tui", "--render", "--api-url", server.url, "--token-file", file, "--after", "0"])
         #expect(render.status == 0, "\(render.stderr)")
-        let demo = try Executable.run(["demo", "--api-url", server.url, "--token-file", file, "--duration", "0.5", "--speed", "20"])
+        let demo = try Executable.run([
+            "demo", "--api-url", server.url, "--token-file", file, "--duration", "0.5", "--speed", "20",
+        ])
         #expect(demo.status == 0, "\(demo.stdout)\n\(demo.stderr)")
 
         let both = try Executable.run(["ping", "--api-url", server.url, "--token-file", file, "--token", "x"])

@@ -83,7 +83,8 @@ struct SeamTests {
         #expect(starts.count == 3, "two 503s, then delivered")
         #expect(
             Set(starts.map { $0.body ?? [] }).count == 1,
-            "the same body, and so the same key, on every attempt: \(starts.map { String(decoding: $0.body ?? [], as: UTF8.self) })")
+            "the same body, and so the same key, on every attempt: \(starts.map { String(decoding: $0.body ?? [], as: UTF8.self) })"
+        )
         let policy = configuration.api.retryPolicy
         let backoffs = clock.waits.filter { $0 >= .seconds(1) && $0 < .seconds(3600) }
         #expect(backoffs == [policy.delay(beforeRetry: 0, unit: 0.5), policy.delay(beforeRetry: 1, unit: 0.5)])

@@ -213,7 +213,8 @@ struct AgentEndpointTests {
             let snapshot = try await api.snapshot()
             try await api.post("/api/v1/agent/agent_cycle/retire", [:]).expectError(409, "invalid_action")
             try await api.put("/api/v1/agent/agent_cycle", ["details": ["name": "Renamed"]]).expectError(409, "invalid_action")
-            try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "agent_id": "agent_cycle"]).expectError(409, "invalid_action")
+            try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "agent_id": "agent_cycle"]).expectError(
+                409, "invalid_action")
             #expect(try await api.snapshot() == snapshot)
 
             let reinstated = try await api.post("/api/v1/agent/agent_cycle/reinstate", ["idempotency_key": "reinstate-1"])

@@ -73,9 +73,11 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
     static let invalid: [BadRequest] = [
         // Register
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": 5]), 422, "validation_error", fields: ["agent_id"]),
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": 5]), 422, "validation_error",
+            fields: ["agent_id"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "purpose": "production"]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "purpose": "production"]), 422,
+            "validation_error",
             fields: ["purpose"]),
         BadRequest(
             .POST, "/api/v1/agent_instance/register", .json(["agent_version": "v1"]), 422, "validation_error",
@@ -85,18 +87,24 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
             "validation_error",
             fields: ["agent_version.external_identifier"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": ["a": 1]]]), 422,
+            .POST, "/api/v1/agent_instance/register",
+            .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": ["a": 1]]]), 422,
             "validation_error", fields: ["agent_schema_version.span_type_schemas"]),
         BadRequest(
             .POST, "/api/v1/agent_instance/register",
-            .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": [["params_schema": [:]]]]]), 422, "validation_error",
+            .json(["agent_version": [:], "agent_schema_version": ["span_type_schemas": [["params_schema": [:]]]]]), 422,
+            "validation_error",
             fields: ["agent_schema_version.span_type_schemas[0].name"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "update_current_version": "yes"]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "update_current_version": "yes"]), 422,
+            "validation_error",
             fields: ["update_current_version"]),
-        BadRequest(.POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "id": ""]), 422, "validation_error", fields: ["id"]),
         BadRequest(
-            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "idempotency_key": 12]), 422, "validation_error",
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "id": ""]), 422, "validation_error",
+            fields: ["id"]),
+        BadRequest(
+            .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "idempotency_key": 12]), 422,
+            "validation_error",
             fields: ["idempotency_key"]),
         BadRequest(
             .POST, "/api/v1/agent_instance/register", .json(["agent_version": [:], "agent_id": "agent_nobody"]), 404, "not_found"),
@@ -161,17 +169,21 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
         BadRequest(.POST, "/api/v1/agent_spans", .json(["details": "x"]), 422, "validation_error", fields: ["details"]),
         BadRequest(.POST, "/api/v1/agent_spans", .json(["details": []]), 422, "validation_error", fields: ["details"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["schema_name": "agent:llm", "status": "active"]]), 422, "validation_error",
+            .POST, "/api/v1/agent_spans", .json(["details": ["schema_name": "agent:llm", "status": "active"]]), 422,
+            "validation_error",
             fields: ["agent_instance_id"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "status": "active"]]), 422, "validation_error",
-            fields: ["schema_name"]),
-        BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "", "status": "active"]]), 422,
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_fx", "status": "active"]]), 422,
             "validation_error",
             fields: ["schema_name"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": 12, "schema_name": "s", "status": "active"]]), 422,
+            .POST, "/api/v1/agent_spans",
+            .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "", "status": "active"]]), 422,
+            "validation_error",
+            fields: ["schema_name"]),
+        BadRequest(
+            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": 12, "schema_name": "s", "status": "active"]]),
+            422,
             "validation_error",
             fields: ["agent_instance_id"]),
         span(["payload": "a string"], fields: ["payload"]),
@@ -192,7 +204,8 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
             .json(["details": ["agent_instance_id": "ai_fx", "schema_name": "s", "status": "active"], "idempotency_key": 5]), 422,
             "validation_error", fields: ["idempotency_key"]),
         BadRequest(
-            .POST, "/api/v1/agent_spans", .json(["details": ["agent_instance_id": "ai_nobody", "schema_name": "s", "status": "active"]]), 404,
+            .POST, "/api/v1/agent_spans",
+            .json(["details": ["agent_instance_id": "ai_nobody", "schema_name": "s", "status": "active"]]), 404,
             "not_found"),
         span(["id": "sp_fx"], status: 409, code: "conflict"),
         // Span finish

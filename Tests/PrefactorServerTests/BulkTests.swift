@@ -14,7 +14,9 @@ struct BadBulkRequest: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     /// A valid register item, placed first in every bad request so that a request run in part would show.
-    static let register: JSONValue = ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-key-1", "id": "ai_bulk"]
+    static let register: JSONValue = [
+        "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-key-1", "id": "ai_bulk",
+    ]
 
     static let all: [BadBulkRequest] = [
         BadBulkRequest(name: "no items member", body: [:], field: "items"),
@@ -84,7 +86,8 @@ struct BulkTests {
                     "external_identifier": "bulk-agent",
                 ],
                 [
-                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "instance-register-1", "agent_id": "agent_bulk",
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "instance-register-1",
+                    "agent_id": "agent_bulk",
                     "id": "ai_bulk", "agent_version": ["name": "v", "external_identifier": "v1"],
                     "agent_schema_version": standardSchema,
                 ],
@@ -132,7 +135,8 @@ struct BulkTests {
     @Test func outputsAreKeyedInItemOrder() async throws {
         try await withAPI { api in
             let keys = ["zzzzzzzz-1", "aaaaaaaa-2", "mmmmmmmm-3"]
-            let reply = try await api.bulk(keys.map { ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string($0)] })
+            let reply = try await api.bulk(
+                keys.map { ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string($0)] })
             reply.expectSuccess()
             let text = reply.text
             let positions = keys.map { text.range(of: "\"\($0)\":")?.lowerBound }
@@ -144,13 +148,19 @@ struct BulkTests {
     @Test func processingStopsAtTheFirstFailingItemWhichIsIncluded() async throws {
         try await withAPI { api in
             let reply = try await api.bulk([
-                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-ok-1", "id": "ai_first"],
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-ok-1",
+                    "id": "ai_first",
+                ],
                 [
                     "_type": "agent_spans/create", "idempotency_key": "span-missing-1", "agent_instance_id": "ai_missing",
                     "schema_name": "agent:llm", "status": "active",
                 ],
                 ["_type": "agents/create", "idempotency_key": "agent-later-1", "id": "agent_later", "name": "Later"],
-                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1", "id": "ai_later"],
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1",
+                    "id": "ai_later",
+                ],
             ])
             let outputs = try reply.outputs()
             #expect(Set(outputs.keys) == ["register-ok-1", "span-missing-1"])
@@ -197,7 +207,10 @@ struct BulkTests {
             let reply = try await api.bulk([
                 ["_type": "agents/list", "idempotency_key": "list-key-1"],
                 ["_type": "agent_spans/finish", "idempotency_key": "unknown-1", "id": "sp_1"],
-                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1", "id": "ai_later"],
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-later-1",
+                    "id": "ai_later",
+                ],
             ])
             let outputs = try reply.outputs()
             #expect(Set(outputs.keys) == ["list-key-1", "unknown-1"])
@@ -253,7 +266,9 @@ struct BulkTests {
     @Test(arguments: [8, 64])
     func keysOf8To64CharactersAreAccepted(length: Int) async throws {
         try await withAPI { api in
-            let reply = try await api.bulk([["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string(key(length))]])
+            let reply = try await api.bulk([
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": .string(key(length))]
+            ])
             reply.expectSuccess()
             #expect(reply.json?["outputs"]?[key(length)]?["status"] == "success", "\(reply)")
         }

@@ -39,14 +39,26 @@ struct KeyedEndpoint: Sendable, CustomTestStringConvertible {
             let id = try await api.registerID()
             return (
                 .POST, "/api/v1/agent_spans",
-                { ["details": ["agent_instance_id": .string(id), "schema_name": "agent:llm", "status": "active"], "idempotency_key": .string($0)] }
+                {
+                    [
+                        "details": ["agent_instance_id": .string(id), "schema_name": "agent:llm", "status": "active"],
+                        "idempotency_key": .string($0),
+                    ]
+                }
             )
         },
         KeyedEndpoint(name: "span create, key in details") { api in
             let id = try await api.registerID()
             return (
                 .POST, "/api/v1/agent_spans",
-                { ["details": ["agent_instance_id": .string(id), "schema_name": "agent:llm", "status": "active", "idempotency_key": .string($0)]] }
+                {
+                    [
+                        "details": [
+                            "agent_instance_id": .string(id), "schema_name": "agent:llm", "status": "active",
+                            "idempotency_key": .string($0),
+                        ]
+                    ]
+                }
             )
         },
         KeyedEndpoint(name: "span finish") { api in
@@ -113,9 +125,11 @@ struct IdempotencyTests {
 
     @Test func keyLengthCountsCharactersNotBytes() async throws {
         try await withAPI { api in
-            let accepted = try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "idempotency_key": .string(key(64, "é"))])
+            let accepted = try await api.post(
+                "/api/v1/agent_instance/register", ["agent_version": [:], "idempotency_key": .string(key(64, "é"))])
             accepted.expectSuccess()
-            let rejected = try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "idempotency_key": .string(key(65, "é"))])
+            let rejected = try await api.post(
+                "/api/v1/agent_instance/register", ["agent_version": [:], "idempotency_key": .string(key(65, "é"))])
             rejected.expectError(422, "validation_error")
         }
     }
@@ -275,7 +289,8 @@ struct IdempotencyTests {
 
             // A 404 is not remembered either: the same key works once the instance exists.
             let create: JSONValue = [
-                "details": ["agent_instance_id": "ai_later", "schema_name": "agent:llm", "status": "active"], "idempotency_key": "after-404",
+                "details": ["agent_instance_id": "ai_later", "schema_name": "agent:llm", "status": "active"],
+                "idempotency_key": "after-404",
             ]
             try await api.post("/api/v1/agent_spans", create).expectError(404, "not_found")
             _ = try await api.register(["id": "ai_later"])
@@ -304,7 +319,9 @@ struct IdempotencyTests {
     @Test func idempotencyKeyHeaderIsHonoured() async throws {
         try await withAPI { api in
             let instance = try await api.registerID()
-            let body = API.Body.json(["details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active"]])
+            let body = API.Body.json([
+                "details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active"]
+            ])
             let first = try await api.send(
                 .POST, "/api/v1/agent_spans", body: body, headers: [("Idempotency-Key", "header-key-1")])
             let second = try await api.send(

@@ -87,7 +87,8 @@ struct InstanceEndpointTests {
             let before = try await api.snapshot()
             let reply = try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "agent_id": "agent_nobody"])
             reply.expectError(404, "not_found")
-            let unknownEnvironment = try await api.post("/api/v1/agent_instance/register", ["agent_version": [:], "environment_id": "env_nowhere"])
+            let unknownEnvironment = try await api.post(
+                "/api/v1/agent_instance/register", ["agent_version": [:], "environment_id": "env_nowhere"])
             unknownEnvironment.expectError(404, "not_found")
             #expect(try await api.snapshot() == before)
         }

@@ -54,7 +54,11 @@ struct SpanEndpointTests {
             #expect(missing.errorFields == ["status"])
             let details = try await api.post(
                 "/api/v1/agent_spans",
-                ["details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active", "payload": nil]]
+                [
+                    "details": [
+                        "agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active", "payload": nil,
+                    ]
+                ]
             ).details()
             #expect(details["status"] == "active")
             #expect(details["payload"] == [:])

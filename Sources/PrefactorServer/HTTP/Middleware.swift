@@ -20,14 +20,16 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
     let log: RequestLog
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         let response: Response
         do {
             response = try await next(request, context)
         } catch let error as APIError {
             response = .json(status: error.status, error.body)
         } catch is ConnectionDropped {
-            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            log.record(
+                RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
             throw HTTPError(.internalServerError)
         } catch let error as HTTPParserError {
             // The body did not parse (e.g. a chunk size that is not hexadecimal): the connection cannot be reused.
@@ -44,14 +46,16 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             case 405:
                 apiError = .methodNotAllowed(method: request.method.rawValue, path: request.uri.path)
             default:
-                apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
+                apiError = APIError(
+                    status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
             }
             response = .json(status: apiError.status, apiError.body)
-        } catch where error is RequestTimedOut || !context.channel.isActive {
+        } catch  where error is RequestTimedOut || !context.channel.isActive {
             // The connection is cut off (a body that came too slowly) or gone: nobody to answer, nothing wrong with
             // the server.
             logger.debug("Connection closed during the request", metadata: ["prefactor.path": "\(request.uri.path)"])
-            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            log.record(
+                RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
             throw error
         } catch {
             logger.error("Unhandled error", metadata: ["prefactor.path": "\(request.uri.path)", "error": "\(error)"])
@@ -79,7 +83,8 @@ struct FaultMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let faults: FaultInjector
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         guard faults.isActive else { return try await next(request, context) }
         let path = request.uri.path
         guard !path.hasPrefix("/__prefactor"),
@@ -95,7 +100,8 @@ struct FaultMiddleware: RouterMiddleware {
             throw ConnectionDropped()
         }
         if let status = decision.status {
-            let error = APIError(status: status, code: "injected_fault", message: "Fault injected by the test server (HTTP \(status))")
+            let error = APIError(
+                status: status, code: "injected_fault", message: "Fault injected by the test server (HTTP \(status))")
             return .json(status: status, error.body)
         }
         return try await next(request, context)
@@ -112,7 +118,8 @@ struct AuthMiddleware: RouterMiddleware {
         self.token = Array(token.utf8)
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         guard let header = request.headers[.authorization], Self.hasBearerScheme(header.utf8) else {
             throw APIError.unauthorized
         }

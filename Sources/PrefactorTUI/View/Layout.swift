@@ -46,7 +46,9 @@ public struct Geometry: Hashable, Sendable {
 
     /// The layout of a model's screen: its size, the focus, and whether the API is failing.
     public init(for model: AppModel) {
-        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.shownHealth.level != .ok)
+        self.init(
+            width: model.width, height: model.height, queueFocused: model.focus == .queue,
+            apiFailing: model.shownHealth.level != .ok)
     }
 
     /// Rows of the queue list below the counts line. Larger terminals get more of it; while the API fails it grows
@@ -128,12 +130,15 @@ public struct Layout {
         case .error: healthStyle = theme.error
         }
         let counts = model.statusCounts
-        let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
+        let middle =
+            [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
             + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
             + countSegments(model.headerSpanCounts.total, noun: "span", byStatus: model.headerSpanCounts.byStatus)
         var right: [(String, CellStyle)] = []
         if let remote = model.remote { right.append(remoteFreshness(remote)) }
-        if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
+        if let demo = model.demo {
+            right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning))
+        }
         if model.follow { right.append(("follow", theme.accent)) }
         if model.errorsOnly { right.append(("errors only", theme.error)) }
         if model.readonly { right.append(("read-only", theme.warning)) }
@@ -141,7 +146,8 @@ public struct Layout {
         let rightWidth = TextWidth.columns(of: rightText)
         // The endpoint gets the room the rest leaves: in full, without its scheme, cut short, or not at all.
         let title = "prefactor"
-        let room = geometry.width - TextWidth.columns(of: title) - 2 - middle.reduce(0) { $0 + TextWidth.columns(of: $1.0) }
+        let room =
+            geometry.width - TextWidth.columns(of: title) - 2 - middle.reduce(0) { $0 + TextWidth.columns(of: $1.0) }
             - (rightWidth > 0 ? rightWidth + 2 : 0)
         var x = buffer.write(title, row: 0, column: 0, style: theme.accent)
         if let endpoint = Self.endpoint(model.apiURL, fitting: min(38, room)) {
@@ -161,7 +167,9 @@ public struct Layout {
     static let syncFailedLabel = "sync failed"
 
     /// The order of statuses in the header's counts: what runs first, then what waits, then how things ended.
-    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone]
+    static let headerStatusOrder: [DisplayStatus] = [
+        .active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone,
+    ]
 
     /// A total with its noun (singular or plural), then the count of each status that has any.
     func countSegments(_ total: Int, noun: String, byStatus: [DisplayStatus: Int]) -> [(String, CellStyle)] {
@@ -209,7 +217,8 @@ public struct Layout {
         // When the tree overflows, its last line shows the position instead of a row.
         let visible = rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : geometry.bodyHeight
         if rows.isEmpty {
-            let text = model.filter.isEmpty && !model.errorsOnly
+            let text =
+                model.filter.isEmpty && !model.errorsOnly
                 ? "No agent runs yet. Press n to start one." : "Nothing matches the filter. Esc clears it."
             buffer.write(TextWidth.truncate(text, to: geometry.treeWidth - 2), row: geometry.bodyTop, column: 1, style: theme.dim)
             return
@@ -222,7 +231,9 @@ public struct Layout {
         }
         if rows.count > visible {
             let position = "\(start + 1)-\(end)/\(rows.count)"
-            buffer.write(position, row: geometry.bodyTop + visible, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)), style: theme.dim)
+            buffer.write(
+                position, row: geometry.bodyTop + visible, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)),
+                style: theme.dim)
         }
     }
 
@@ -250,22 +261,31 @@ public struct Layout {
         let durationText = duration(from: started, to: finished)
         var rollUpText = ""
         if let counts = unloadedCounts, counts.total > 0 {
-            rollUpText = " [\(counts.total)" + (counts.active > 0 ? " \(theme.glyph(.active))\(counts.active)" : "")
+            rollUpText =
+                " [\(counts.total)" + (counts.active > 0 ? " \(theme.glyph(.active))\(counts.active)" : "")
                 + (counts.failed > 0 ? " \(theme.glyph(.failed))\(counts.failed)" : "") + "]"
         } else if collapsed && hasChildren {
             let rollUp = model.tree.rollUp(node)
-            rollUpText = " [\(rollUp.spans)" + (rollUp.running > 0 ? " \(theme.glyph(.active))\(rollUp.running)" : "")
+            rollUpText =
+                " [\(rollUp.spans)" + (rollUp.running > 0 ? " \(theme.glyph(.active))\(rollUp.running)" : "")
                 + (rollUp.failed > 0 ? " \(theme.glyph(.failed))\(rollUp.failed)" : "") + "]"
         }
         let rightWidth = TextWidth.columns(of: durationText) + (barWidth > 0 ? barWidth + 1 : 0) + 1
         let room = max(0, width - x - rightWidth)
         let nameStyle = node.isInstance ? CellStyle(bold: true) : CellStyle.plain
         x = buffer.write(name, row: y, column: x, style: nameStyle, maxColumns: room)
-        if syncFailed { x = buffer.write(syncText, row: y, column: x, style: theme.error, maxColumns: max(0, width - rightWidth - x)) }
+        if syncFailed {
+            x = buffer.write(syncText, row: y, column: x, style: theme.error, maxColumns: max(0, width - rightWidth - x))
+        }
         // The roll-up before the summary, so that a long summary never hides it.
-        if !rollUpText.isEmpty { x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        if !summary.isEmpty, room > 2 { x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        let wanted = TextWidth.columns(of: name) + TextWidth.columns(of: syncText) + TextWidth.columns(of: rollUpText)
+        if !rollUpText.isEmpty {
+            x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x))
+        }
+        if !summary.isEmpty, room > 2 {
+            x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x))
+        }
+        let wanted =
+            TextWidth.columns(of: name) + TextWidth.columns(of: syncText) + TextWidth.columns(of: rollUpText)
             + (summary.isEmpty ? 0 : 1 + TextWidth.columns(of: summary))
         if wanted > room, x >= width - rightWidth - 1 {
             // Truncated: mark it (also when a wide character left the last column empty); on the second half of a
@@ -276,7 +296,9 @@ public struct Layout {
         }
         var right = width - rightWidth + 1
         right = buffer.write(durationText, row: y, column: right, style: status == .active ? theme.style(.active) : theme.dim)
-        if barWidth > 0 { drawBar(&buffer, node: node, started: started, finished: finished, row: y, column: right + 1, width: barWidth) }
+        if barWidth > 0 {
+            drawBar(&buffer, node: node, started: started, finished: finished, row: y, column: right + 1, width: barWidth)
+        }
         if selected {
             buffer.restyle(row: y, from: 0, to: width) { $0.reverse = true }
         }
@@ -412,7 +434,8 @@ public struct Layout {
             for operation in operations {
                 switch operation {
                 case .queued(let snapshot):
-                    text.wrapped(describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
+                    text.wrapped(
+                        describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
                     text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
                 case .settled(let settled):
                     text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
@@ -444,7 +467,8 @@ public struct Layout {
         let scroll = min(model.detailScroll, max(0, lines.count - geometry.bodyHeight))
         for (offset, line) in lines.dropFirst(scroll).prefix(geometry.bodyHeight).enumerated() {
             buffer.write(
-                TextWidth.truncate(line.0, to: geometry.detailWidth - 1), row: geometry.bodyTop + offset, column: geometry.detailLeft + 1,
+                TextWidth.truncate(line.0, to: geometry.detailWidth - 1), row: geometry.bodyTop + offset,
+                column: geometry.detailLeft + 1,
                 style: line.1)
         }
         if model.focus == .detail {
@@ -477,7 +501,8 @@ public struct Layout {
         case .pending: text += "  pending"
         case .inFlight(let attempt): text += "  in flight" + (attempt > 1 ? " (attempt \(attempt))" : "")
         case .retrying(let attempt, let next, let error):
-            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
+            text +=
+                "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
         }
         return text
     }
@@ -497,9 +522,11 @@ public struct Layout {
         // The counts of the operations listed below, so that the strip and its list always agree (the queue's own
         // counts arrive as a separate event and can trail the list by a frame).
         let listed = model.listedQueueCounts
-        var x = buffer.write("queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
+        var x = buffer.write(
+            "queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
         x = buffer.write(" pending \(listed.waiting)", row: row, column: x)
-        x = buffer.write(" in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
+        x = buffer.write(
+            " in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
         var retryText = " retrying \(listed.retrying)"
         if let next = model.operations.values.compactMap({ snapshot -> Date? in
             if case .retrying(_, let at, _) = snapshot.state { return at }
@@ -516,12 +543,16 @@ public struct Layout {
             let levels = theme.sparkLevels
             x = buffer.write(" ", row: row, column: x)
             for value in recent {
-                x = buffer.write(levels[min(levels.count - 1, value * (levels.count - 1) / peak)], row: row, column: x, style: theme.style(.active))
+                x = buffer.write(
+                    levels[min(levels.count - 1, value * (levels.count - 1) / peak)], row: row, column: x,
+                    style: theme.style(.active))
             }
             x = buffer.write(" \(recent.last ?? 0)/s", row: row, column: x)
         }
         if let oldest = queue.oldestEnqueuedAt, x + 12 < geometry.width {
-            buffer.write(" oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces), row: row, column: x, style: theme.dim)
+            buffer.write(
+                " oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces), row: row, column: x,
+                style: theme.dim)
         }
         // The second line (or the expanded list): operations, retrying ones first.
         let operations = model.operations.values.sorted { lhs, rhs in
@@ -530,14 +561,19 @@ public struct Layout {
         }
         let listRows = geometry.queueHeight - 1
         if operations.isEmpty {
-            let text = model.failures.last.map { "last failure: #\($0.operation.id) \($0.operation.kind.rawValue): \($0.reason)" }
+            let text =
+                model.failures.last.map { "last failure: #\($0.operation.id) \($0.operation.kind.rawValue): \($0.reason)" }
                 ?? (model.quitting ? "queue drained" : "nothing queued")
-            buffer.write(TextWidth.truncate(text, to: geometry.width - 2), row: row + 1, column: 1, style: model.failures.isEmpty ? theme.dim : theme.error)
+            buffer.write(
+                TextWidth.truncate(text, to: geometry.width - 2), row: row + 1, column: 1,
+                style: model.failures.isEmpty ? theme.dim : theme.error)
             return
         }
         let scroll = model.focus == .queue ? min(model.queueScroll, max(0, operations.count - listRows)) : 0
         for (offset, operation) in operations.dropFirst(scroll).prefix(listRows).enumerated() {
-            buffer.write(TextWidth.truncate(describe(operation), to: geometry.width - 2), row: row + 1 + offset, column: 1, style: style(for: operation.state))
+            buffer.write(
+                TextWidth.truncate(describe(operation), to: geometry.width - 2), row: row + 1 + offset, column: 1,
+                style: style(for: operation.state))
         }
     }
 
@@ -571,25 +607,37 @@ public struct Layout {
         }
         if model.quitting {
             buffer.write(
-                TextWidth.truncate("Quitting: delivering \(model.queue.depth) queued operation(s)… q again quits now", to: geometry.width),
+                TextWidth.truncate(
+                    "Quitting: delivering \(model.queue.depth) queued operation(s)… q again quits now", to: geometry.width),
                 row: row, column: 0, style: theme.warning)
             return
         }
         if let message = model.message {
-            buffer.write(TextWidth.truncate(message.text, to: geometry.width), row: row, column: 0, style: message.isError ? theme.error : theme.good)
+            buffer.write(
+                TextWidth.truncate(message.text, to: geometry.width), row: row, column: 0,
+                style: message.isError ? theme.error : theme.good)
             return
         }
         let hints: [(String, String)]
         switch model.focus {
         case .tree:
-            hints = model.readonly
-                ? [("↑↓", "move"), ("←→", "fold"), ("/", "filter"), ("e", "errors"), ("F", "follow"), ("Tab", "pane"), ("?", "help"), ("q", "quit")]
-                : [("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
-                    ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit")]
+            hints =
+                model.readonly
+                ? [
+                    ("↑↓", "move"), ("←→", "fold"), ("/", "filter"), ("e", "errors"), ("F", "follow"), ("Tab", "pane"),
+                    ("?", "help"), ("q", "quit"),
+                ]
+                : [
+                    ("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
+                    ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit"),
+                ]
         case .detail, .queue:
             // Action keys work in every pane: the selection stays the tree's.
-            hints = [("↑↓", "scroll"), ("Tab", "next pane")]
-                + (model.readonly ? [] : [("f", "finish"), ("x", "fail"), ("c", "cancel"), ("s", "start"), ("a", "add span"), ("n", "new run")])
+            hints =
+                [("↑↓", "scroll"), ("Tab", "next pane")]
+                + (model.readonly
+                    ? []
+                    : [("f", "finish"), ("x", "fail"), ("c", "cancel"), ("s", "start"), ("a", "add span"), ("n", "new run")])
                 + [("?", "help"), ("q", "quit")]
         }
         // The last two hints (help and quit) always show; the others as room allows.
@@ -626,9 +674,14 @@ public struct Layout {
             // The cursor after the text; on an empty prompt it sits on the hint's first letter.
             let under = characters.isEmpty ? prompt.placeholder.first.map(String.init) ?? " " : " "
             x = buffer.write(under, row: row, column: x, style: CellStyle(dim: characters.isEmpty, reverse: true))
-            if characters.isEmpty { x = buffer.write(String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x) }
+            if characters.isEmpty {
+                x = buffer.write(
+                    String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x)
+            }
         }
-        let keys = characters.isEmpty && !prompt.placeholder.isEmpty ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
+        let keys =
+            characters.isEmpty && !prompt.placeholder.isEmpty
+            ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
         if x < width { buffer.write(keys, row: row, column: x, style: theme.dim, maxColumns: width - x) }
     }
 
@@ -636,10 +689,12 @@ public struct Layout {
     public static let helpLines: [(String, String)] = [
         ("↑ ↓  k j", "move"), ("PgUp PgDn  g G", "page, top, bottom"), ("← →  h l  Space", "collapse, expand, toggle"),
         ("-  =", "collapse all, expand all"), ("Tab", "focus: tree, detail, queue"), ("/", "filter (Esc clears)"),
-        ("e", "errors only"), ("F", "follow the newest activity"), ("n", "new agent run"), ("a", "add a span under the selection"),
+        ("e", "errors only"), ("F", "follow the newest activity"), ("n", "new agent run"),
+        ("a", "add a span under the selection"),
         ("s", "start the selected prepared span"), ("f", "finish as complete"), ("x", "fail (asks y/n)"),
         ("c", "cancel (asks y/n)"), ("T", "terminate the run on the server (asks y/n)"), ("p", "pause or resume the demo"),
-        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"), ("q", "quit (drains the queue; q again quits now)"),
+        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"),
+        ("q", "quit (drains the queue; q again quits now)"),
     ]
 
     func drawHelp(_ buffer: inout CellBuffer, _ geometry: Geometry) {
@@ -650,16 +705,23 @@ public struct Layout {
         for row in box.top...bottom {
             buffer.fill(row: row, from: box.left, to: box.left + box.width, style: .plain)
             let edge = row == box.top || row == bottom
-            buffer.write(edge ? (row == box.top ? border.topLeft : border.bottomLeft) : border.vertical, row: row, column: box.left, style: theme.dim)
-            buffer.write(edge ? (row == box.top ? border.topRight : border.bottomRight) : border.vertical, row: row, column: right, style: theme.dim)
+            buffer.write(
+                edge ? (row == box.top ? border.topLeft : border.bottomLeft) : border.vertical, row: row, column: box.left,
+                style: theme.dim)
+            buffer.write(
+                edge ? (row == box.top ? border.topRight : border.bottomRight) : border.vertical, row: row, column: right,
+                style: theme.dim)
             if edge {
-                buffer.write(String(repeating: border.horizontal, count: max(0, box.width - 2)), row: row, column: box.left + 1, style: theme.dim)
+                buffer.write(
+                    String(repeating: border.horizontal, count: max(0, box.width - 2)), row: row, column: box.left + 1,
+                    style: theme.dim)
             }
         }
         buffer.write(" Keys ", row: box.top, column: box.left + 2, style: theme.accent)
         let scroll = min(model.helpScroll, box.overflow)
         for (offset, line) in Self.helpLines.dropFirst(scroll).prefix(box.visibleLines).enumerated() {
-            let x = buffer.write(TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
+            let x = buffer.write(
+                TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
             buffer.write(TextWidth.truncate(line.1, to: right - x - 1), row: box.top + 1 + offset, column: x)
         }
         let footer: String
