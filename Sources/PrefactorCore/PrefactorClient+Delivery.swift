@@ -44,27 +44,28 @@ extension PrefactorClient {
         }
     }
 
-    /// Sends one operation until it is settled, handed back to the queue, or the client stops.
-    func deliver(_ first: Dispatch) async {
-        var dispatch = first
-        defer { _ = storage.withLock { $0.expeditedEarly.remove(first.operation.id) } }
-        while true {
-            let id = dispatch.operation.id
-            switch await attempt(dispatch) {
-            case .success(let result):
-                send { $0.attemptSucceeded(id, spanAPIID: result.spanAPIID) }
-                handleControl(result.control, instanceID: dispatch.operation.instanceID)
-                return
-            case .failure(let failure):
-                let jitter = Double(random() >> 11) / Double(1 << 53)
-                let now = clock.now()
-                let step = send { $0.attemptFailed(id, failure, now: now, jitter: jitter) }
-                guard case .retry(let delay) = step else { return }
-                // Stopping ends the wait: the operation stays undelivered and is reported.
-                guard await waitForRetry(id, delay: delay) else { return }
-                guard let next = send({ $0.retryDue(id) }) else { return }
-                dispatch = next
+    /// Sends one operation until it is settled, handed back to the queue, or the client stops. The API client's
+    /// retry loop makes the attempts; the machine decides after each failure (through ``QueueRetryController``)
+    /// whether the operation is settled, handed back (auth pause) or tried again, and when.
+    func deliver(_ dispatch: Dispatch) async {
+        let id = dispatch.operation.id
+        defer { _ = storage.withLock { $0.expeditedEarly.remove(id) } }
+        let controller = QueueRetryController(client: self, operationID: id)
+        do {
+            let result = try await APIClient.$retryController.withValue(controller) { try await execute(dispatch) }
+            send { $0.attemptSucceeded(id, spanAPIID: result.spanAPIID) }
+            handleControl(result.control, instanceID: dispatch.operation.instanceID)
+        } catch {
+            if controller.handledFailure { return }  // the machine has it: settled, handed back, or left to report
+            // Refused before any request went out (an id never resolved, a request the client will not send).
+            let failure: TelemetryStateMachine.AttemptFailure
+            switch error {
+            case let error as PrefactorHTTPError: failure = .init(kind: .permanent, message: error.description, status: nil)
+            case let error as PrefactorError: failure = .init(kind: .permanent, message: error.message, status: nil)
+            default: return  // cancelled: the client is stopping, and reports the operation as not delivered
             }
+            let now = clock.now()
+            send { $0.attemptFailed(id, failure, now: now, jitter: 0).1 }
         }
     }
 
@@ -119,19 +120,6 @@ extension PrefactorClient {
         var control: ControlSignal?
     }
 
-    /// One attempt at an operation.
-    func attempt(_ dispatch: Dispatch) async -> Result<Delivered, TelemetryStateMachine.AttemptFailure> {
-        do {
-            return .success(try await execute(dispatch))
-        } catch let error as PrefactorHTTPError {
-            return .failure(Self.classify(error))
-        } catch let error as PrefactorError {
-            return .failure(.init(kind: .permanent, message: error.message, status: nil))
-        } catch {
-            return .failure(.init(kind: .unreachable, message: "\(error)", status: nil))
-        }
-    }
-
     /// What an API error means for the queue.
     static func classify(_ error: PrefactorHTTPError) -> TelemetryStateMachine.AttemptFailure {
         let cause = error.lastError ?? error
@@ -162,40 +150,38 @@ extension PrefactorClient {
     func execute(_ dispatch: Dispatch) async throws -> Delivered {
         let operation = dispatch.operation
         let key = operation.idempotencyKey
-        return try await APIClient.$retriesDisabled.withValue(true) { () async throws -> Delivered in
-            switch operation.body {
-            case .startInstance(let timestamp):
-                _ = try await api.startAgentInstance(id: operation.instanceID, timestamp: timestamp, idempotencyKey: key)
-                return Delivered()
-            case .finishInstance(let status, let timestamp):
-                _ = try await api.finishAgentInstance(
-                    id: operation.instanceID, status: status, timestamp: timestamp, idempotencyKey: key)
-                return Delivered()
-            case .recordQuality(let name, let payload):
-                _ = try await api.recordQuality(
-                    instanceID: operation.instanceID, name: name, payload: payload, idempotencyKey: key)
-                return Delivered()
-            case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt):
-                if let parentSpanID, dispatch.parentAPIID == nil { throw PrefactorError.spanNotCreated(parentSpanID) }
-                var request = CreateSpanRequest(
-                    agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
-                    parentSpanID: dispatch.parentAPIID, startedAt: startedAt, idempotencyKey: key)
-                // A finish that travels with this create: one request with the final status, result and finish time.
-                if let finish = dispatch.combinedFinish,
-                    case .finishSpan(_, let finalStatus, let resultPayload, let timestamp) = finish.body
-                {
-                    request.status = StatusMapping.agentStatus(for: finalStatus)
-                    request.resultPayload = resultPayload
-                    request.finishedAt = timestamp
-                }
-                let response = try await api.createSpan(request)
-                return Delivered(spanAPIID: response.span.id, control: response.control)
-            case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
-                guard let apiID = dispatch.spanAPIID else { throw PrefactorError.spanNotCreated(spanID) }
-                let response = try await api.finishSpan(
-                    id: apiID, status: status, resultPayload: resultPayload, timestamp: timestamp, idempotencyKey: key)
-                return Delivered(control: response.control)
+        switch operation.body {
+        case .startInstance(let timestamp):
+            _ = try await api.startAgentInstance(id: operation.instanceID, timestamp: timestamp, idempotencyKey: key)
+            return Delivered()
+        case .finishInstance(let status, let timestamp):
+            _ = try await api.finishAgentInstance(
+                id: operation.instanceID, status: status, timestamp: timestamp, idempotencyKey: key)
+            return Delivered()
+        case .recordQuality(let name, let payload):
+            _ = try await api.recordQuality(
+                instanceID: operation.instanceID, name: name, payload: payload, idempotencyKey: key)
+            return Delivered()
+        case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt):
+            if let parentSpanID, dispatch.parentAPIID == nil { throw PrefactorError.spanNotCreated(parentSpanID) }
+            var request = CreateSpanRequest(
+                agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
+                parentSpanID: dispatch.parentAPIID, startedAt: startedAt, idempotencyKey: key)
+            // A finish that travels with this create: one request with the final status, result and finish time.
+            if let finish = dispatch.combinedFinish,
+                case .finishSpan(_, let finalStatus, let resultPayload, let timestamp) = finish.body
+            {
+                request.status = StatusMapping.agentStatus(for: finalStatus)
+                request.resultPayload = resultPayload
+                request.finishedAt = timestamp
             }
+            let response = try await api.createSpan(request)
+            return Delivered(spanAPIID: response.span.id, control: response.control)
+        case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
+            guard let apiID = dispatch.spanAPIID else { throw PrefactorError.spanNotCreated(spanID) }
+            let response = try await api.finishSpan(
+                id: apiID, status: status, resultPayload: resultPayload, timestamp: timestamp, idempotencyKey: key)
+            return Delivered(control: response.control)
         }
     }
 
@@ -223,7 +209,7 @@ extension PrefactorClient {
             if read(\.isPaused), now - lastProbe >= probeDelay {
                 lastProbe = now
                 do {
-                    try await APIClient.$retriesDisabled.withValue(true) { _ = try await api.ping() }
+                    try await APIClient.$retryController.withValue(NoRetries()) { _ = try await api.ping() }
                     send { $0.authRestored() }
                     probeDelay = configuration.maintenanceInterval
                 } catch {
@@ -241,10 +227,44 @@ extension PrefactorClient {
         let watched = read(\.liveInstanceIDs)
         for id in watched {
             guard !Task.isCancelled else { return }
-            let instance = try? await APIClient.$retriesDisabled.withValue(true) { try await api.agentInstance(id: id) }
+            let instance = try? await APIClient.$retryController.withValue(NoRetries()) { try await api.agentInstance(id: id) }
             if let instance, instance.status == .terminated {
                 markTerminated(id, reason: instance.terminationReason)
             }
         }
+    }
+}
+
+/// The queue's retry rules, given to the API client's retry loop for one operation: each failed attempt goes to the
+/// state machine, which settles it, pauses delivery, or schedules the next attempt (and may bring it forward).
+final class QueueRetryController: RetryController {
+    let client: PrefactorClient
+    let operationID: UInt64
+    private let handled = Mutex(false)
+
+    init(client: PrefactorClient, operationID: UInt64) {
+        self.client = client
+        self.operationID = operationID
+    }
+
+    /// Whether a failure reached the machine (then the worker has nothing more to do with it).
+    var handledFailure: Bool { handled.withLock { $0 } }
+
+    func retryDelay(after failure: PrefactorHTTPError) async -> Duration? {
+        handled.withLock { $0 = true }
+        let jitter = Double(client.random() >> 11) / Double(1 << 53)
+        let now = client.clock.now()
+        let id = operationID
+        let step = client.send { $0.attemptFailed(id, PrefactorClient.classify(failure), now: now, jitter: jitter) }
+        guard case .retry(let delay) = step else { return nil }
+        return delay
+    }
+
+    func wait(_ delay: Duration) async -> Bool {
+        // Stopping ends the wait: the operation stays undelivered and is reported.
+        guard await client.waitForRetry(operationID, delay: delay) else { return false }
+        let id = operationID
+        // Paused meanwhile (the token was rejected): handed back to the queue instead.
+        return client.send { $0.retryDue(id) } != nil
     }
 }

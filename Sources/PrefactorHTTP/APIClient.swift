@@ -2,6 +2,21 @@ import Foundation
 import Logging
 import PrefactorWire
 
+/// Decides, for a caller with retry rules of its own, whether and when a failed attempt is made again.
+package protocol RetryController: Sendable {
+    /// How long to wait before the next attempt after `failure`, or `nil` to give up (the failure is thrown).
+    func retryDelay(after failure: PrefactorHTTPError) async -> Duration?
+    /// Waits before the next attempt; `false` to give up instead (the last failure is thrown).
+    func wait(_ delay: Duration) async -> Bool
+}
+
+/// A controller that never retries: every call is one attempt.
+package struct NoRetries: RetryController {
+    package init() {}
+    package func retryDelay(after failure: PrefactorHTTPError) async -> Duration? { nil }
+    package func wait(_ delay: Duration) async -> Bool { false }
+}
+
 /// The Prefactor API client: one typed call per endpoint, the official SDKs' wire format, retries with backoff.
 ///
 /// ```swift
@@ -63,9 +78,10 @@ public final class APIClient: Sendable {
         ]
     }
 
-    /// When set for a task, every call it makes is one attempt: no retries. A caller with a retry loop of its own
-    /// (the core client's queue, which retries each operation as a state machine rule) sets it around its calls.
-    @TaskLocal package static var retriesDisabled = false
+    /// When set for a task, the calls it makes retry as this controller decides instead of by the configured policy:
+    /// the one retry loop below then serves a caller whose retry rules live elsewhere (the core client's queue, whose
+    /// state machine decides each operation's backoff, limit, pause and early retry).
+    @TaskLocal package static var retryController: (any RetryController)?
 
     /// Shuts the transport down. With the default transport (on the shared HTTP client) this releases nothing and
     /// the client stays usable; call it anyway when done, for transports that own resources.
@@ -106,7 +122,12 @@ public final class APIClient: Sendable {
             var failure = error
             failure.operation = operation
             failure.attempts = attempt + 1
-            guard attempt < (Self.retriesDisabled ? 0 : policy.maxRetries), policy.shouldRetry(failure) else {
+            if let controller = Self.retryController {
+                guard let delay = await controller.retryDelay(after: failure), await controller.wait(delay) else { throw failure }
+                attempt += 1
+                continue
+            }
+            guard attempt < policy.maxRetries, policy.shouldRetry(failure) else {
                 if attempt > 0 && policy.shouldRetry(failure) {
                     throw PrefactorHTTPError(
                         code: .retriesExhausted, message: "Gave up after \(attempt + 1) attempts", status: failure.status,
