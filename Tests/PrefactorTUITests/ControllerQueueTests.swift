@@ -3,6 +3,7 @@ import PrefactorCore
 import PrefactorServer
 import PrefactorServerTesting
 import PrefactorTUI
+import PrefactorWire
 import Testing
 
 @Suite("Controller: the queue pane", .timeLimit(.minutes(2)))
@@ -76,6 +77,92 @@ struct ControllerQueueTests {
                 #expect(await controller.currentModel.queueItems.isEmpty)
                 backend.send(.key(.character("q")))
             }
+        }
+    }
+}
+
+@Suite("Controller: another process's queue file", .timeLimit(.minutes(2)))
+struct ControllerQueueFileTests {
+    /// Delivers a file with a client on it, as `prefactor tui` does when it takes one over.
+    static func takeOver(_ server: TestServer) -> @Sendable (String) async -> String {
+        { path in
+            var configuration = coreConfiguration(server)
+            configuration.queueFile = path
+            guard let client = try? PrefactorClient(configuration: configuration) else { return "cannot open \(path)" }
+            let report = await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await client.run() }
+                while client.snapshot().queue.depth > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+                let report = await client.shutdown()
+                await group.waitForAll()
+                return report
+            }
+            return "Took over \(path): \(report.deliveredCount) delivered"
+        }
+    }
+
+    @Test func aLiveOwnersFileIsReadOnlyAndADeadOnesIsTakenOverAndDelivered() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-ui-file-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("agent.sqlite").path
+        try await withTestServer { server in
+            server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_instance/*/start", status: 503))
+            // Another "process": a client on the file whose start cannot be delivered. It holds the file until it is
+            // gone.
+            do {
+                var configuration = coreConfiguration(server)
+                configuration.queueFile = file
+                configuration.drainTimeout = .milliseconds(100)
+                var owner: PrefactorClient? = try PrefactorClient(configuration: configuration)
+                var running: Task<Void, any Error>? = Task { [owner] in try await owner?.run() }
+                var run: AgentInstanceHandle? = try await owner?.createAgentInstance(agentVersion: ["name": "other"], agentSchemaVersion: [:])
+                try await run?.start()
+                try await eventually("the start waits in the file") {
+                    try SQLiteTelemetryQueueStore.inspect(path: file).entries().count == 1
+                }
+
+                let control = QueueFileControl(directory: directory.path, interval: .milliseconds(50), initial: file, takeOver: Self.takeOver(server))
+                let client = try PrefactorClient(configuration: coreConfiguration(server))
+                let backend = MemoryBackend(width: 140, height: 40)
+                let controller = TUIController(
+                    client: client, backend: backend, options: TUIOptions(apiURL: server.baseURL), queueFiles: control)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await client.run() }
+                    let ui = Task { await controller.run() }
+                    do {
+                        try await eventually("the file is shown, read-only", limit: .seconds(5)) {
+                            backend.lastFrame?.plainText().contains("running: read-only") == true
+                        }
+                    } catch {
+                        Issue.record("the last frame: \(backend.lastFrame?.plainText() ?? "none")")
+                        throw error
+                    }
+                    backend.send(.key(.character("D")))
+                    try await eventually("D is refused") { await controller.currentModel.message?.text.contains("read-only") == true }
+                    #expect(await controller.currentModel.confirmation == nil)
+
+                    // The owner stops with its start undelivered: the view, read again, says so.
+                    _ = await owner?.shutdown()
+                    _ = try? await running?.value
+                    (owner, running, run) = (nil, nil, nil)
+                    try await eventually("the owner is seen dead") {
+                        backend.lastFrame?.plainText().contains("dead: D takes it over") == true
+                    }
+                    server.faults.removeAll()
+                    backend.send(.key(.character("D")))
+                    try await eventually("asked first") { await controller.currentModel.confirmation != nil }
+                    backend.send(.key(.character("y")))
+                    try await eventually("taken over and delivered") {
+                        let model = await controller.currentModel
+                        return model.message?.text.contains("Took over \(file): 1 delivered") == true && model.fileView?.entries.isEmpty == true
+                    }
+                    backend.send(.key(.character("q")))
+                    _ = await ui.value
+                    await client.shutdown()
+                    try await group.waitForAll()
+                }
+            }
+            #expect(try SQLiteTelemetryQueueStore.inspect(path: file).entries().isEmpty)
         }
     }
 }

@@ -49,7 +49,10 @@ public struct QueueFileView: Sendable, Hashable {
 
     /// One line about the file and its owner.
     public var summary: String {
-        let who = owner.map { "pid \($0.pid) \($0.command)" } ?? "unknown owner"
+        // The program's name, not its whole command line.
+        let who = owner.map { owner in
+            "pid \(owner.pid) " + ((owner.command.split(separator: " ").first.map(String.init) ?? owner.command) as NSString).lastPathComponent
+        } ?? "unknown owner"
         let state: String
         if takingOver {
             state = "taken over: delivering"
@@ -58,7 +61,8 @@ public struct QueueFileView: Sendable, Hashable {
         } else {
             state = "\(who) dead: D takes it over and delivers it"
         }
-        return "\(path): \(entries.count) operation(s), \(failedCount) failed; \(state)"
+        // The state first: a long path is what the edge of the screen cuts.
+        return "\(state); \(entries.count) operation(s), \(failedCount) failed; \(path)"
     }
 }
 
