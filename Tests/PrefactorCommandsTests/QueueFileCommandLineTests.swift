@@ -133,6 +133,6 @@ struct QueueFileCommandLineTests {
         #expect(stray.status == 64, "\(stray.stderr)")
         #expect(stray.stderr.contains("a FILE argument goes with --queue"), "\(stray.stderr)")
         let help = try await Self.run(["help", "tui"], environment: ["COLUMNS": "250"])
-        #expect(help.stdout.contains("--queue"), "\(help.stdout)")
+        #expect(help.stdout.contains("--queue FILE shows another process's queue file"), "\(help.stdout)")
     }
 }

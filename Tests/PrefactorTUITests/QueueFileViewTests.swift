@@ -43,6 +43,16 @@ struct QueueFileViewTests {
         #expect(detail.contains("last error: HTTP 503: down"), "\(detail)")
     }
 
+    @Test func escGoesBackToThisProcesssQueue() {
+        var model = viewing(alive: true)
+        model.press(.enter)
+        #expect(model.press(.escape) == [], "first Esc closes the operation shown")
+        #expect(model.fileView != nil)
+        #expect(model.press(.escape) == [.closeQueueFile])
+        #expect(model.fileView == nil)
+        #expect(model.queueItems.map(\.id) == [44, 41, 42, 43, 7])
+    }
+
     @Test func whileItsOwnerLivesItIsReadOnly() {
         var model = viewing(alive: true)
         #expect(model.press(.character("D")) == [])

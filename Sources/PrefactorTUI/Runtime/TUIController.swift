@@ -521,6 +521,8 @@ public actor TUIController {
             viewedFile.set(path)
             model.fileView = nil
             watcherQueue.yield { inbox.send(.queueFile(QueueFileView.read(path))) }
+        case .closeQueueFile:
+            viewedFile.set(nil)
         case .takeOverQueueFile(let path):
             guard let takeOver = queueFiles?.takeOver else {
                 model.message = Message(text: "Taking over a queue file is not available here", isError: true)

@@ -53,6 +53,8 @@ public enum Effect: Hashable, Sendable {
     case listQueueFiles
     /// Show another process's queue file, read again every poll interval.
     case openQueueFile(String)
+    /// Stop showing another process's queue file: back to this process's queue.
+    case closeQueueFile
     /// Deliver a dead process's queue file with a client of this process on it.
     case takeOverQueueFile(String)
 }

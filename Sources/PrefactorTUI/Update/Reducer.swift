@@ -54,6 +54,11 @@ extension AppModel {
             if operationDetail != nil {
                 operationDetail = nil
                 detailScroll = 0
+            } else if focus == .queue, let view = fileView {
+                fileView = nil
+                queueSelection = nil
+                message = Message(text: "Closed \(view.path); showing this process's queue", isError: false)
+                return [.closeQueueFile]
             } else if !filter.isEmpty { filter = "" } else if errorsOnly { errorsOnly = false }
         case .character("e"):
             errorsOnly.toggle()
