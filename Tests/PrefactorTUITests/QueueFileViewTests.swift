@@ -55,6 +55,8 @@ struct QueueFileViewTests {
 
     @Test func whileItsOwnerLivesItIsReadOnly() {
         var model = viewing(alive: true)
+        #expect(lines(model.frame(140, 40)).last?.contains("take over") == false, "the hint offers no take-over")
+        #expect(lines(viewing(alive: false).frame(140, 40)).last?.contains("D take over") == true)
         #expect(model.press(.character("D")) == [])
         #expect(model.confirmation == nil)
         #expect(model.message?.text.contains("which is running: read-only") == true)

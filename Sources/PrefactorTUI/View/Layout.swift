@@ -758,7 +758,8 @@ public struct Layout {
                 : [("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
                     ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit")]
         case .queue where model.fileView != nil:
-            hints = [("↑↓", "select"), ("Enter", "show")] + (model.readonly ? [] : [("D", "take over")])
+            let canTakeOver = !model.readonly && model.fileView?.ownerAlive == false && model.fileView?.takingOver == false
+            hints = [("↑↓", "select"), ("Enter", "show")] + (canTakeOver ? [("D", "take over")] : [])
                 + [("O", "queue files"), ("Esc", "back"), ("?", "help"), ("q", "quit")]
         case .queue:
             hints = [("↑↓", "select"), ("Enter", "show"), ("t", "to its span"), ("r", "retry now")]
