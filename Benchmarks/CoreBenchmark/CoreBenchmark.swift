@@ -65,7 +65,9 @@ struct AgentLatency: AsyncParsableCommand {
             }
             let drained = clock.now - drainStart
             let sorted = durations.sorted()
-            print("agent-visible time per span (start + finish), \(spans) spans, server latency \(latency) ms per request\(durable ? ", durable queue" : ""):")
+            print(
+                "agent-visible time per span (start + finish), \(spans) spans, server latency \(latency) ms per request\(durable ? ", durable queue" : ""):"
+            )
             print(String(format: "  median  %.2f µs", percentile(sorted, 0.5)))
             print(String(format: "  p99     %.2f µs", percentile(sorted, 0.99)))
             print(String(format: "  queue drained %.1f s after the agent finished (%d workers)", drained.seconds, workers))
@@ -87,7 +89,9 @@ struct Drain: AsyncParsableCommand {
     @Option(help: "Its token.") var token: String?
     @Flag(
         inversion: .prefixedNo,
-        help: "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes, the default); --no-coalesce sends the official Python SDK's two requests.")
+        help:
+            "Send a span finished before its create went out as one create (Configuration.coalesceSpanFinishes, the default); --no-coalesce sends the official Python SDK's two requests."
+    )
     var coalesce = true
     @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
 
@@ -95,9 +99,13 @@ struct Drain: AsyncParsableCommand {
         if let apiURL, let token {
             try await measure(url: apiURL, token: token)
         } else {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-drain-\(UUID().uuidString).sqlite").path
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "prefactor-drain-\(UUID().uuidString).sqlite"
+            ).path
             defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-            try await withTestServer(database: .file(path)) { server in try await measure(url: server.baseURL, token: server.token) }
+            try await withTestServer(database: .file(path)) { server in
+                try await measure(url: server.baseURL, token: server.token)
+            }
         }
     }
 
@@ -114,7 +122,8 @@ struct Drain: AsyncParsableCommand {
                 let run = try await client.createAgentInstance(agentVersion: ["name": "bench"], agentSchemaVersion: [:])
                 try await run.start()
                 for index in 0..<spans {
-                    let id = try await run.createSpan(schemaName: "agent:llm", payload: ["model": "gpt-4", "index": .int(Int64(index))])
+                    let id = try await run.createSpan(
+                        schemaName: "agent:llm", payload: ["model": "gpt-4", "index": .int(Int64(index))])
                     try await run.finishSpan(id, resultPayload: ["response": "ok"])
                 }
                 try await run.finish()
@@ -122,8 +131,9 @@ struct Drain: AsyncParsableCommand {
         }
         let elapsed = clock.now - started
         let operations = instances * (3 + 2 * spans)
-        print("swift drain\(coalesce ? "" : " (--no-coalesce)")\(durable ? " (durable queue)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
-            + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
+        print(
+            "swift drain\(coalesce ? "" : " (--no-coalesce)")\(durable ? " (durable queue)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
+                + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
     }
 }
 
@@ -155,14 +165,17 @@ struct QueueMemory: AsyncParsableCommand {
             let before = residentBytes()
             for index in 0..<(operations / 2) {
                 let id = try await client.spanManager.create(
-                    instanceID: run.id, schemaName: "agent:llm", payload: ["model": "gpt-4", "prompt": "Summarise the ticket", "index": .int(Int64(index))])
+                    instanceID: run.id, schemaName: "agent:llm",
+                    payload: ["model": "gpt-4", "prompt": "Summarise the ticket", "index": .int(Int64(index))])
                 try await client.spanManager.finish(id, resultPayload: ["response": "ok", "tokens": 42])
             }
             let after = residentBytes()
             let queued = client.snapshot().queue.depth
-            print("queue memory: \(queued) operations queued, resident memory grew by "
-                + String(format: "%.1f MB (%.0f bytes per operation, spans and operations together)",
-                    Double(after - before) / 1_048_576, Double(after - before) / Double(max(queued, 1))))
+            print(
+                "queue memory: \(queued) operations queued, resident memory grew by "
+                    + String(
+                        format: "%.1f MB (%.0f bytes per operation, spans and operations together)",
+                        Double(after - before) / 1_048_576, Double(after - before) / Double(max(queued, 1))))
             let report = await client.shutdown()
             print("  shutdown reported \(report.undelivered.count) undelivered operations")
         }

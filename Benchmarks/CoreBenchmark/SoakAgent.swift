@@ -32,10 +32,11 @@ struct SoakAgent: AsyncParsableCommand {
         }
         try complete.write(toFile: ledger, atomically: true, encoding: .utf8)
         // Go on after the last span begun: one begun but not acknowledged may or may not have been queued.
-        let done = complete.split(separator: "\n").compactMap { line -> Int? in
-            let fields = line.split(separator: " ")
-            return fields.first == "begin" ? fields.dropFirst().first.flatMap { Int($0) } : Int(fields.first ?? "")
-        }.max().map { $0 + 1 } ?? 0
+        let done =
+            complete.split(separator: "\n").compactMap { line -> Int? in
+                let fields = line.split(separator: " ")
+                return fields.first == "begin" ? fields.dropFirst().first.flatMap { Int($0) } : Int(fields.first ?? "")
+            }.max().map { $0 + 1 } ?? 0
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: ledger))
         try handle.seekToEnd()
         var api = APIClient.Configuration(apiURL: apiURL, apiToken: token)

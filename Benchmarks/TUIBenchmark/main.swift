@@ -108,7 +108,8 @@ struct ModelBenchmark: ParsableCommand {
                 frames[frames.count / 2].seconds * 1000, frames.last!.seconds * 1000, model.rows.count))
         print(
             String(
-                format: "  rows built          %.1f ms from scratch (at start, or after a fold or a filter)", rowsTime.seconds * 1000))
+                format: "  rows built          %.1f ms from scratch (at start, or after a fold or a filter)",
+                rowsTime.seconds * 1000))
 
         // (3) A span added to a busy tree: its row is inserted where it goes, not the rows rebuilt.
         var updates: [Duration] = []
@@ -130,7 +131,8 @@ struct ModelBenchmark: ParsableCommand {
         print(
             String(
                 format: "  rows updated        median %.3f ms, worst %.3f ms after a span is added (%d rebuilds in %d updates)",
-                updates[updates.count / 2].seconds * 1000, updates.last!.seconds * 1000, model.rowRebuilds - rebuilds, updates.count))
+                updates[updates.count / 2].seconds * 1000, updates.last!.seconds * 1000, model.rowRebuilds - rebuilds,
+                updates.count))
     }
 }
 

@@ -73,7 +73,8 @@ struct QueueCommand: AsyncParsableCommand {
             }
             let dead = summaries.filter { !$0.ownerAlive && $0.depth > 0 }
             if !dead.isEmpty {
-                printFlushed("\(dead.count) file(s) of dead processes hold undelivered telemetry: `prefactor queue deliver FILE`.")
+                printFlushed(
+                    "\(dead.count) file(s) of dead processes hold undelivered telemetry: `prefactor queue deliver FILE`.")
             }
         }
 
@@ -129,7 +130,9 @@ struct QueueCommand: AsyncParsableCommand {
                     if entry.operation == nil { object["unreadable"] = .bool(true) }
                     return .object(object)
                 }
-                var document: [String: JSONValue] = ["path": .string(file), "owner_alive": .bool(alive), "operations": .array(items)]
+                var document: [String: JSONValue] = [
+                    "path": .string(file), "owner_alive": .bool(alive), "operations": .array(items),
+                ]
                 if let owner { document["owner_pid"] = .int(Int64(owner.pid)) }
                 printFlushed(JSONText.serialize(document))
                 return
@@ -196,7 +199,9 @@ struct QueueCommand: AsyncParsableCommand {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
                     let stats = client.snapshot().queue
-                    printError("  delivered \(stats.delivered)/\(total), failed \(stats.failed), left \(stats.depth), health \(client.snapshot().health.rawValue)")
+                    printError(
+                        "  delivered \(stats.delivered)/\(total), failed \(stats.failed), left \(stats.depth), health \(client.snapshot().health.rawValue)"
+                    )
                 }
             }
             let report = try await withThrowingTaskGroup(of: Void.self) { group in
@@ -212,10 +217,13 @@ struct QueueCommand: AsyncParsableCommand {
             progress.cancel()
             let left = (try? SQLiteTelemetryQueueStore.inspect(path: file).entries().count) ?? -1
             printFlushed(
-                "Delivered \(report.deliveredCount), failed \(report.failed.count), undelivered \(report.undelivered.count); \(left) left in the file")
+                "Delivered \(report.deliveredCount), failed \(report.failed.count), undelivered \(report.undelivered.count); \(left) left in the file"
+            )
             if !report.isComplete || left != 0 {
                 if !report.failed.isEmpty {
-                    printError("Failed operations stay in the file: `prefactor queue show \(file)`, then `prefactor queue drop \(file) ID...`")
+                    printError(
+                        "Failed operations stay in the file: `prefactor queue show \(file)`, then `prefactor queue drop \(file) ID...`"
+                    )
                 }
                 throw ExitCode.failure
             }

@@ -6,7 +6,9 @@ import PrefactorCore
 /// `PREFACTOR_QUEUE_FILE`, else a new file of this process under `$XDG_STATE_HOME/prefactor/queues`; `--memory-queue`
 /// keeps the queue in memory as the SDK does by default.
 struct QueueFileOptions: ParsableArguments {
-    @Option(name: .customLong("queue-file"), help: "The queue file (default: $PREFACTOR_QUEUE_FILE, else a new file per process in $XDG_STATE_HOME/prefactor/queues).")
+    @Option(
+        name: .customLong("queue-file"),
+        help: "The queue file (default: $PREFACTOR_QUEUE_FILE, else a new file per process in $XDG_STATE_HOME/prefactor/queues).")
     var queueFile: String?
 
     @Flag(name: .customLong("memory-queue"), help: "Keep the queue in memory only: a crash loses what is not delivered.")

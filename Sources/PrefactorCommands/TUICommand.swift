@@ -106,14 +106,18 @@ struct TUICommand: AsyncParsableCommand {
         if let apiURL, let problem = APIClient.Configuration.problem(withAPIURL: apiURL) {
             throw ValidationError("--api-url '\(apiURL)' \(problem)")
         }
-        if queueToOpen != nil && !openQueue { throw ValidationError("a FILE argument goes with --queue (prefactor tui --queue FILE)") }
+        if queueToOpen != nil && !openQueue {
+            throw ValidationError("a FILE argument goes with --queue (prefactor tui --queue FILE)")
+        }
         if let after, !(0...3600).contains(after) { throw ValidationError("--after must be from 0 to 3600 seconds") }
         if demo && noDemo { throw ValidationError("--demo and --no-demo cannot be used together") }
         guard demoSpeed > 0, demoSpeed <= 100 else {
             throw ValidationError("--demo-speed must be greater than 0 and at most 100 (1 is real time; p pauses the demo)")
         }
         if watch && noWatch { throw ValidationError("--watch and --no-watch cannot be used together") }
-        guard (0.1...3600).contains(pollInterval) else { throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds") }
+        guard (0.1...3600).contains(pollInterval) else {
+            throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds")
+        }
         guard ageOut > 0, ageOut <= 60 * 24 * 365 else { throw ValidationError("--age-out must be a positive number of minutes") }
         guard (1...100_000).contains(maxFinished) else { throw ValidationError("--max-finished must be from 1 to 100000") }
     }
@@ -148,7 +152,9 @@ struct TUICommand: AsyncParsableCommand {
                 backend = try CursesBackend.start(environment: environment)
             } catch {
                 printError("error: the terminal UI needs a terminal: \(error).")
-                printError("  Use `prefactor tui --render` for a text frame, `prefactor serve` for the API, or `prefactor demo` for a headless demo.")
+                printError(
+                    "  Use `prefactor tui --render` for a text frame, `prefactor serve` for the API, or `prefactor demo` for a headless demo."
+                )
                 throw ExitCode.failure
             }
         }
@@ -296,7 +302,8 @@ struct TUICommand: AsyncParsableCommand {
     ) async -> String {
         let check = await probe?.check()
         let (snapshot, events) = client.subscribe()
-        var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
+        var model = AppModel(
+            apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         model.width = width
         model.height = height
         model.queueFile = client.queueFilePath
@@ -395,7 +402,8 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = PrefactorClient.Configuration(api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+        var configuration = PrefactorClient.Configuration(
+            api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
         let queueChoice = queueFileOptions.apply(to: &configuration, command: "demo")
         let client: PrefactorClient
         do { client = try PrefactorClient(configuration: configuration) } catch {
@@ -432,7 +440,8 @@ struct DemoCommand: AsyncParsableCommand {
             group.cancelAll()
             return report
         }
-        let summary = "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
+        let summary =
+            "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
         printFlushed(summary)
         if let kept = queueChoice?.settle() { printFlushed("demo: " + kept) }
         if !report.isComplete { throw ExitCode.failure }
@@ -454,7 +463,8 @@ struct SessionSummary: Equatable {
                 text = "prefactor: \(report.deliveredCount) operations delivered; nothing left in the queue."
                 status = 0
             } else {
-                text = "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
+                text =
+                    "prefactor: \(report.undelivered.count) operations were not delivered and \(report.failed.count) failed (see \(logPath))."
                 status = 1
             }
         }

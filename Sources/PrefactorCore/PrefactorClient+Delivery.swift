@@ -21,16 +21,20 @@ extension PrefactorClient {
     func nextDispatch(_ worker: TelemetryStateMachine.WorkerID) async -> Dispatch? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Dispatch?, Never>) in
-                let (stopNow, effects) = storage.withLock { storage -> (Bool, [(CheckedContinuation<Dispatch?, Never>, Dispatch?)]) in
+                let (stopNow, effects) = storage.withLock {
+                    storage -> (Bool, [(CheckedContinuation<Dispatch?, Never>, Dispatch?)]) in
                     // Checked under the lock: a cancellation either happened before (seen here) or finds the worker parked.
                     if Task.isCancelled { return (true, []) }
                     storage.workers[worker] = continuation
                     storage.machine.publishing = hub.hasSubscribers
                     let actions = storage.machine.workerReady(worker)
                     if !actions.events.isEmpty { hub.emit(actions.events) }
-                    return (false, actions.resume.compactMap { worker, dispatch in
-                        storage.workers.removeValue(forKey: worker).map { ($0, dispatch) }
-                    })
+                    return (
+                        false,
+                        actions.resume.compactMap { worker, dispatch in
+                            storage.workers.removeValue(forKey: worker).map { ($0, dispatch) }
+                        }
+                    )
                 }
                 if stopNow { continuation.resume(returning: nil) }
                 for (waiting, dispatch) in effects { waiting.resume(returning: dispatch) }

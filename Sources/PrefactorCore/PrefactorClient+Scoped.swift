@@ -61,10 +61,11 @@ public func withPrefactorClient<T>(
     if configuration.validateTokenOnStart {
         do {
             try await client.api.ping()
-        } catch where error.code == .auth {
+        } catch  where error.code == .auth {
             throw PrefactorError(code: .api, message: "The API rejected the token; check PREFACTOR_API_TOKEN", underlying: error)
         } catch {
-            logger.info("The API did not answer the start-up ping; telemetry is queued until it does", metadata: ["error": "\(error)"])
+            logger.info(
+                "The API did not answer the start-up ping; telemetry is queued until it does", metadata: ["error": "\(error)"])
         }
     }
     // Marked running before `body` runs: a body that returns before the child task starts must still be drained
@@ -84,7 +85,8 @@ public func withPrefactorClient<T>(
         if !report.isComplete {
             throw PrefactorError(
                 code: .undelivered,
-                message: "\(report.undelivered.count) operation(s) were not delivered and \(report.failed.count) failed permanently",
+                message:
+                    "\(report.undelivered.count) operation(s) were not delivered and \(report.failed.count) failed permanently",
                 report: report)
         }
         return value

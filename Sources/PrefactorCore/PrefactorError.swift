@@ -88,7 +88,9 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
     static func unknownSpan(_ id: String) -> PrefactorError {
         PrefactorError(
             code: .unknownSpan,
-            message: "No span with id \(id) was prepared or created by this client; use the id returned by prepare, start or createSpan")
+            message:
+                "No span with id \(id) was prepared or created by this client; use the id returned by prepare, start or createSpan"
+        )
     }
 
     static func unknownInstance(_ id: String) -> PrefactorError {
@@ -135,7 +137,9 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
     static func queueFull(_ limit: Int) -> PrefactorError {
         PrefactorError(
             code: .queueFull,
-            message: "The queue holds its maximum of \(limit) operations (the API is slow or down); this one was refused. Raise maxQueuedOperations or wait for the backlog to drain")
+            message:
+                "The queue holds its maximum of \(limit) operations (the API is slow or down); this one was refused. Raise maxQueuedOperations or wait for the backlog to drain"
+        )
     }
 
     static let alreadyRunning = PrefactorError(

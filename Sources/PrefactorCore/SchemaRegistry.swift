@@ -105,7 +105,8 @@ public struct SchemaRegistry: Sendable, Hashable {
             .map { "quality_schemas/\($0)" }
         guard collisions.isEmpty else {
             throw PrefactorError(
-                code: .invalidArgument, message: "Cannot merge schema registries; names collide: \(collisions.sorted().joined(separator: ", "))")
+                code: .invalidArgument,
+                message: "Cannot merge schema registries; names collide: \(collisions.sorted().joined(separator: ", "))")
         }
         spanSchemas.merge(other.spanSchemas) { current, _ in current }
         spanResultSchemas.merge(other.spanResultSchemas) { current, _ in current }

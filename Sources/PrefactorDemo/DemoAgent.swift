@@ -26,7 +26,8 @@ public final class DemoAgent: Sendable {
         try? registry.registerType(name: "agent:plan", paramsSchema: object, title: "Plan", template: "{{goal}}")
         try? registry.registerType(
             name: "llm:chat", paramsSchema: object, resultSchema: object, title: "LLM call", template: "{{model}}: {{prompt}}")
-        try? registry.registerType(name: "tool:call", paramsSchema: object, title: "Tool call", template: "{{tool}}({{arguments}})")
+        try? registry.registerType(
+            name: "tool:call", paramsSchema: object, title: "Tool call", template: "{{tool}}({{arguments}})")
         try? registry.registerType(name: "retrieval:search", paramsSchema: object, title: "Retrieval", template: "{{query}}")
         try? registry.registerType(name: "agent:step", paramsSchema: object, title: "Step")
         try? registry.registerQualitySchema(
@@ -84,7 +85,8 @@ public final class DemoAgent: Sendable {
     /// Throws when the run must stop: an operator terminated it, or the demo stops.
     private func check(_ run: AgentInstanceHandle) throws {
         if run.isTerminated {
-            throw Interrupted(terminated: true, reason: "run terminated by an operator" + (run.terminationReason.map { ": \($0)" } ?? ""))
+            throw Interrupted(
+                terminated: true, reason: "run terminated by an operator" + (run.terminationReason.map { ": \($0)" } ?? ""))
         }
         if isStopping { throw Interrupted(terminated: false, reason: "the demo agent stopped") }
     }
@@ -172,14 +174,28 @@ public final class DemoAgent: Sendable {
     private func oneRun(kind: Int) async {
         let (agent, goals): (String, [String]) = [
             ("support-bot", ["Refund order #48213", "Reset a customer's 2FA", "Explain the invoice for March"]),
-            ("research-agent", ["Summarise recent work on retrieval-augmented generation", "Compare vector databases", "Find the 2024 GDP of Chile"]),
-            ("code-reviewer", ["Review PR #912: add retry to the HTTP client", "Review PR #915: fix flaky test", "Review PR #920: upgrade GRDB"]),
+            (
+                "research-agent",
+                [
+                    "Summarise recent work on retrieval-augmented generation", "Compare vector databases",
+                    "Find the 2024 GDP of Chile",
+                ]
+            ),
+            (
+                "code-reviewer",
+                [
+                    "Review PR #912: add retry to the HTTP client", "Review PR #915: fix flaky test",
+                    "Review PR #920: upgrade GRDB",
+                ]
+            ),
         ][kind % 3]
         let goal = pick(goals)
         var started: AgentInstanceHandle?
         do {
             let run = try await client.createAgentInstance(
-                agentVersion: ["name": .string(agent), "external_identifier": .string("\(agent)-1.4.0"), "description": "Demo agent"],
+                agentVersion: [
+                    "name": .string(agent), "external_identifier": .string("\(agent)-1.4.0"), "description": "Demo agent",
+                ],
                 agentSchemaVersion: nil)
             try await run.start()
             started = run
@@ -190,7 +206,8 @@ public final class DemoAgent: Sendable {
                     try await llm(run, prompt: "Plan the steps to: \(goal)", tokens: 300...900)
                     let steps = 2 + Int(random() * 3)
                     for step in 1...steps {
-                        try await span(run, "agent:step", payload: ["step": .int(Int64(step)), "of": .int(Int64(steps))]) { span in
+                        try await span(run, "agent:step", payload: ["step": .int(Int64(step)), "of": .int(Int64(steps))]) {
+                            span in
                             try await span.start()
                             try await stepWork(run)
                             try await span.complete(["done": true])
@@ -234,7 +251,8 @@ public final class DemoAgent: Sendable {
 
     private func llm(_ run: AgentInstanceHandle, prompt: String, tokens: ClosedRange<Int>) async throws {
         let model = pick(["gpt-4o", "claude-sonnet-4", "llama-3.1-70b"])
-        try await span(run, "llm:chat", payload: ["model": .string(model), "prompt": .string(prompt), "temperature": 0.2]) { span in
+        try await span(run, "llm:chat", payload: ["model": .string(model), "prompt": .string(prompt), "temperature": 0.2]) {
+            span in
             try await span.start()
             try await work(run, 0.3, 3.5)
             if random() < 0.07 {
@@ -251,7 +269,8 @@ public final class DemoAgent: Sendable {
 
     private func tool(_ run: AgentInstanceHandle) async throws {
         let (tool, arguments): (String, JSONValue) = pick([
-            ("web_search", ["query": "latest release notes"]), ("sql_query", ["sql": "SELECT count(*) FROM orders WHERE status = 'open'"]),
+            ("web_search", ["query": "latest release notes"]),
+            ("sql_query", ["sql": "SELECT count(*) FROM orders WHERE status = 'open'"]),
             ("http_get", ["url": "https://api.example.com/v1/status"]), ("python", ["code": "sum(range(10))"]),
         ])
         try await span(run, "tool:call", payload: ["tool": .string(tool), "arguments": arguments]) { span in
@@ -275,7 +294,10 @@ public final class DemoAgent: Sendable {
     }
 
     private func retrieval(_ run: AgentInstanceHandle) async throws {
-        try await span(run, "retrieval:search", payload: ["query": .string(pick(["refund policy", "2FA reset", "GRDB upgrade notes", "vector index"])), "top_k": 5]) { span in
+        try await span(
+            run, "retrieval:search",
+            payload: ["query": .string(pick(["refund policy", "2FA reset", "GRDB upgrade notes", "vector index"])), "top_k": 5]
+        ) { span in
             try await span.start()
             try await work(run, 0.1, 1.2)
             try await span.complete(["documents": .int(Int64(1 + Int(random() * 5)))])

@@ -81,7 +81,9 @@ public final class CursesBackend: TerminalBackend {
     private func uiThread(started: DispatchSemaphore, failure: FailureBox) {
         setlocale(LC_ALL, "")
         guard let output = nc_fdopen(1, "w"), let input = nc_fdopen(0, "r"), let screen = newterm(nil, output, input) else {
-            failure.message.withLock { $0 = "ncurses could not open the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? ""))" }
+            failure.message.withLock {
+                $0 = "ncurses could not open the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? ""))"
+            }
             inbox.withLock { $0.stopped = true }
             started.signal()
             return
@@ -252,7 +254,11 @@ enum TerminalRestore {
             action.__sigaction_handler.sa_handler = { signal in
                 endwin()
                 // Give the crash back to the previous handler (the Swift backtracer) and re-raise.
-                if var old = TerminalRestore.previous[signal] { sigaction(signal, &old, nil) } else { Foundation.signal(signal, SIG_DFL) }
+                if var old = TerminalRestore.previous[signal] {
+                    sigaction(signal, &old, nil)
+                } else {
+                    Foundation.signal(signal, SIG_DFL)
+                }
                 raise(signal)
             }
             sigemptyset(&action.sa_mask)

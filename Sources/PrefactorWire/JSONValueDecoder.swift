@@ -35,7 +35,8 @@ private struct TreeDecoder: Decoder {
         if type == JSONValue.self { return value as! T }
         if type == Date.self {
             guard case .string(let text) = value, let date = WireDate.parse(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "Expected an ISO 8601 timestamp"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: codingPath, debugDescription: "Expected an ISO 8601 timestamp"))
             }
             return date as! T
         }
@@ -62,7 +63,8 @@ private struct TreeDecoder: Decoder {
     }
 
     func mismatch(_ type: Any.Type) -> DecodingError {
-        DecodingError.typeMismatch(type, .init(codingPath: codingPath, debugDescription: "Expected \(type), found \(value.typeName)"))
+        DecodingError.typeMismatch(
+            type, .init(codingPath: codingPath, debugDescription: "Expected \(type), found \(value.typeName)"))
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -107,7 +109,9 @@ private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try TreeDecoder(value: value, codingPath: codingPath + [key]).decodeValue(T.self)
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<
+        NestedKey
+    > {
         try child(key).container(keyedBy: type)
     }
 
@@ -145,7 +149,8 @@ private struct Unkeyed: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next().decodeValue(T.self) }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey>
+    {
         try next().container(keyedBy: type)
     }
 
@@ -158,7 +163,8 @@ private struct Single: SingleValueDecodingContainer {
     let codingPath: [any CodingKey]
 
     func mismatch(_ type: Any.Type) -> DecodingError {
-        DecodingError.typeMismatch(type, .init(codingPath: codingPath, debugDescription: "Expected \(type), found \(value.typeName)"))
+        DecodingError.typeMismatch(
+            type, .init(codingPath: codingPath, debugDescription: "Expected \(type), found \(value.typeName)"))
     }
 
     func decodeNil() -> Bool { value.isNull }

@@ -4,7 +4,8 @@ import Testing
 /// Runs the built `prefactor` executable.
 struct Executable {
     static var url: URL {
-        let directory = Bundle.main.executableURL?.deletingLastPathComponent()
+        let directory =
+            Bundle.main.executableURL?.deletingLastPathComponent()
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return directory.appendingPathComponent("prefactor")
     }
@@ -204,7 +205,8 @@ struct CommandLineTests {
         let first = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
         let register = try curl(["-X", "POST", first.url + "/api/v1/agent_instance/register", "-d", "{}"], token: "t")
         _ = first.stop()
-        let id = try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
+        let id =
+            try #require(try JSONSerialization.jsonObject(with: Data(register.utf8)) as? [String: Any])["details"]
             .flatMap { $0 as? [String: Any] }?["id"] as? String
         let second = try Executable.Server(["--port", "0", "--db", path, "--token", "t"])
         defer { _ = second.stop() }
@@ -225,10 +227,14 @@ struct CommandLineTests {
                 .flatMap { $0 as? [String: Any] }?["id"] as? String)
         _ = try curl(["-X", "POST", server.url + "/api/v1/agent_instance/\(id)/start", "-d", "{}"], token: "t")
         _ = try curl(
-            ["-X", "POST", server.url + "/api/v1/agent_spans",
-             "-d", #"{"details":{"agent_instance_id":"\#(id)","schema_name":"agent:far-away","status":"active"}}"#],
+            [
+                "-X", "POST", server.url + "/api/v1/agent_spans",
+                "-d", #"{"details":{"agent_instance_id":"\#(id)","schema_name":"agent:far-away","status":"active"}}"#,
+            ],
             token: "t")
-        let arguments = ["tui", "--render", "--api-url", server.url, "--token", "t", "--after", "0.3", "--width", "140", "--height", "20"]
+        let arguments = [
+            "tui", "--render", "--api-url", server.url, "--token", "t", "--after", "0.3", "--width", "140", "--height", "20",
+        ]
         let watched = try Executable.run(arguments + ["--watch"])
         #expect(watched.status == 0)
         #expect(watched.stdout.contains("agent:far-away"))

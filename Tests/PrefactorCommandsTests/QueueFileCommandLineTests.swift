@@ -76,7 +76,10 @@ struct QueueFileCommandLineTests {
         try await withTestServer { server in
             server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 400))
             let result = try await Self.run(
-                ["demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20", "--memory-queue"],
+                [
+                    "demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20",
+                    "--memory-queue",
+                ],
                 environment: ["XDG_STATE_HOME": state])
             #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains("demo: queue in memory"), "\(result.stdout)")
@@ -90,7 +93,10 @@ struct QueueFileCommandLineTests {
         try await withTestServer { server in
             server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 400))
             let result = try await Self.run(
-                ["tui", "--render", "--api-url", server.baseURL, "--token", server.token, "--demo", "--demo-speed", "20", "--after", "1"],
+                [
+                    "tui", "--render", "--api-url", server.baseURL, "--token", server.token, "--demo", "--demo-speed", "20",
+                    "--after", "1",
+                ],
                 environment: ["XDG_STATE_HOME": state])
             let file = try #require(Self.path(after: "prefactor queue deliver ", in: result.stderr), "\(result.stderr)")
             #expect(file.hasPrefix(state + "/prefactor/queues/tui-"), "\(file)")

@@ -1,8 +1,9 @@
 import Foundation
-@testable import PrefactorCommands
-@testable import PrefactorCore
 import PrefactorTUI
 import Testing
+
+@testable import PrefactorCommands
+@testable import PrefactorCore
 
 /// What the UI prints when it ends, and the exit status: 0 only when everything was delivered.
 struct SessionSummaryTests {
@@ -13,7 +14,8 @@ struct SessionSummaryTests {
 
     @Test func quittingWithFailedOperationsExitsNonZero() {
         let summary = SessionSummary(
-            exit: .drained, report: DeliveryReport(undelivered: [], failed: [failure], deliveredCount: 7), logPath: "/tmp/tui.log")
+            exit: .drained, report: DeliveryReport(undelivered: [], failed: [failure], deliveredCount: 7), logPath: "/tmp/tui.log"
+        )
         #expect(summary.status == 1)
         #expect(summary.text == "prefactor: 0 operations were not delivered and 1 failed (see /tmp/tui.log).")
     }
@@ -36,7 +38,8 @@ struct SessionSummaryTests {
     @Test func aSignalSaysWhatItLeavesBehind() {
         #expect(
             TUICommand.leftBehind(operations: 4, openRuns: 2, signal: SIGTERM)
-                == "prefactor: stopped by signal 15 with 4 operations still queued (not delivered) and 2 runs left open (they stay active on the API).")
+                == "prefactor: stopped by signal 15 with 4 operations still queued (not delivered) and 2 runs left open (they stay active on the API)."
+        )
         #expect(
             TUICommand.leftBehind(operations: 0, openRuns: 0, signal: SIGINT)
                 == "prefactor: interrupted with 0 operations still queued (not delivered).")

@@ -17,7 +17,9 @@ struct TrustCommandLineTests {
     func aBadAPIURLIsAUsageErrorNotACrash(arguments: [String]) throws {
         let result = try Executable.run(arguments)
         #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.contains("port out of range (99999)") || result.stderr.contains("has a path (/api/v1)"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("port out of range (99999)") || result.stderr.contains("has a path (/api/v1)"),
+            "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
     }
 
@@ -39,14 +41,20 @@ struct TrustCommandLineTests {
 
     @Test func theRenderedHeaderTellsTheTruthFromTheStart() async throws {
         try await withTestServer { server in
-            let wrongToken = try Executable.run(["tui", "--render", "--api-url", server.baseURL, "--token", "wrong", "--after", "0"])
+            let wrongToken = try Executable.run([
+                "tui", "--render", "--api-url", server.baseURL, "--token", "wrong", "--after", "0",
+            ])
             #expect(wrongToken.stdout.split(separator: "\n").first?.contains("[auth failed]") == true, "\(wrongToken.stdout)")
             server.faults.add(FaultRule(method: "GET", path: "/api/v1/ping", status: 404))
-            let notAPI = try Executable.run(["tui", "--render", "--api-url", server.baseURL, "--token", server.token, "--after", "0"])
+            let notAPI = try Executable.run([
+                "tui", "--render", "--api-url", server.baseURL, "--token", server.token, "--after", "0",
+            ])
             #expect(notAPI.stdout.split(separator: "\n").first?.contains("[not a Prefactor API]") == true, "\(notAPI.stdout)")
         }
         let port = try Self.freePort()
-        let dead = try Executable.run(["tui", "--render", "--api-url", "http://127.0.0.1:\(port)", "--token", "t", "--after", "0"])
+        let dead = try Executable.run([
+            "tui", "--render", "--api-url", "http://127.0.0.1:\(port)", "--token", "t", "--after", "0",
+        ])
         #expect(dead.stdout.split(separator: "\n").first?.contains("[unreachable]") == true, "\(dead.stdout)")
         #expect(dead.stdout.contains("connection refused"), "\(dead.stdout)")
     }
@@ -67,10 +75,13 @@ struct TrustCommandLineTests {
         let result = try Executable.run(["help", "tui"], environment: ["COLUMNS": "250"])
         #expect(result.status == 0)
         #expect(
-            result.stdout.contains("it starts an embedded local API server in memory with a demo agent, so live runs appear at once."),
+            result.stdout.contains(
+                "it starts an embedded local API server in memory with a demo agent, so live runs appear at once."),
             "\(result.stdout)")
         let serve = try Executable.run(["serve", "--help"], environment: ["COLUMNS": "250"])
-        #expect(serve.stdout.contains("Data is kept in a SQLite file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts"))
+        #expect(
+            serve.stdout.contains(
+                "Data is kept in a SQLite file (default: $XDG_DATA_HOME/prefactor/prefactor.sqlite) and survives restarts"))
         #expect(serve.stdout.contains("\"latency_ms\""), "the fault endpoint's body is documented")
     }
 
@@ -117,7 +128,9 @@ struct TrustCommandLineTests {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
         }
         guard bound else { throw Spawned.Failure(description: "no free port") }
         return Int(UInt16(bigEndian: address.sin_port))

@@ -257,7 +257,8 @@ struct DeliveryTests {
                 #expect(client.snapshot().health == .retrying)
                 let run = try await registerInstance(client)
                 #expect(client.snapshot().health == .ok, "a call that succeeds says the API is back")
-                server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_instance/*/terminate", count: 1, dropConnection: true))
+                server.faults.add(
+                    FaultRule(method: "POST", path: "/api/v1/agent_instance/*/terminate", count: 1, dropConnection: true))
                 await #expect(throws: PrefactorError.self) { try await client.terminateInstance(run.id, reason: "test") }
                 #expect(client.snapshot().health == .unreachable)
                 // A refusal of the request itself says nothing about the API's health.

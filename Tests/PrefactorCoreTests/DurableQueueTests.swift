@@ -231,7 +231,8 @@ struct DurableQueueTests {
                 try await run.start()
                 _ = try await run.createSpan(schemaName: "rejected")
                 try await eventually("the create failed for good") { client.snapshot().queue.failed > 0 }
-                let failed = try SQLiteTelemetryQueueStore.inspect(path: file).entries().filter { $0.failedReason != nil }.map(\.id)
+                let failed = try SQLiteTelemetryQueueStore.inspect(path: file).entries().filter { $0.failedReason != nil }.map(
+                    \.id)
                 #expect(failed.count == 1)
                 #expect(try client.discardFailed(operationIDs: failed + [999_999], reason: "operator") == failed)
                 #expect(try SQLiteTelemetryQueueStore.inspect(path: file).entries().allSatisfy { $0.failedReason == nil })
@@ -244,8 +245,9 @@ struct DurableQueueTests {
     }
 
     @Test func aClientWithItsQueueInMemoryHasNoFileToDiscardFrom() throws {
-        let client = try PrefactorClient(configuration: PrefactorClient.Configuration(
-            api: APIClient.Configuration(apiURL: "http://127.0.0.1:9", apiToken: "t")))
+        let client = try PrefactorClient(
+            configuration: PrefactorClient.Configuration(
+                api: APIClient.Configuration(apiURL: "http://127.0.0.1:9", apiToken: "t")))
         #expect(client.queueFilePath == nil)
         #expect(try client.discardFailed(operationIDs: [1], reason: "operator").isEmpty)
     }

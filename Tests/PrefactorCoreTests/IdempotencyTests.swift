@@ -155,9 +155,10 @@ struct IdempotencyTests {
                 return nil
             }
             // start, quality, create a, create b (pending), finish b (cancelled), finish a, finish instance
-            #expect(enqueued.map(\.kind) == [
-                .startInstance, .recordQuality, .createSpan, .createSpan, .finishSpan, .finishSpan, .finishInstance,
-            ])
+            #expect(
+                enqueued.map(\.kind) == [
+                    .startInstance, .recordQuality, .createSpan, .createSpan, .finishSpan, .finishSpan, .finishInstance,
+                ])
             #expect(Set(enqueued.map(\.idempotencyKey)).count == enqueued.count, "one key per operation")
             #expect(enqueued.allSatisfy { !$0.idempotencyKey.isEmpty && $0.idempotencyKey.count <= 64 })
             let byID = Dictionary(uniqueKeysWithValues: enqueued.map { ($0.id, $0) })

@@ -116,7 +116,8 @@ struct OrderingTests {
                     agentVersion: testAgentVersion, agentSchemaVersion: qualitySchemaVersion)
                 try await run.start()
                 server.faults.add(FaultRule(method: "POST", path: spansPath + "/*/finish", latencyMilliseconds: 300))
-                server.faults.add(FaultRule(method: "POST", path: instancePath(run.id, "record_quality"), latencyMilliseconds: 300))
+                server.faults.add(
+                    FaultRule(method: "POST", path: instancePath(run.id, "record_quality"), latencyMilliseconds: 300))
                 for index in 0..<4 {
                     try await run.span("agent:s\(index)") { span in
                         try await span.start()

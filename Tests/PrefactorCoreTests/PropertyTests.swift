@@ -139,7 +139,8 @@ func perform(_ span: PlannedSpan, parentID: String?, run: AgentInstanceHandle, c
                     return
                 }
                 if span.explicitStart { try await context.start() }
-                try await performAll(span.children, concurrently: span.concurrentChildren, parentID: context.id, run: run, client: client)
+                try await performAll(
+                    span.children, concurrently: span.concurrentChildren, parentID: context.id, run: run, client: client)
                 switch span.ending {
                 case .complete: try await context.complete(["ok": true])
                 case .implicitComplete: break
@@ -203,7 +204,8 @@ struct PropertyTests {
                         let run = try await registerInstance(client)
                         group.addTask {
                             if plan.start { try await run.start() }
-                            try await performAll(plan.roots, concurrently: plan.concurrentRoots, parentID: nil, run: run, client: client)
+                            try await performAll(
+                                plan.roots, concurrently: plan.concurrentRoots, parentID: nil, run: run, client: client)
                             for fault in plan.lateFaults { server.faults.add(fault) }
                             if let status = plan.finish { try await run.finish(status: status) }
                             return (plan.index, run.id)

@@ -18,11 +18,14 @@ struct RemoteWatcherTests {
 
     /// Registers and starts an instance.
     static func run(_ api: APIClient, id: String) async throws -> AgentInstance {
-        let instance = try await api.registerAgentInstance(RegisterAgentInstanceRequest(agentVersion: ["name": "watched"], id: id))
+        let instance = try await api.registerAgentInstance(
+            RegisterAgentInstanceRequest(agentVersion: ["name": "watched"], id: id))
         return try await api.startAgentInstance(id: instance.id)
     }
 
-    static func span(_ api: APIClient, in instance: String, parent: String? = nil, _ schema: String = "agent:llm") async throws -> AgentSpan {
+    static func span(_ api: APIClient, in instance: String, parent: String? = nil, _ schema: String = "agent:llm") async throws
+        -> AgentSpan
+    {
         try await api.createSpan(CreateSpanRequest(agentInstanceID: instance, schemaName: schema, parentSpanID: parent)).span
     }
 

@@ -7,7 +7,8 @@ import Testing
 struct TelemetryOperationCodingTests {
     let operation = TelemetryOperation(
         id: 7, instanceID: "ai_1",
-        body: .finishSpan(spanID: "span-1", status: .complete, resultPayload: ["ok": true], timestamp: Date(timeIntervalSince1970: 1)),
+        body: .finishSpan(
+            spanID: "span-1", status: .complete, resultPayload: ["ok": true], timestamp: Date(timeIntervalSince1970: 1)),
         idempotencyKey: "caller-key-1", idempotencyKeyGiven: true, enqueuedAt: Date(timeIntervalSince1970: 2))
 
     @Test func roundTripKeepsEveryField() throws {

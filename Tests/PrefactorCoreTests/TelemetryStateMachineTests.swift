@@ -441,7 +441,9 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         #expect(parked == nil)  // worker 2 parks
         let closed = h.machine.close()
         #expect(closed.resume.isEmpty, "not empty yet: workers keep going")
-        #expect(throws: PrefactorError.self) { try h.machine.recordQuality("inst", name: "q", payload: nil, key: "k", now: h.now) }
+        #expect(throws: PrefactorError.self) {
+            try h.machine.recordQuality("inst", name: "q", payload: nil, key: "k", now: h.now)
+        }
         let settled = h.succeed(inFlight)
         #expect(settled.drained)
         #expect(settled.resume.map(\.worker) == [2])
@@ -485,7 +487,9 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         let child = h.prepare(parent: other)
         #expect(code { _ = try h.machine.beginSynchronousStart(child) } == .parentNotCreated)
         _ = try h.machine.finishInstance("inst", status: .complete, key: "a", keyGiven: false, now: h.now)
-        #expect(code { _ = try h.machine.finishInstance("inst", status: .complete, key: "b", keyGiven: false, now: h.now) } == .alreadyFinished)
+        #expect(
+            code { _ = try h.machine.finishInstance("inst", status: .complete, key: "b", keyGiven: false, now: h.now) }
+                == .alreadyFinished)
         _ = h.machine.close()
         #expect(code { _ = try h.start(h.prepare()) } == .clientShutDown)
     }
@@ -543,7 +547,9 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
             sent.append(dispatch)
             after.succeed(dispatch)
         }
-        #expect(sent.map(\.operation.idempotencyKey) == kept.map(\.idempotencyKey) || Set(sent.map(\.operation.idempotencyKey)) == Set(kept.map(\.idempotencyKey)))
+        #expect(
+            sent.map(\.operation.idempotencyKey) == kept.map(\.idempotencyKey)
+                || Set(sent.map(\.operation.idempotencyKey)) == Set(kept.map(\.idempotencyKey)))
         let childCreate = try #require(sent.first { $0.operation.kind == .createSpan })
         #expect(childCreate.parentAPIID == "sp_parent", "the parent's recorded API id")
         let parentFinish = try #require(sent.first { $0.operation.spanID == parent })
@@ -580,7 +586,8 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
             switch random.next() % 12 {
             case 0, 1:
                 let parent = started.isEmpty || random.next() % 3 == 0 ? nil : started[Int(random.next() % UInt64(started.count))]
-                let id = h.machine.prepareSpan(instanceID: instance, schemaName: "s", parentID: parent, openSpans: [], now: h.now).id
+                let id = h.machine.prepareSpan(instanceID: instance, schemaName: "s", parentID: parent, openSpans: [], now: h.now)
+                    .id
                 if h.machine.span(parent ?? "")?.instanceID ?? instance == instance { prepared.append(id) }
             case 2, 3:
                 guard !prepared.isEmpty else { continue }
@@ -612,7 +619,9 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
                     let apiID = h.machine.snapshot().operations.first { $0.id == id }?.operation.spanID.map { "api-\($0)" }
                     model.observe(h.machine.attemptSucceeded(id, spanAPIID: apiID), machine: h.machine)
                 } else {
-                    let kinds: [TelemetryStateMachine.AttemptFailure.Kind] = [.transient, .unreachable, .permanent, .auth, .conflict]
+                    let kinds: [TelemetryStateMachine.AttemptFailure.Kind] = [
+                        .transient, .unreachable, .permanent, .auth, .conflict,
+                    ]
                     let kind = kinds[Int(random.next() % UInt64(kinds.count))]
                     let (step, actions) = h.machine.attemptFailed(
                         id, .init(kind: kind, message: "x", status: 500), now: h.now, jitter: 0.5)

@@ -143,7 +143,8 @@ struct TerminationTests {
                 // the finish is over.
                 let initial = watchedPolls()
                 try await eventually("a poll ran") { watchedPolls() >= initial + 1 }
-                let finishedPolls = server.requests.requests(method: "GET", pathPrefix: "/api/v1/agent_instance/\(finished.id)").count
+                let finishedPolls = server.requests.requests(method: "GET", pathPrefix: "/api/v1/agent_instance/\(finished.id)")
+                    .count
                 try await eventually("two more polls ran") { watchedPolls() >= initial + 3 }
                 #expect(
                     server.requests.requests(method: "GET", pathPrefix: "/api/v1/agent_instance/\(finished.id)").count

@@ -22,7 +22,9 @@ struct ConfigurationTests {
         try configuration.validate()
     }
 
-    @Test(arguments: ["http://127.0.0.1:4000", "https://app.prefactorai.com", "https://app.prefactorai.com/", "HTTP://localhost:1"])
+    @Test(arguments: [
+        "http://127.0.0.1:4000", "https://app.prefactorai.com", "https://app.prefactorai.com/", "HTTP://localhost:1",
+    ])
     func validURLsPass(url: String) throws {
         try Configuration(apiURL: url, apiToken: "t").validate()
     }
@@ -104,15 +106,16 @@ struct ConfigurationTests {
 
     static let base = ["PREFACTOR_API_URL": "http://h:1", "PREFACTOR_API_TOKEN": "t"]
 
-    @Test(arguments: [
-        ("429,503", Set([429, 503])),
-        (" 429 , 503 ,502", [429, 502, 503]),
-        ("429,abc,503", [429, 503]),
-        ("429,1000,99,600,50,5033,-429,+42", [429]),
-        ("429,,503,", [429, 503]),
-        ("100,599", [100, 599]),
-        ("418", [418]),
-    ] as [(String, Set<Int>)])
+    @Test(
+        arguments: [
+            ("429,503", Set([429, 503])),
+            (" 429 , 503 ,502", [429, 502, 503]),
+            ("429,abc,503", [429, 503]),
+            ("429,1000,99,600,50,5033,-429,+42", [429]),
+            ("429,,503,", [429, 503]),
+            ("100,599", [100, 599]),
+            ("418", [418]),
+        ] as [(String, Set<Int>)])
     func retryStatusCodesDropInvalidEntries(text: String, expected: Set<Int>) throws {
         var environment = Self.base
         environment["PREFACTOR_RETRY_ON_STATUS_CODES"] = text
@@ -130,7 +133,9 @@ struct ConfigurationTests {
         #expect(configuration.retryPolicy.retryableStatuses == RetryPolicy.defaultRetryableStatuses)
     }
 
-    @Test(arguments: [("2.5", Duration.milliseconds(2500)), ("30", .seconds(30)), ("0.1", .milliseconds(100)), ("120", .seconds(120))])
+    @Test(arguments: [
+        ("2.5", Duration.milliseconds(2500)), ("30", .seconds(30)), ("0.1", .milliseconds(100)), ("120", .seconds(120)),
+    ])
     func requestTimeoutIsReadInSeconds(text: String, expected: Duration) throws {
         var environment = Self.base
         environment["PREFACTOR_REQUEST_TIMEOUT"] = text
@@ -246,12 +251,16 @@ struct APIURLValidationTests {
 
     @Test func theEnvironmentIsCheckedToo() throws {
         let error = try #require(throws: PrefactorHTTPError.self) {
-            try APIClient.Configuration.fromEnvironment(["PREFACTOR_API_URL": "http://127.0.0.1:70000", "PREFACTOR_API_TOKEN": "t"])
+            try APIClient.Configuration.fromEnvironment([
+                "PREFACTOR_API_URL": "http://127.0.0.1:70000", "PREFACTOR_API_TOKEN": "t",
+            ])
         }
         #expect(error.message.contains("port out of range (70000)"))
     }
 
-    @Test(arguments: ["http://127.0.0.1:1", "http://127.0.0.1:65535", "https://[::1]:4000", "http://localhost", "https://app.prefactorai.com//"])
+    @Test(arguments: [
+        "http://127.0.0.1:1", "http://127.0.0.1:65535", "https://[::1]:4000", "http://localhost", "https://app.prefactorai.com//",
+    ])
     func usableOriginsPass(url: String) throws {
         #expect(APIClient.Configuration.problem(withAPIURL: url) == nil)
         _ = try APIClient.Configuration.fromEnvironment([:], apiURL: url, apiToken: "t")

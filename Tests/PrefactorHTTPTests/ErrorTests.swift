@@ -265,7 +265,8 @@ struct ErrorTests {
 
     @Test func absurdRequestTimeoutsAreRejectedByTheConfiguration() {
         // 10^10 s (as PREFACTOR_REQUEST_TIMEOUT=10000000000 would give) is refused with a clear error, not accepted.
-        let configuration = APIClient.Configuration(apiURL: "http://127.0.0.1:1", apiToken: "t", requestTimeout: .seconds(10_000_000_000))
+        let configuration = APIClient.Configuration(
+            apiURL: "http://127.0.0.1:1", apiToken: "t", requestTimeout: .seconds(10_000_000_000))
         #expect(throws: PrefactorHTTPError.self) { try configuration.validate() }
         #expect((try? APIClient(configuration: configuration)) == nil)
     }
@@ -391,7 +392,8 @@ struct ErrorTests {
             fieldErrors: ["agent_id": ["Required field"]], operation: "agent_instances.register")
         #expect(
             error.description
-                == #"PrefactorHTTPError.validation (agent_instances.register) HTTP 422 [validation_error]: Validation failed {"agent_id":["Required field"]}"#)
+                == #"PrefactorHTTPError.validation (agent_instances.register) HTTP 422 [validation_error]: Validation failed {"agent_id":["Required field"]}"#
+        )
         #expect(error.shortDescription == "PrefactorHTTPError.validation")
     }
 }

@@ -13,7 +13,9 @@ struct IdempotencyKeyLimitTests {
     }
 
     /// Calls one keyed operation with `key`, on an instance and span prepared beforehand.
-    static func call(_ operation: Operation, key: String, h: Harness, instanceID: String, spanID: String) async throws(PrefactorHTTPError) {
+    static func call(_ operation: Operation, key: String, h: Harness, instanceID: String, spanID: String)
+        async throws(PrefactorHTTPError)
+    {
         switch operation {
         case .register:
             _ = try await h.client.registerAgentInstance(RegisterAgentInstanceRequest(idempotencyKey: key))
@@ -22,7 +24,8 @@ struct IdempotencyKeyLimitTests {
         case .finish:
             _ = try await h.client.finishAgentInstance(id: instanceID, idempotencyKey: key)
         case .recordQuality:
-            _ = try await h.client.recordQuality(instanceID: instanceID, name: "accuracy", payload: ["score": 1], idempotencyKey: key)
+            _ = try await h.client.recordQuality(
+                instanceID: instanceID, name: "accuracy", payload: ["score": 1], idempotencyKey: key)
         case .spanCreate:
             _ = try await h.client.createSpan(
                 CreateSpanRequest(agentInstanceID: instanceID, schemaName: "agent:llm", idempotencyKey: key))

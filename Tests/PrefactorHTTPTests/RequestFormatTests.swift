@@ -171,7 +171,9 @@ struct RequestFormatTests {
             _ = try await h.client.listAgents(riskProfileID: "rp", teamID: "t", ownerPersonID: "o")
             let agents = Dictionary(try #require(h.transport.last).queryItems, uniquingKeysWith: { first, _ in first })
             #expect(agents == ["risk_profile_id": "rp", "team_id": "t", "owner_person_id": "o"])
-            _ = await httpError { try await h.client.showAgent(externalIdentifier: "e", environmentID: "env_local", includeCounts: true) }
+            _ = await httpError {
+                try await h.client.showAgent(externalIdentifier: "e", environmentID: "env_local", includeCounts: true)
+            }
             let show = Dictionary(try #require(h.transport.last).queryItems, uniquingKeysWith: { first, _ in first })
             #expect(show == ["external_identifier": "e", "environment_id": "env_local", "include_counts": "true"])
         }

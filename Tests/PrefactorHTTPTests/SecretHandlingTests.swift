@@ -47,7 +47,9 @@ struct SecretHandlingTests {
             server.faults.add(FaultRule(method: "GET", path: "/api/v1/ping", dropConnection: true))
             Self.expectNoSecret(await httpError { try await client.ping() })
             Self.expectNoSecret(
-                await httpError { try await client.registerAgentInstance(.init(idempotencyKey: String(repeating: "x", count: 65))) })
+                await httpError {
+                    try await client.registerAgentInstance(.init(idempotencyKey: String(repeating: "x", count: 65)))
+                })
             try await client.shutdown()
         }
     }
@@ -79,7 +81,8 @@ struct SecretHandlingTests {
             ["PREFACTOR_API_URL": "http://h:1", "PREFACTOR_API_TOKEN": Self.secret, "PREFACTOR_MAX_RETRIES": "-3"],
         ]
         for environment in environments {
-            Self.expectNoSecret(#expect(throws: PrefactorHTTPError.self) { try APIClient.Configuration.fromEnvironment(environment) })
+            Self.expectNoSecret(
+                #expect(throws: PrefactorHTTPError.self) { try APIClient.Configuration.fromEnvironment(environment) })
         }
         var configuration = APIClient.Configuration(apiURL: "http://h:1", apiToken: Self.secret)
         configuration.requestTimeout = .zero

@@ -115,13 +115,15 @@ struct ControllerQueueFileTests {
                 configuration.drainTimeout = .milliseconds(100)
                 var owner: PrefactorClient? = try PrefactorClient(configuration: configuration)
                 var running: Task<Void, any Error>? = Task { [owner] in try await owner?.run() }
-                var run: AgentInstanceHandle? = try await owner?.createAgentInstance(agentVersion: ["name": "other"], agentSchemaVersion: [:])
+                var run: AgentInstanceHandle? = try await owner?.createAgentInstance(
+                    agentVersion: ["name": "other"], agentSchemaVersion: [:])
                 try await run?.start()
                 try await eventually("the start waits in the file") {
                     try SQLiteTelemetryQueueStore.inspect(path: file).entries().count == 1
                 }
 
-                let control = QueueFileControl(directory: directory.path, interval: .milliseconds(50), initial: file, takeOver: Self.takeOver(server))
+                let control = QueueFileControl(
+                    directory: directory.path, interval: .milliseconds(50), initial: file, takeOver: Self.takeOver(server))
                 let client = try PrefactorClient(configuration: coreConfiguration(server))
                 let backend = MemoryBackend(width: 140, height: 40)
                 let controller = TUIController(
@@ -138,7 +140,9 @@ struct ControllerQueueFileTests {
                         throw error
                     }
                     backend.send(.key(.character("D")))
-                    try await eventually("D is refused") { await controller.currentModel.message?.text.contains("read-only") == true }
+                    try await eventually("D is refused") {
+                        await controller.currentModel.message?.text.contains("read-only") == true
+                    }
                     #expect(await controller.currentModel.confirmation == nil)
 
                     // The owner stops with its start undelivered: the view, read again, says so.
@@ -154,7 +158,8 @@ struct ControllerQueueFileTests {
                     backend.send(.key(.character("y")))
                     try await eventually("taken over and delivered") {
                         let model = await controller.currentModel
-                        return model.message?.text.contains("Took over \(file): 1 delivered") == true && model.fileView?.entries.isEmpty == true
+                        return model.message?.text.contains("Took over \(file): 1 delivered") == true
+                            && model.fileView?.entries.isEmpty == true
                     }
                     backend.send(.key(.character("q")))
                     _ = await ui.value

@@ -71,7 +71,9 @@ struct ControllerTests {
                 var instanceID = ""
                 try await eventually("the new run is selected") {
                     let model = await controller.currentModel
-                    guard case .instance(let id) = model.selection, model.tree.instances[id]?.instance.phase == .active else { return false }
+                    guard case .instance(let id) = model.selection, model.tree.instances[id]?.instance.phase == .active else {
+                        return false
+                    }
                     instanceID = id
                     return true
                 }
@@ -86,26 +88,34 @@ struct ControllerTests {
                     let model = await controller.currentModel
                     guard case .span(let id) = model.selection, let span = model.tree.spans[id]?.span else { return false }
                     spanID = id
-                    return span.phase == .prepared && span.schemaName == AppModel.defaultSchemaName && span.instanceID == instanceID
+                    return span.phase == .prepared && span.schemaName == AppModel.defaultSchemaName
+                        && span.instanceID == instanceID
                         && span.parentID == nil
                 }
 
                 // s: started.
                 key("s")
-                try await eventually("the span is active") { await controller.currentModel.tree.spans[spanID]?.span.phase == .active }
+                try await eventually("the span is active") {
+                    await controller.currentModel.tree.spans[spanID]?.span.phase == .active
+                }
 
                 // f: finished as complete.
                 key("f")
-                try await eventually("the span is complete") { await controller.currentModel.tree.spans[spanID]?.span.phase == .complete }
+                try await eventually("the span is complete") {
+                    await controller.currentModel.tree.spans[spanID]?.span.phase == .complete
+                }
 
                 // The server has it, complete.
-                let inspector = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
+                let inspector = try APIClient(
+                    configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
                 try await eventually("the server holds the complete span") {
                     let spans = try await inspector.listSpans(instanceID: instanceID).items
                     return spans.count == 1 && spans[0].status == .complete && spans[0].schemaName == AppModel.defaultSchemaName
                 }
                 let apiID = try await inspector.listSpans(instanceID: instanceID).items[0].id
-                try await eventually("the span is resolved in the UI") { await controller.currentModel.tree.spans[spanID]?.span.apiID == apiID }
+                try await eventually("the span is resolved in the UI") {
+                    await controller.currentModel.tree.spans[spanID]?.span.apiID == apiID
+                }
 
                 // The frame shows it.
                 try await eventually("the frame shows the complete span") {
@@ -132,7 +142,8 @@ struct ControllerTests {
                 backend.send(.resize(width: 50, height: 10))
                 try await eventually("the too-small message") {
                     backend.lastFrame?.plainText()
-                        == "Need 60x14 (now 50x10): terminal too small;\nenlarge it or press q to quit" + String(repeating: "\n", count: 8)
+                        == "Need 60x14 (now 50x10): terminal too small;\nenlarge it or press q to quit"
+                        + String(repeating: "\n", count: 8)
                 }
                 backend.send(.resize(width: 120, height: 40))
                 try await eventually("a full frame") {

@@ -32,7 +32,8 @@ final class LogLines: Sendable {
         }
 
         func log(event: LogEvent) {
-            let details = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let details = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                separator: " ")
             sink.lines.withLock { $0.append("\(event.level) \(event.message) \(details)") }
         }
     }
@@ -70,7 +71,8 @@ struct ControllerTrustTests {
             let lines = LogLines()
             try await withUI(server, token: "wrong-token", probe: true, logger: lines.logger) { _, backend, _, ui in
                 try await eventually("the first frame") { backend.frameCount > 0 }
-                let first = backend.lastFrame!.plainText().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                let first = backend.lastFrame!.plainText().split(separator: "\n", omittingEmptySubsequences: false).map(
+                    String.init)
                 #expect(first[0].contains("[auth failed]"), "\(first[0])")
                 #expect(first[29].contains("API check failed: the API rejected the token"), "\(first[29])")
                 #expect(lines.contains("API check failed"))
@@ -125,7 +127,8 @@ struct ControllerTrustTests {
                 }
                 try await eventually("every finish is delivered") {
                     let model = await controller.currentModel
-                    return ids.allSatisfy { id in model.settledOperations[.span(id)]?.contains { $0.kind == .finishSpan } == true }
+                    return ids.allSatisfy { id in model.settledOperations[.span(id)]?.contains { $0.kind == .finishSpan } == true
+                    }
                 }
                 let model = await controller.currentModel
                 let finishIDs = ids.map { id in
@@ -180,7 +183,9 @@ struct ControllerTrustTests {
                 #expect(lines.contains("Delivery health: retrying"), "\(lines.all)")
                 #expect(lines.contains("API health: retrying"), "\(lines.all)")
                 #expect(lines.contains("API health: ok"), "\(lines.all)")
-                #expect(lines.all.contains { $0.contains("Operation failed permanently") && $0.contains("status=400") }, "\(lines.all)")
+                #expect(
+                    lines.all.contains { $0.contains("Operation failed permanently") && $0.contains("status=400") },
+                    "\(lines.all)")
                 backend.send(.key(.interrupt))
                 _ = await ui.value
             }
@@ -219,7 +224,8 @@ struct ControllerTrustTests {
                 try await eventually("the span is shown") { await controller.currentModel.tree.spans[span] != nil }
                 backend.send(.key(.character("q")))
                 #expect(await ui.value == .drained)
-                let inspector = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
+                let inspector = try APIClient(
+                    configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
                 let spans = try await inspector.listSpans(instanceID: run.id).items
                 #expect(spans.count == 1)
                 #expect(spans.first?.status == .cancelled)

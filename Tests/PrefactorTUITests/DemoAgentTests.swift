@@ -18,7 +18,8 @@ struct DemoAgentTests {
             let notices = Notices()
             let collector = Task { for await notice in agent.notices { notices.add(notice) } }
             defer { collector.cancel() }
-            let inspector = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
+            let inspector = try APIClient(
+                configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 group.addTask { await agent.run() }
@@ -45,7 +46,8 @@ struct DemoAgentTests {
                 await agent.stopAndWait()
                 let report = await client.shutdown()
                 #expect(report.undelivered.isEmpty)
-                #expect(try await inspector.listAgentInstances(status: .active).items.isEmpty, "stopping cancels the run in progress")
+                #expect(
+                    try await inspector.listAgentInstances(status: .active).items.isEmpty, "stopping cancels the run in progress")
                 group.cancelAll()
                 try? await inspector.shutdown()
             }

@@ -92,16 +92,24 @@ struct LayoutGoldenTests {
     @Test func permanentFailuresAfterTheQueueEmptied() throws {
         var model = emptyModel(demo: .paused)
         model.apply(at: 0, [.instanceStarted(instance("inst-fail"))])
-        model.apply(at: 1, [
-            .spanStarted(span("sp-bad", in: "inst-fail", "tool:call", .active, payload: ["tool": "shell"], started: 1)),
-        ])
-        model.apply(at: 2, [
-            .spanFinished(span("sp-bad", in: "inst-fail", "tool:call", .complete, payload: ["tool": "shell"], started: 1, finished: 2,
-                deliveryError: "HTTP 422: payload does not match the schema")),
-            .operationFailed(FailedOperation(operation: createOperation(3, instance: "inst-fail", span: "sp-bad", schema: "tool:call", enqueued: 1),
-                reason: "HTTP 422: payload does not match the schema", status: 422)),
-            .queueChanged(QueueStats(delivered: 2, failed: 1)),
-        ])
+        model.apply(
+            at: 1,
+            [
+                .spanStarted(span("sp-bad", in: "inst-fail", "tool:call", .active, payload: ["tool": "shell"], started: 1))
+            ])
+        model.apply(
+            at: 2,
+            [
+                .spanFinished(
+                    span(
+                        "sp-bad", in: "inst-fail", "tool:call", .complete, payload: ["tool": "shell"], started: 1, finished: 2,
+                        deliveryError: "HTTP 422: payload does not match the schema")),
+                .operationFailed(
+                    FailedOperation(
+                        operation: createOperation(3, instance: "inst-fail", span: "sp-bad", schema: "tool:call", enqueued: 1),
+                        reason: "HTTP 422: payload does not match the schema", status: 422)),
+                .queueChanged(QueueStats(delivered: 2, failed: 1)),
+            ])
         model.tick(at(3))
         model.press(.character("G"))
         #expect(model.selection == .span("sp-bad"))
@@ -133,12 +141,28 @@ struct WideCharacterTests {
     func wideModel() -> AppModel {
         var model = emptyModel()
         model.apply(at: 0, [.instanceStarted(instance("inst-漢字", started: 0))])
-        model.apply(at: 1, [
-            .spanStarted(span("sp-cjk", in: "inst-漢字", "tool:call", .active, payload: ["tool": "漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字"], started: 1)),
-            .spanStarted(span("sp-emoji", in: "inst-漢字", parent: "sp-cjk", "llm:chat", .active, payload: ["model": "🎉party🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉"], started: 2)),
-            .spanStarted(span("sp-comb", in: "inst-漢字", "agent:step", .active, payload: ["step": "cafe\u{301} re\u{301}sume\u{301} nai\u{308}ve e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}"], started: 3)),
-            .spanStarted(span("sp-🎉", in: "inst-漢字", "漢字:🎉", .active, payload: ["prompt": "混合 mixed 🎉 e\u{301} text that goes on and on and on"], started: 4)),
-        ])
+        model.apply(
+            at: 1,
+            [
+                .spanStarted(
+                    span("sp-cjk", in: "inst-漢字", "tool:call", .active, payload: ["tool": "漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字漢字"], started: 1)
+                ),
+                .spanStarted(
+                    span(
+                        "sp-emoji", in: "inst-漢字", parent: "sp-cjk", "llm:chat", .active,
+                        payload: ["model": "🎉party🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉"], started: 2)),
+                .spanStarted(
+                    span(
+                        "sp-comb", in: "inst-漢字", "agent:step", .active,
+                        payload: [
+                            "step":
+                                "cafe\u{301} re\u{301}sume\u{301} nai\u{308}ve e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}"
+                        ], started: 3)),
+                .spanStarted(
+                    span(
+                        "sp-🎉", in: "inst-漢字", "漢字:🎉", .active,
+                        payload: ["prompt": "混合 mixed 🎉 e\u{301} text that goes on and on and on"], started: 4)),
+            ])
         model.tick(at(10))
         return model
     }

@@ -15,7 +15,8 @@ struct QueueFileViewTests {
     func entry(_ id: UInt64, failed: String? = nil, attempts: Int = 0, lastError: String? = nil) -> QueueFileEntry {
         let operation = createOperation(id, instance: "inst-x", span: "sp-\(id)", schema: "tool:call", enqueued: 1)
         var entry = QueueFileEntry(
-            id: id, kind: operation.kind.rawValue, instanceID: "inst-x", spanID: "sp-\(id)", idempotencyKey: operation.idempotencyKey,
+            id: id, kind: operation.kind.rawValue, instanceID: "inst-x", spanID: "sp-\(id)",
+            idempotencyKey: operation.idempotencyKey,
             enqueuedAt: at(1), operation: operation, failedReason: failed)
         entry.attempts = attempts
         entry.lastError = lastError
@@ -25,9 +26,11 @@ struct QueueFileViewTests {
     func viewing(alive: Bool) -> AppModel {
         var model = richModel()
         model.focus = .queue
-        model.applyQueueFile(QueueFileView(
-            path: Self.path, owner: .init(pid: 42, command: "demo", startedAt: at(0)), ownerAlive: alive,
-            entries: [entry(1, attempts: 2, lastError: "HTTP 503: down"), entry(2, failed: "HTTP 422: rejected")], readAt: at(20)))
+        model.applyQueueFile(
+            QueueFileView(
+                path: Self.path, owner: .init(pid: 42, command: "demo", startedAt: at(0)), ownerAlive: alive,
+                entries: [entry(1, attempts: 2, lastError: "HTTP 503: down"), entry(2, failed: "HTTP 422: rejected")],
+                readAt: at(20)))
         return model
     }
 
@@ -89,8 +92,10 @@ struct QueueFileViewTests {
         var model = richModel()
         #expect(model.press(.character("O")) == [.listQueueFiles])
         model.queuePicker = QueueFilePicker(files: [
-            QueueFiles.Summary(path: "/q/a.sqlite", owner: nil, ownerAlive: true, depth: 3, failed: 0, oldest: nil, bytes: 10, problem: nil),
-            QueueFiles.Summary(path: "/q/b.sqlite", owner: nil, ownerAlive: false, depth: 5, failed: 1, oldest: nil, bytes: 10, problem: nil),
+            QueueFiles.Summary(
+                path: "/q/a.sqlite", owner: nil, ownerAlive: true, depth: 3, failed: 0, oldest: nil, bytes: 10, problem: nil),
+            QueueFiles.Summary(
+                path: "/q/b.sqlite", owner: nil, ownerAlive: false, depth: 5, failed: 1, oldest: nil, bytes: 10, problem: nil),
         ])
         let frame = lines(model.frame(140, 40)).joined(separator: "\n")
         #expect(frame.contains("> live unknown owner: 3 queued, 0 failed"), "\(frame)")

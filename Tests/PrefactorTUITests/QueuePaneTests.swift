@@ -21,17 +21,35 @@ struct QueuePaneTests {
         let create = createOperation(3, instance: "inst", span: "sp", schema: "tool:call", enqueued: 1)
         model.apply(at: 1, [.operationEnqueued(OperationSnapshot(operation: create, state: .pending))])
         model.apply(at: 2, [.operationSent(operationID: 3, attempt: 1)])
-        model.apply(at: 3, [.operationRetrying(operationID: 3, attempt: 1, nextAttemptAt: at(5), delay: .seconds(2), error: "HTTP 503: the whole error text")])
+        model.apply(
+            at: 3,
+            [
+                .operationRetrying(
+                    operationID: 3, attempt: 1, nextAttemptAt: at(5), delay: .seconds(2), error: "HTTP 503: the whole error text")
+            ])
         model.apply(at: 5, [.operationSent(operationID: 3, attempt: 2)])
         model.apply(at: 6, [.operationDelivered(operationID: 3, attempts: 2)])
-        #expect(model.attempts[3] == [
-            OperationAttempt(number: 1, sentAt: at(2), settledAt: at(3), status: .retrying(error: "HTTP 503: the whole error text", nextAttemptAt: at(5))),
-            OperationAttempt(number: 2, sentAt: at(5), settledAt: at(6), status: .delivered),
-        ])
+        #expect(
+            model.attempts[3] == [
+                OperationAttempt(
+                    number: 1, sentAt: at(2), settledAt: at(3),
+                    status: .retrying(error: "HTTP 503: the whole error text", nextAttemptAt: at(5))),
+                OperationAttempt(number: 2, sentAt: at(5), settledAt: at(6), status: .delivered),
+            ])
         let failing = createOperation(4, instance: "inst", span: "sp2", schema: "tool:call", enqueued: 7)
-        model.apply(at: 7, [.operationEnqueued(OperationSnapshot(operation: failing, state: .pending)), .operationSent(operationID: 4, attempt: 1)])
-        model.apply(at: 8, [.operationFailed(FailedOperation(operation: failing, reason: "HTTP 422: payload rejected", status: 422))])
-        #expect(model.attempts[4] == [OperationAttempt(number: 1, sentAt: at(7), settledAt: at(8), status: .failed(reason: "HTTP 422: payload rejected"))])
+        model.apply(
+            at: 7,
+            [
+                .operationEnqueued(OperationSnapshot(operation: failing, state: .pending)),
+                .operationSent(operationID: 4, attempt: 1),
+            ])
+        model.apply(
+            at: 8, [.operationFailed(FailedOperation(operation: failing, reason: "HTTP 422: payload rejected", status: 422))])
+        #expect(
+            model.attempts[4] == [
+                OperationAttempt(
+                    number: 1, sentAt: at(7), settledAt: at(8), status: .failed(reason: "HTTP 422: payload rejected"))
+            ])
     }
 
     @Test func theListHasQueuedOperationsThenFailedOnesAndArrowsSelect() {
@@ -66,7 +84,8 @@ struct QueuePaneTests {
         var model = focusedQueue()
         let long = "HTTP 503: Service Unavailable - the upstream database is in maintenance until 12:00 UTC; retry later"
         model.apply(at: 21, [.operationSent(operationID: 42, attempt: 1)])
-        model.apply(at: 22, [.operationRetrying(operationID: 42, attempt: 1, nextAttemptAt: at(30), delay: .seconds(8), error: long)])
+        model.apply(
+            at: 22, [.operationRetrying(operationID: 42, attempt: 1, nextAttemptAt: at(30), delay: .seconds(8), error: long)])
         model.queueSelection = 42
         model.press(.enter)
         let text = lines(model.frame(200, 50)).joined(separator: "\n")

@@ -11,7 +11,8 @@ func longModel(count: Int = 60, readonly: Bool = false) -> AppModel {
     model.apply(
         at: 1,
         (0..<count).map { index in
-            .spanFinished(span(String(format: "sp-%03d", index), in: "inst-long", "agent:step", .complete, started: 0.5, finished: 1))
+            .spanFinished(
+                span(String(format: "sp-%03d", index), in: "inst-long", "agent:step", .complete, started: 0.5, finished: 1))
         })
     model.resize(80, 24)
     return model
@@ -99,7 +100,11 @@ struct FoldingTests {
         #expect(model.selection == .span("sp-plan"))
         model.press(.character("h"))
         #expect(model.collapsed.contains(.span("sp-plan")))
-        #expect(model.rowIDs == [.instance(IDs.alpha), .span("sp-plan"), .span("sp-skip"), .instance(IDs.beta), .span("sp-beta"), .instance(IDs.gamma)])
+        #expect(
+            model.rowIDs == [
+                .instance(IDs.alpha), .span("sp-plan"), .span("sp-skip"), .instance(IDs.beta), .span("sp-beta"),
+                .instance(IDs.gamma),
+            ])
         // A collapsed row shows its roll-up: 5 spans below, 1 running (the prepared one has not started), 1 failed.
         let text = lines(model.frame(80, 24))
         #expect(text[2].contains("▸ ● agent:plan [5 ●1 ✗1]"), "\(text[2])")
@@ -250,15 +255,19 @@ struct ViewStateTests {
         model.apply(at: 21, [.spanStarted(span("sp-new", in: IDs.alpha, parent: "sp-search", "tool:call", .active, started: 21))])
         #expect(model.selection == .span("sp-new"))
         // Two changes in the same tick: the later one wins.
-        model.apply(at: 21, [
-            .spanStarted(span("sp-a", in: IDs.beta, "tool:call", .active, started: 21)),
-            .spanStarted(span("sp-b", in: IDs.alpha, "tool:call", .active, started: 21)),
-        ])
+        model.apply(
+            at: 21,
+            [
+                .spanStarted(span("sp-a", in: IDs.beta, "tool:call", .active, started: 21)),
+                .spanStarted(span("sp-b", in: IDs.alpha, "tool:call", .active, started: 21)),
+            ])
         #expect(model.selection == .span("sp-b"))
         model.apply(at: 21, [.spanFinished(span("sp-a", in: IDs.beta, "tool:call", .complete, started: 21, finished: 21))])
         #expect(model.selection == .span("sp-a"))
         // Any manual move turns follow off.
-        for key in [Key.down, .up, .character("j"), .character("k"), .pageUp, .pageDown, .character("g"), .character("G"), .home, .end] {
+        for key in [
+            Key.down, .up, .character("j"), .character("k"), .pageUp, .pageDown, .character("g"), .character("G"), .home, .end,
+        ] {
             model.follow = true
             model.press(key)
             #expect(!model.follow, "\(key) turns follow off")
@@ -297,14 +306,16 @@ struct LiveUpdateTests {
         let offset = model.selectedIndex! - model.scroll
         let top = model.rowIDs[model.scroll]
         // Appended below, status changes, a new run, queue traffic.
-        model.apply(at: 2, [
-            .spanStarted(span("sp-zzz", in: "inst-long", "tool:call", .active, started: 2)),
-            .spanFinished(span("sp-040", in: "inst-long", "agent:step", .failed, started: 0.5, finished: 2)),
-            .instanceStarted(instance("inst-other", started: 2)),
-            .spanStarted(span("sp-other", in: "inst-other", "tool:call", .active, started: 2)),
-            .queueChanged(QueueStats(pending: 3)),
-            .healthChanged(.retrying),
-        ])
+        model.apply(
+            at: 2,
+            [
+                .spanStarted(span("sp-zzz", in: "inst-long", "tool:call", .active, started: 2)),
+                .spanFinished(span("sp-040", in: "inst-long", "agent:step", .failed, started: 0.5, finished: 2)),
+                .instanceStarted(instance("inst-other", started: 2)),
+                .spanStarted(span("sp-other", in: "inst-other", "tool:call", .active, started: 2)),
+                .queueChanged(QueueStats(pending: 3)),
+                .healthChanged(.retrying),
+            ])
         #expect(model.selection == selected)
         #expect(model.scroll == scroll)
         // A span inserted above the screen: the selected row and the rows on screen stay where they were.
@@ -345,7 +356,9 @@ struct LiveUpdateTests {
         model.apply(at: 0, [.instanceStarted(instance("inst"))])
         // The parent is known locally but not yet delivered; the child (e.g. from another process) names its API id.
         model.apply(at: 1, [.spanStarted(span("parent", in: "inst", "agent:plan", .active, started: 1))])
-        model.apply(at: 2, [.spanStarted(span("child", in: "inst", parent: "api-parent", "llm:chat", .active, apiID: "api-child", started: 2))])
+        model.apply(
+            at: 2,
+            [.spanStarted(span("child", in: "inst", parent: "api-parent", "llm:chat", .active, apiID: "api-child", started: 2))])
         #expect(model.tree.parent(of: .span("child")) == .instance("inst"))
         #expect(model.rowIDs == [.instance("inst"), .span("parent"), .span("child")])
         #expect(model.rows.map(\.depth) == [0, 1, 1])
@@ -457,7 +470,8 @@ struct ActionTests {
         model.press(.character("a"))
         for _ in 0..<20 { model.press(.backspace) }
         model.type("   ")
-        #expect(model.handle(.enter) == [.addSpan(instanceID: IDs.alpha, parentSpanID: nil, schemaName: AppModel.defaultSchemaName)])
+        #expect(
+            model.handle(.enter) == [.addSpan(instanceID: IDs.alpha, parentSpanID: nil, schemaName: AppModel.defaultSchemaName)])
     }
 
     @Test func addSpanRefusedOnAFinishedRun() {

@@ -74,18 +74,24 @@ struct RemoteModelTests {
                     remoteSpan("sp_first", in: "ai_r", parent: "sp_root", "agent:llm", .complete, started: 1, finished: 3),
                 ],
                 loaded: ["ai_r"]))
-        model.apply(changes(spans: [remoteSpan("sp_zeroth", in: "ai_r", parent: "sp_root", "agent:llm", .complete, started: 0.5, finished: 4)]))
+        model.apply(
+            changes(spans: [
+                remoteSpan("sp_zeroth", in: "ai_r", parent: "sp_root", "agent:llm", .complete, started: 0.5, finished: 4)
+            ]))
         #expect(model.rows.map(\.node.rawID) == ["ai_r", "sp_root", "sp_zeroth", "sp_first", "sp_second"])
     }
 
     @Test("A remote span that the local client owns (same API id) shows once, as the local one")
     func localWinsWhenRemoteArrivesLater() {
         var model = watching()
-        model.apply(at: 0, [
-            .instanceStarted(instance("ai_local")),
-            .spanStarted(span("local-1", in: "ai_local", "agent:llm", .active, apiID: "sp_api", started: 0)),
-        ])
-        model.apply(changes(instances: [remoteInstance("ai_local")], spans: [remoteSpan("sp_api", in: "ai_local")], loaded: ["ai_local"]))
+        model.apply(
+            at: 0,
+            [
+                .instanceStarted(instance("ai_local")),
+                .spanStarted(span("local-1", in: "ai_local", "agent:llm", .active, apiID: "sp_api", started: 0)),
+            ])
+        model.apply(
+            changes(instances: [remoteInstance("ai_local")], spans: [remoteSpan("sp_api", in: "ai_local")], loaded: ["ai_local"]))
         #expect(model.tree.spanCount == 1)
         #expect(model.tree.spans["local-1"] != nil)
         #expect(!model.isRemote(.instance("ai_local")))
@@ -95,7 +101,8 @@ struct RemoteModelTests {
     func localTakesOverRemoteCopy() {
         var model = watching()
         model.apply(at: 0, [.instanceStarted(instance("ai_local"))])
-        model.apply(changes(spans: [remoteSpan("sp_api", in: "ai_local"), remoteSpan("sp_kid", in: "ai_local", parent: "sp_api")]))
+        model.apply(
+            changes(spans: [remoteSpan("sp_api", in: "ai_local"), remoteSpan("sp_kid", in: "ai_local", parent: "sp_api")]))
         #expect(model.tree.spanCount == 2)
         model.apply(at: 1, [.spanResolved(span("local-1", in: "ai_local", "agent:llm", .active, apiID: "sp_api", started: 0))])
         #expect(model.tree.spanCount == 2)
@@ -111,7 +118,10 @@ struct RemoteModelTests {
         model.selection = .span("sp_a")
         model.refreshRows()
         let row = model.selectedIndex.map { $0 - model.scroll }
-        model.apply(changes(spans: [remoteSpan("sp_b", in: "ai_a", started: 1), remoteSpan("sp_a", in: "ai_a", "agent:llm", .complete, finished: 2)]))
+        model.apply(
+            changes(spans: [
+                remoteSpan("sp_b", in: "ai_a", started: 1), remoteSpan("sp_a", in: "ai_a", "agent:llm", .complete, finished: 2),
+            ]))
         #expect(model.selection == .span("sp_a"))
         #expect(model.selectedIndex.map { $0 - model.scroll } == row)
         #expect(model.tree.status(of: .span("sp_a")) == .complete)
@@ -121,10 +131,12 @@ struct RemoteModelTests {
     func finishedRunsFold() {
         var model = watching()
         model.apply(
-            changes(instances: [
-                remoteInstance("ai_done", .complete, finished: 1, spans: SpanCounts(total: 7, complete: 6, failed: 1, finished: 7)),
-                remoteInstance("ai_live"),
-            ], loaded: ["ai_live"]))
+            changes(
+                instances: [
+                    remoteInstance(
+                        "ai_done", .complete, finished: 1, spans: SpanCounts(total: 7, complete: 6, failed: 1, finished: 7)),
+                    remoteInstance("ai_live"),
+                ], loaded: ["ai_live"]))
         #expect(model.collapsed.contains(.instance("ai_done")))
         #expect(!model.collapsed.contains(.instance("ai_live")))
         #expect(model.needsRemoteSpans(.instance("ai_done")))
@@ -137,14 +149,17 @@ struct RemoteModelTests {
     @Test("Finished remote runs age out after the age-out time, except the selected one")
     func ageOut() {
         var model = watching(ageOut: 60)
-        model.apply(changes(instances: [
-            remoteInstance("ai_old", .complete, finished: 0), remoteInstance("ai_kept", .failed, finished: 0),
-            remoteInstance("ai_live"),
-        ], spans: [
-            remoteSpan("sp_old", in: "ai_old", "agent:llm", .complete, finished: 0),
-            remoteSpan("sp_old_child", in: "ai_old", parent: "sp_old", "agent:tool", .complete, finished: 0),
-            remoteSpan("sp_orphan", in: "ai_old", parent: "sp_unknown", "agent:tool", .complete, finished: 0),
-        ]))
+        model.apply(
+            changes(
+                instances: [
+                    remoteInstance("ai_old", .complete, finished: 0), remoteInstance("ai_kept", .failed, finished: 0),
+                    remoteInstance("ai_live"),
+                ],
+                spans: [
+                    remoteSpan("sp_old", in: "ai_old", "agent:llm", .complete, finished: 0),
+                    remoteSpan("sp_old_child", in: "ai_old", parent: "sp_old", "agent:tool", .complete, finished: 0),
+                    remoteSpan("sp_orphan", in: "ai_old", parent: "sp_unknown", "agent:tool", .complete, finished: 0),
+                ]))
         model.selection = .instance("ai_kept")
         model.tick(at(120))
         let removed = model.ageOutRemote()

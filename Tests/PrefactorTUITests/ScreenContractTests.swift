@@ -21,20 +21,31 @@ func spanWithOperations() -> AppModel {
     model.apply(at: 1, [.spanStarted(span("sp", in: "inst", "tool:call", .active, payload: ["tool": "grep"], started: 1))])
     let create = TelemetryOperation(
         id: 5, instanceID: "inst",
-        body: .createSpan(spanID: "sp", parentSpanID: nil, schemaName: "tool:call", status: .active, payload: [:], startedAt: at(1)),
+        body: .createSpan(
+            spanID: "sp", parentSpanID: nil, schemaName: "tool:call", status: .active, payload: [:], startedAt: at(1)),
         idempotencyKey: "6f1d2c3e-1b2a-4c3d-9e8f-0a1b2c3d4e5f", enqueuedAt: at(1))
     model.apply(at: 1, [.operationEnqueued(OperationSnapshot(operation: create, state: .pending))])
-    model.apply(at: 1.5, [
-        .operationSent(operationID: 5, attempt: 1), .operationDelivered(operationID: 5, attempts: 1),
-        .spanResolved(span("sp", in: "inst", "tool:call", .active, apiID: "sp_0000000000000000000000a1", payload: ["tool": "grep"], started: 1)),
-    ])
+    model.apply(
+        at: 1.5,
+        [
+            .operationSent(operationID: 5, attempt: 1), .operationDelivered(operationID: 5, attempts: 1),
+            .spanResolved(
+                span(
+                    "sp", in: "inst", "tool:call", .active, apiID: "sp_0000000000000000000000a1", payload: ["tool": "grep"],
+                    started: 1)),
+        ])
     let finish = TelemetryOperation(
         id: 9, instanceID: "inst", body: .finishSpan(spanID: "sp", status: .complete, resultPayload: nil, timestamp: at(2)),
         idempotencyKey: "0c9b8a7d-6e5f-4a3b-2c1d-fedcba987654", enqueuedAt: at(2))
-    model.apply(at: 2, [
-        .spanFinished(span("sp", in: "inst", "tool:call", .complete, apiID: "sp_0000000000000000000000a1", payload: ["tool": "grep"], started: 1, finished: 2)),
-        .operationEnqueued(OperationSnapshot(operation: finish, state: .pending)),
-    ])
+    model.apply(
+        at: 2,
+        [
+            .spanFinished(
+                span(
+                    "sp", in: "inst", "tool:call", .complete, apiID: "sp_0000000000000000000000a1", payload: ["tool": "grep"],
+                    started: 1, finished: 2)),
+            .operationEnqueued(OperationSnapshot(operation: finish, state: .pending)),
+        ])
     model.selection = .span("sp")
     return model
 }
@@ -61,9 +72,12 @@ struct DetailPaneContractTests {
 
     @Test func failedOperationKeepsItsKeyAndReason() {
         var model = spanWithOperations()
-        model.apply(at: 3, [
-            .operationFailed(FailedOperation(operation: model.operations[9]!.operation, reason: "HTTP 422: bad result", status: 422)),
-        ])
+        model.apply(
+            at: 3,
+            [
+                .operationFailed(
+                    FailedOperation(operation: model.operations[9]!.operation, reason: "HTTP 422: bad result", status: 422))
+            ])
         let detail = detailText(model.frame(160, 48))
         #expect(detail.contains("#9 finish_span  failed: HTTP 422: bad result"), "\(detail)")
         #expect(detail.contains("key 0c9b8a7d-6e5f-4a3b-2c1d-fedcba987654"))
@@ -84,7 +98,8 @@ struct DetailPaneContractTests {
         // Where there is room, timestamps stay on their label's line.
         let wide = detailText(model.frame(160, 48))
         #expect(wide.contains("started  2026-01-01T00:00:01.000000Z"), "\(wide)")
-        #expect(wide.contains("  2026-01-01T00:00:02.000000Z ✓ complete") || wide.contains("2026-01-01T00:00:02.000000Z ✓ complete"))
+        #expect(
+            wide.contains("  2026-01-01T00:00:02.000000Z ✓ complete") || wide.contains("2026-01-01T00:00:02.000000Z ✓ complete"))
     }
 }
 
@@ -97,16 +112,19 @@ struct TreeStatusContractTests {
         model.apply(at: 1, [.spanPrepared(span("sp", in: "inst", "agent:step", .prepared, prepared: 1))])
         let create = TelemetryOperation(
             id: 1, instanceID: "inst",
-            body: .createSpan(spanID: "sp", parentSpanID: nil, schemaName: "agent:step", status: .pending, payload: [:], startedAt: at(1)),
+            body: .createSpan(
+                spanID: "sp", parentSpanID: nil, schemaName: "agent:step", status: .pending, payload: [:], startedAt: at(1)),
             idempotencyKey: "key-create", enqueuedAt: at(2))
         let finish = TelemetryOperation(
             id: 2, instanceID: "inst", body: .finishSpan(spanID: "sp", status: .cancelled, resultPayload: nil, timestamp: at(2)),
             idempotencyKey: "key-finish", enqueuedAt: at(2))
-        model.apply(at: 2, [
-            .spanFinished(span("sp", in: "inst", "agent:step", .cancelled, prepared: 1, finished: 2)),
-            .operationEnqueued(OperationSnapshot(operation: create, state: .pending)),
-            .operationEnqueued(OperationSnapshot(operation: finish, state: .blocked)),
-        ])
+        model.apply(
+            at: 2,
+            [
+                .spanFinished(span("sp", in: "inst", "agent:step", .cancelled, prepared: 1, finished: 2)),
+                .operationEnqueued(OperationSnapshot(operation: create, state: .pending)),
+                .operationEnqueued(OperationSnapshot(operation: finish, state: .blocked)),
+            ])
         model.selection = .span("sp")
         return model
     }
@@ -144,7 +162,8 @@ struct TreeStatusContractTests {
         let create = createOperation(3, instance: "inst", span: "sp", schema: "tool:call", enqueued: 1)
         model.apply(at: 1, [.operationEnqueued(OperationSnapshot(operation: create, state: .pending))])
         // The client reports a permanent failure as an operation event only.
-        model.apply(at: 2, [.operationFailed(FailedOperation(operation: create, reason: "HTTP 422: schema mismatch", status: 422))])
+        model.apply(
+            at: 2, [.operationFailed(FailedOperation(operation: create, reason: "HTTP 422: schema mismatch", status: 422))])
         let text = lines(model.frame(100, 30))
         #expect(text[2].hasPrefix("    ✗ tool:call sync failed shell"), "\(text[2])")
         #expect(model.frame(100, 30)[2, 4].style.foreground == .red, "the failed glyph's colour")
@@ -161,10 +180,12 @@ struct TreeStatusContractTests {
     @Test func rollUpsDoNotCountPreparedSpansAsRunning() {
         var model = emptyModel()
         model.apply(at: 0, [.instanceStarted(instance("inst"))])
-        model.apply(at: 1, [
-            .spanPrepared(span("sp-a", in: "inst", "agent:step", .prepared, prepared: 1)),
-            .spanPrepared(span("sp-b", in: "inst", "agent:step", .prepared, prepared: 1)),
-        ])
+        model.apply(
+            at: 1,
+            [
+                .spanPrepared(span("sp-a", in: "inst", "agent:step", .prepared, prepared: 1)),
+                .spanPrepared(span("sp-b", in: "inst", "agent:step", .prepared, prepared: 1)),
+            ])
         let rollUp = model.tree.rollUp(.instance("inst"))
         #expect(rollUp.spans == 2 && rollUp.running == 0 && rollUp.failed == 0)
         model.press(.character("-"))

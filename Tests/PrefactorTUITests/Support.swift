@@ -39,11 +39,14 @@ func createOperation(
 ) -> TelemetryOperation {
     TelemetryOperation(
         id: id, instanceID: instanceID,
-        body: .createSpan(spanID: spanID, parentSpanID: parent, schemaName: schema, status: .active, payload: [:], startedAt: at(enqueued)),
+        body: .createSpan(
+            spanID: spanID, parentSpanID: parent, schemaName: schema, status: .active, payload: [:], startedAt: at(enqueued)),
         idempotencyKey: "key-\(id)", enqueuedAt: at(enqueued))
 }
 
-func finishOperation(_ id: UInt64, instance instanceID: String, span spanID: String, status: FinishStatus = .complete, enqueued: Double)
+func finishOperation(
+    _ id: UInt64, instance instanceID: String, span spanID: String, status: FinishStatus = .complete, enqueued: Double
+)
     -> TelemetryOperation
 {
     TelemetryOperation(
@@ -129,7 +132,8 @@ func richModel(health: APIHealth = .ok, demo: DemoState? = nil) -> AppModel {
     model.apply(at: 0, [.instanceRegistered(instance(alpha, .registered, started: nil))])
     model.apply(at: 0.5, [.instanceStarted(instance(alpha, started: 0.5))])
     let plan = span(
-        "sp-plan", in: alpha, "agent:plan", .active, apiID: "api-plan", payload: ["goal": "Answer the user's question"], started: 1)
+        "sp-plan", in: alpha, "agent:plan", .active, apiID: "api-plan", payload: ["goal": "Answer the user's question"],
+        started: 1)
     model.apply(at: 1, [.spanPrepared(span("sp-plan", in: alpha, "agent:plan", .prepared, prepared: 1)), .spanStarted(plan)])
     let llm = span(
         "sp-llm", in: alpha, parent: "sp-plan", "llm:chat", .active, apiID: "api-llm",
@@ -137,7 +141,12 @@ func richModel(health: APIHealth = .ok, demo: DemoState? = nil) -> AppModel {
     model.apply(at: 2, [.spanStarted(llm)])
     let beta = IDs.beta
     model.apply(at: 3, [.instanceStarted(instance(beta, started: 3))])
-    model.apply(at: 4, [.spanStarted(span("sp-beta", in: beta, "llm:chat", .active, apiID: "api-beta", payload: ["model": "gpt-4o"], started: 4))])
+    model.apply(
+        at: 4,
+        [
+            .spanStarted(
+                span("sp-beta", in: beta, "llm:chat", .active, apiID: "api-beta", payload: ["model": "gpt-4o"], started: 4))
+        ])
     var llmDone = llm
     llmDone.phase = .complete
     llmDone.finishedAt = at(5.5)
@@ -147,45 +156,89 @@ func richModel(health: APIHealth = .ok, demo: DemoState? = nil) -> AppModel {
         "sp-tool", in: alpha, parent: "sp-plan", "tool:call", .failed, apiID: "api-tool",
         payload: ["tool": "web_search", "arguments": ["q": "swift ncurses"]], result: ["error": "HTTP 500 from search backend"],
         started: 6, finished: 7.25)
-    model.apply(at: 6, [.spanStarted({ var s = tool; s.phase = .active; s.finishedAt = nil; s.resultPayload = nil; return s }())])
+    model.apply(
+        at: 6,
+        [
+            .spanStarted(
+                {
+                    var s = tool; s.phase = .active; s.finishedAt = nil; s.resultPayload = nil; return s
+                }())
+        ])
     model.apply(at: 7.25, [.spanFinished(tool)])
     let search = span(
-        "sp-search", in: alpha, parent: "sp-plan", "retrieval:search", .active, payload: ["query": "terminal UI wcwidth"], started: 8)
+        "sp-search", in: alpha, parent: "sp-plan", "retrieval:search", .active, payload: ["query": "terminal UI wcwidth"],
+        started: 8)
     model.apply(at: 8, [.spanStarted(search)])
-    model.apply(at: 9, [.spanPrepared(span("sp-next", in: alpha, parent: "sp-search", "llm:chat", .prepared, payload: ["model": "claude-haiku"], prepared: 9))])
+    model.apply(
+        at: 9,
+        [
+            .spanPrepared(
+                span(
+                    "sp-next", in: alpha, parent: "sp-search", "llm:chat", .prepared, payload: ["model": "claude-haiku"],
+                    prepared: 9))
+        ])
     let cancelled = span(
         "sp-cancel", in: alpha, parent: "sp-plan", "tool:call", .cancelled, apiID: "api-cancel", payload: ["tool": "calculator"],
         started: 10, finished: 11)
-    model.apply(at: 10, [.spanStarted({ var s = cancelled; s.phase = .active; s.finishedAt = nil; return s }())])
+    model.apply(
+        at: 10,
+        [
+            .spanStarted(
+                {
+                    var s = cancelled; s.phase = .active; s.finishedAt = nil; return s
+                }())
+        ])
     model.apply(at: 11, [.spanFinished(cancelled)])
     model.apply(at: 11.5, [.spanPrepared(span("sp-skip", in: alpha, "agent:step", .prepared, prepared: 11.5))])
     model.apply(at: 12, [.spanFinished(span("sp-skip", in: alpha, "agent:step", .cancelled, prepared: 11.5, finished: 12))])
 
-    model.apply(at: 13, [
-        .spanFinished(span("sp-beta", in: beta, "llm:chat", .complete, apiID: "api-beta", payload: ["model": "gpt-4o"], started: 4, finished: 9)),
-        .instanceTerminated(instance(beta, .terminated, started: 3, finished: 13, reason: "runaway loop")),
-    ])
+    model.apply(
+        at: 13,
+        [
+            .spanFinished(
+                span(
+                    "sp-beta", in: beta, "llm:chat", .complete, apiID: "api-beta", payload: ["model": "gpt-4o"], started: 4,
+                    finished: 9)),
+            .instanceTerminated(instance(beta, .terminated, started: 3, finished: 13, reason: "runaway loop")),
+        ])
     model.apply(at: 14, [.instanceRegistered(instance(IDs.gamma, .registered, registered: 14, started: nil))])
 
     // The queue: an in-flight create, a retrying finish, a pending create, a blocked finish; one permanent failure.
     let operations: [OperationSnapshot] = [
-        OperationSnapshot(operation: createOperation(41, instance: alpha, span: "sp-search", parent: "sp-plan", schema: "retrieval:search", enqueued: 8), state: .inFlight(attempt: 1)),
-        OperationSnapshot(operation: finishOperation(42, instance: alpha, span: "sp-cancel", status: .cancelled, enqueued: 11), state: .pending),
+        OperationSnapshot(
+            operation: createOperation(
+                41, instance: alpha, span: "sp-search", parent: "sp-plan", schema: "retrieval:search", enqueued: 8),
+            state: .inFlight(attempt: 1)),
+        OperationSnapshot(
+            operation: finishOperation(42, instance: alpha, span: "sp-cancel", status: .cancelled, enqueued: 11), state: .pending),
         OperationSnapshot(operation: finishOperation(43, instance: alpha, span: "sp-plan", enqueued: 15), state: .blocked),
     ]
     model.apply(at: 15, operations.map { .operationEnqueued($0) })
-    model.apply(at: 16, [
-        .operationEnqueued(OperationSnapshot(operation: createOperation(44, instance: alpha, span: "sp-skip", schema: "agent:step", enqueued: 12), state: .pending)),
-        .operationRetrying(operationID: 44, attempt: 2, nextAttemptAt: at(23), delay: .seconds(7), error: "HTTP 503"),
-        .operationFailed(FailedOperation(operation: startInstanceOperation(7, instance: beta, enqueued: 3), reason: "HTTP 409: instance terminated", status: 409)),
-    ])
+    model.apply(
+        at: 16,
+        [
+            .operationEnqueued(
+                OperationSnapshot(
+                    operation: createOperation(44, instance: alpha, span: "sp-skip", schema: "agent:step", enqueued: 12),
+                    state: .pending)),
+            .operationRetrying(operationID: 44, attempt: 2, nextAttemptAt: at(23), delay: .seconds(7), error: "HTTP 503"),
+            .operationFailed(
+                FailedOperation(
+                    operation: startInstanceOperation(7, instance: beta, enqueued: 3), reason: "HTTP 409: instance terminated",
+                    status: 409)),
+        ])
     // Throughput: a delivered count that grows over a few seconds.
     var delivered = 0
     for (second, count) in [(16, 3), (17, 8), (18, 5), (19, 0), (20, 2)] {
         delivered += count
         model.apply(
             at: Double(second),
-            [.queueChanged(QueueStats(pending: 1, blocked: 1, inFlight: 1, retrying: 1, delivered: delivered, failed: 1, oldestEnqueuedAt: at(8)))])
+            [
+                .queueChanged(
+                    QueueStats(
+                        pending: 1, blocked: 1, inFlight: 1, retrying: 1, delivered: delivered, failed: 1, oldestEnqueuedAt: at(8)
+                    ))
+            ])
     }
     model.tick(at(20))
     model.apply(at: 20, [.healthChanged(health)])

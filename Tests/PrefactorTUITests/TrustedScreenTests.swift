@@ -60,9 +60,12 @@ struct TrustedScreenTests {
             ErrorText.brief("PrefactorHTTPError.api (agent_spans.create) HTTP 503 [injected_fault]: Injected fault")
                 == "HTTP 503 injected_fault: Injected fault")
         #expect(
-            ErrorText.brief("PrefactorHTTPError.transport (agent_spans.create): connection reset (error set): Connection refused) (errno: 111)")
+            ErrorText.brief(
+                "PrefactorHTTPError.transport (agent_spans.create): connection reset (error set): Connection refused) (errno: 111)"
+            )
                 == "connection refused")
-        let error = PrefactorHTTPError(code: .transport, message: "connection reset (error set): Connection refused) (errno: 111)")
+        let error = PrefactorHTTPError(
+            code: .transport, message: "connection reset (error set): Connection refused) (errno: 111)")
         #expect(ErrorText.oneLine(error, endpoint: "127.0.0.1:1") == "connection refused at 127.0.0.1:1 - is the API running?")
     }
 
@@ -215,7 +218,10 @@ struct ActionsThatTellTests {
         model.press(.character("g"))
         #expect(model.selection == .instance(IDs.alpha))
         let effects = model.handle(.character("x"))
-        #expect(effects == [.finishSpan("sp-search", .cancelled), .finishSpan("sp-plan", .cancelled), .finishInstance(IDs.alpha, .failed)])
+        #expect(
+            effects == [
+                .finishSpan("sp-search", .cancelled), .finishSpan("sp-plan", .cancelled), .finishInstance(IDs.alpha, .failed),
+            ])
         #expect(model.message?.text == "Cancelling 2 running span(s) under it first")
     }
 
@@ -253,7 +259,8 @@ struct CountsAndVanishedRunsTests {
         model.apply(
             changes(instances: [
                 remoteInstance("ai_a", spans: SpanCounts(total: 8, active: 2, complete: 6)),
-                remoteInstance("ai_b", .complete, finished: 1, spans: SpanCounts(total: 14, complete: 13, failed: 1, finished: 14)),
+                remoteInstance(
+                    "ai_b", .complete, finished: 1, spans: SpanCounts(total: 14, complete: 13, failed: 1, finished: 14)),
             ]))
         let header = lines(model.frame(120, 30))[0]
         #expect(header.contains("22 spans ●2 ✓19 ✗1"), "\(header)")
@@ -268,7 +275,8 @@ struct CountsAndVanishedRunsTests {
 
     @Test func aRunTheAPINoLongerHasIsMarkedGoneAndStopsTicking() {
         var model = watching()
-        model.apply(changes(instances: [remoteInstance("ai_gone")], spans: [remoteSpan("sp_g", in: "ai_gone")], loaded: ["ai_gone"]))
+        model.apply(
+            changes(instances: [remoteInstance("ai_gone")], spans: [remoteSpan("sp_g", in: "ai_gone")], loaded: ["ai_gone"]))
         model.tick(at(5))
         model.apply(.gone(instanceID: "ai_gone", reason: "the API no longer has this run (HTTP 404)"))
         #expect(model.tree.status(of: .instance("ai_gone")) == .gone)
@@ -286,10 +294,12 @@ struct CountsAndVanishedRunsTests {
     @Test func startingAChildOfAPreparedParentSaysSo() {
         var model = emptyModel()
         model.apply(at: 0, [.instanceStarted(instance("ai_p"))])
-        model.apply(at: 1, [
-            .spanPrepared(span("sp_parent", in: "ai_p", "agent:plan", .prepared, prepared: 1)),
-            .spanPrepared(span("sp_child", in: "ai_p", parent: "sp_parent", "llm:chat", .prepared, prepared: 1)),
-        ])
+        model.apply(
+            at: 1,
+            [
+                .spanPrepared(span("sp_parent", in: "ai_p", "agent:plan", .prepared, prepared: 1)),
+                .spanPrepared(span("sp_child", in: "ai_p", parent: "sp_parent", "llm:chat", .prepared, prepared: 1)),
+            ])
         model.selection = .span("sp_child")
         #expect(model.handle(.character("s")) == [.startSpan("sp_child")])
         #expect(model.message?.text == "Starting it starts its prepared parent(s) too: agent:plan")
@@ -307,13 +317,15 @@ struct IncrementalRowsTests {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let parent = index == 0 || state % 4 == 0 ? nil : "s\(Int(state >> 33) % index)"
             let run = "ai_\(Int(state >> 40) % 3)"
-            let instanceID = parent.flatMap { id in
-                events.lazy.compactMap { event -> String? in
-                    if case .spanStarted(let span) = event, span.id == id { return span.instanceID }
-                    return nil
-                }.first
-            } ?? run
-            events.append(.spanStarted(span("s\(index)", in: instanceID, parent: parent, "step", .active, started: Double(index))))
+            let instanceID =
+                parent.flatMap { id in
+                    events.lazy.compactMap { event -> String? in
+                        if case .spanStarted(let span) = event, span.id == id { return span.instanceID }
+                        return nil
+                    }.first
+                } ?? run
+            events.append(
+                .spanStarted(span("s\(index)", in: instanceID, parent: parent, "step", .active, started: Double(index))))
         }
         return events
     }

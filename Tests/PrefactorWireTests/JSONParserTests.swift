@@ -24,22 +24,23 @@ struct JSONParserTests {
         #expect(throws: (any Error).self) { try JSONValue(parsing: Data([0x22, 0xED, 0xA0, 0x80, 0x22])) }
     }
 
-    @Test(arguments: [
-        (" \t\r\n{ \"a\" : [ 1 , 2 ] } \n", ["a": [1, 2]] as JSONValue),
-        (#""\"\\\/\b\f\n\r\t""#, .string("\"\\/\u{8}\u{C}\n\r\t")),
-        (#""\u0041\u00e9\u4e2d""#, .string("Aé中")),
-        (#""\ud83d\ude80""#, .string("🚀")),
-        ("\"🚀 raw\"", .string("🚀 raw")),
-        ("-0", .int(0)),
-        ("0", .int(0)),
-        ("1E2", .double(100)),
-        ("1e-2", .double(0.01)),
-        ("-1.5E+2", .double(-150)),
-        ("123456789012345678901234567890", .double(123_456_789_012_345_678_901_234_567_890.0)),
-        ("9223372036854775808", .double(9_223_372_036_854_775_808.0)),
-        (#"{"a":1,"a":2}"#, ["a": 2] as JSONValue),
-        ("[[[]]]", [[[]]] as JSONValue),
-    ] as [(String, JSONValue)])
+    @Test(
+        arguments: [
+            (" \t\r\n{ \"a\" : [ 1 , 2 ] } \n", ["a": [1, 2]] as JSONValue),
+            (#""\"\\\/\b\f\n\r\t""#, .string("\"\\/\u{8}\u{C}\n\r\t")),
+            (#""\u0041\u00e9\u4e2d""#, .string("Aé中")),
+            (#""\ud83d\ude80""#, .string("🚀")),
+            ("\"🚀 raw\"", .string("🚀 raw")),
+            ("-0", .int(0)),
+            ("0", .int(0)),
+            ("1E2", .double(100)),
+            ("1e-2", .double(0.01)),
+            ("-1.5E+2", .double(-150)),
+            ("123456789012345678901234567890", .double(123_456_789_012_345_678_901_234_567_890.0)),
+            ("9223372036854775808", .double(9_223_372_036_854_775_808.0)),
+            (#"{"a":1,"a":2}"#, ["a": 2] as JSONValue),
+            ("[[[]]]", [[[]]] as JSONValue),
+        ] as [(String, JSONValue)])
     func acceptsValidJSON(text: String, expected: JSONValue) throws {
         #expect(try Self.parse(text) == expected)
     }
@@ -72,7 +73,9 @@ struct JSONParserTests {
         let decoded = try JSONValueDecoder().decode([JSONValue].self, from: tree)
         #expect(decoded == [.double(Double(text)!)], "\(text) decoded as \(decoded)")
         let span = try JSONParser.parse(
-            Array(#"{"type":"agent_span","id":"s","agent_instance_id":"i","schema_name":"x","status":"active","payload":{"score":\#(text),"n":3}}"#.utf8))
+            Array(
+                #"{"type":"agent_span","id":"s","agent_instance_id":"i","schema_name":"x","status":"active","payload":{"score":\#(text),"n":3}}"#
+                    .utf8))
         let model = try JSONValueDecoder().decode(AgentSpan.self, from: span)
         #expect(model.payload["score"] == .double(Double(text)!))
         #expect(model.payload["n"] == .int(3))

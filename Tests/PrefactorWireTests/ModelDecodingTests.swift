@@ -84,8 +84,12 @@ struct ModelDecodingTests {
         "inserted_at", "updated_at",
     ])
     func instanceMissingARequiredFieldFails(field: String) {
-        #expect(throws: DecodingError.self) { try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: nil)) }
-        #expect(throws: DecodingError.self) { try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: .null)) }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: nil))
+        }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: .null))
+        }
     }
 
     @Test(arguments: AgentStatus.allCases)
@@ -108,15 +112,22 @@ struct ModelDecodingTests {
         }
     }
 
-    @Test(arguments: [
-        ("id", JSONValue.int(5)), ("status", .int(1)), ("inserted_at", .int(1_704_067_200)),
-        ("inserted_at", "not a date"), ("started_at", "2024-13-01T00:00:00Z"), ("span_counts", "3"),
-        ("span_counts", ["total": 1]), ("span_counts", ["total": 1.5, "pending": 0, "active": 0, "complete": 0, "failed": 0, "cancelled": 0, "finished": 0]),
-        ("purpose", "production"), ("quality_payloads", ["accuracy"]), ("quality_summaries", ["accuracy": 1]),
-        ("termination_reason", .bool(true)),
-    ] as [(String, JSONValue)])
+    @Test(
+        arguments: [
+            ("id", JSONValue.int(5)), ("status", .int(1)), ("inserted_at", .int(1_704_067_200)),
+            ("inserted_at", "not a date"), ("started_at", "2024-13-01T00:00:00Z"), ("span_counts", "3"),
+            ("span_counts", ["total": 1]),
+            (
+                "span_counts",
+                ["total": 1.5, "pending": 0, "active": 0, "complete": 0, "failed": 0, "cancelled": 0, "finished": 0]
+            ),
+            ("purpose", "production"), ("quality_payloads", ["accuracy"]), ("quality_summaries", ["accuracy": 1]),
+            ("termination_reason", .bool(true)),
+        ] as [(String, JSONValue)])
     func instanceTypeMismatchFails(field: String, value: JSONValue) {
-        #expect(throws: DecodingError.self) { try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: value)) }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentInstance.self, Self.replacing(Self.instance, field, with: value))
+        }
     }
 
     @Test func instanceRoundTripsThroughItsEncoding() throws {
@@ -152,9 +163,15 @@ struct ModelDecodingTests {
     }
 
     @Test func spanWithUnknownStatusOrWrongTypeFails() {
-        #expect(throws: DecodingError.self) { try Self.decode(AgentSpan.self, Self.replacing(Self.span, "status", with: "running")) }
-        #expect(throws: DecodingError.self) { try Self.decode(AgentSpan.self, Self.replacing(Self.span, "type", with: "agent_instance")) }
-        #expect(throws: DecodingError.self) { try Self.decode(AgentSpan.self, Self.replacing(Self.span, "parent_span_id", with: 3)) }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentSpan.self, Self.replacing(Self.span, "status", with: "running"))
+        }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentSpan.self, Self.replacing(Self.span, "type", with: "agent_instance"))
+        }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(AgentSpan.self, Self.replacing(Self.span, "parent_span_id", with: 3))
+        }
     }
 
     // MARK: Agent
@@ -177,16 +194,21 @@ struct ModelDecodingTests {
 
     @Test func agentStrictness() {
         for field in ["type", "id", "name", "status"] {
-            #expect(throws: DecodingError.self, "\(field)") { try Self.decode(Agent.self, Self.replacing(Self.agent, field, with: nil)) }
+            #expect(throws: DecodingError.self, "\(field)") {
+                try Self.decode(Agent.self, Self.replacing(Self.agent, field, with: nil))
+            }
         }
-        #expect(throws: DecodingError.self) { try Self.decode(Agent.self, Self.replacing(Self.agent, "status", with: "complete")) }
+        #expect(throws: DecodingError.self) {
+            try Self.decode(Agent.self, Self.replacing(Self.agent, "status", with: "complete"))
+        }
         #expect(throws: DecodingError.self) { try Self.decode(Agent.self, Self.replacing(Self.agent, "type", with: "agents")) }
         #expect(throws: DecodingError.self) { try Self.decode(Agent.self, Self.replacing(Self.agent, "name", with: 1)) }
     }
 
     @Test(arguments: AgentLifecycleStatus.allCases)
     func everyAgentStatusDecodes(status: AgentLifecycleStatus) throws {
-        #expect(try Self.decode(Agent.self, Self.replacing(Self.agent, "status", with: .string(status.rawValue))).status == status)
+        #expect(
+            try Self.decode(Agent.self, Self.replacing(Self.agent, "status", with: .string(status.rawValue))).status == status)
     }
 
     // MARK: Envelopes and control
@@ -209,7 +231,8 @@ struct ModelDecodingTests {
     }
 
     @Test(arguments: [
-        ControlCase(["terminate": true, "reason": "demo termination"], ControlSignal(terminate: true, reason: "demo termination")),
+        ControlCase(
+            ["terminate": true, "reason": "demo termination"], ControlSignal(terminate: true, reason: "demo termination")),
         ControlCase(["terminate": true, "reason": nil], ControlSignal(terminate: true, reason: nil)),
         ControlCase(["terminate": true], ControlSignal(terminate: true, reason: nil)),
         ControlCase(["terminate": 1, "reason": "r"], ControlSignal(terminate: true, reason: "r")),

@@ -81,7 +81,8 @@ struct RequestBodyTests {
 
     @Test func spanCreateSendsAnEmptyPayloadObjectByDefault() throws {
         let body = try Self.encode(CreateSpanRequest(agentInstanceID: "ai_1", schemaName: "agent:llm"))
-        #expect(body == ["details": ["agent_instance_id": "ai_1", "schema_name": "agent:llm", "status": "active", "payload": [:]]])
+        #expect(
+            body == ["details": ["agent_instance_id": "ai_1", "schema_name": "agent:llm", "status": "active", "payload": [:]]])
     }
 
     @Test func agentCreateWrapsInDetailsWithTheKeyAtTopLevel() throws {
@@ -106,7 +107,10 @@ struct RequestBodyTests {
         #expect(python == ["t": "2025-01-02T03:04:05.123456+00:00"])
         #expect(zulu == ["t": "2025-01-02T03:04:05.123456Z"])
         let whole = Date(timeIntervalSince1970: 1_735_787_045)
-        #expect(try JSONValue(parsing: WireCoding.encoder(style: .python).encode(["t": whole])) == ["t": "2025-01-02T03:04:05.000000+00:00"])
+        #expect(
+            try JSONValue(parsing: WireCoding.encoder(style: .python).encode(["t": whole])) == [
+                "t": "2025-01-02T03:04:05.000000+00:00"
+            ])
     }
 
     @Test func encoderDoesNotEscapeSlashesOrRewriteKeys() throws {

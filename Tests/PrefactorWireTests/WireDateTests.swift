@@ -66,7 +66,8 @@ struct WireDateTests {
         #expect(WireDate.format(microseconds: leapDay + 86_400_000_000) == "2024-03-01T00:00:00.000000Z")
         let nonLeap = WireDate.parseMicroseconds("2023-02-28T00:00:00Z")!
         #expect(WireDate.format(microseconds: nonLeap + 86_400_000_000) == "2023-03-01T00:00:00.000000Z")
-        #expect(WireDate.format(microseconds: WireDate.parseMicroseconds("2024-12-31T00:00:00Z")!) == "2024-12-31T00:00:00.000000Z")
+        #expect(
+            WireDate.format(microseconds: WireDate.parseMicroseconds("2024-12-31T00:00:00Z")!) == "2024-12-31T00:00:00.000000Z")
     }
 
     @Test(arguments: [

@@ -105,7 +105,9 @@ public struct AgentInstanceHandle: Sendable, Hashable {
                 SpanStack.current + [spanID], operation: { try await body(context) }, isolation: isolation)
         } catch {
             if !context.isFinished {
-                try? await context.fail(["error": .string(String(describing: error)), "error_type": .string("\(type(of: error))")])
+                try? await context.fail([
+                    "error": .string(String(describing: error)), "error_type": .string("\(type(of: error))"),
+                ])
             }
             throw error
         }

@@ -36,7 +36,9 @@ public struct AgentInstanceManager: Sendable {
         } else {
             throw PrefactorError(
                 code: .missingSchema,
-                message: "No agentSchemaVersion was given and no schemaRegistry is configured; pass one of them (an empty [:] is allowed)")
+                message:
+                    "No agentSchemaVersion was given and no schemaRegistry is configured; pass one of them (an empty [:] is allowed)"
+            )
         }
         let request = RegisterAgentInstanceRequest(
             agentVersion: agentVersion, agentSchemaVersion: schema, updateCurrentVersion: true, agentID: agentID,

@@ -31,7 +31,8 @@ public struct SpanManager: Sendable {
         let now = client.clock.now()
         let stack = SpanStack.current
         return client.send { machine in
-            machine.prepareSpan(instanceID: instanceID, schemaName: schemaName, parentID: parentSpanID, openSpans: stack, now: now)
+            machine.prepareSpan(
+                instanceID: instanceID, schemaName: schemaName, parentID: parentSpanID, openSpans: stack, now: now)
         }
     }
 
@@ -112,7 +113,9 @@ public struct SpanManager: Sendable {
             try await startIfPrepared(preparedParent.id, payload: preparedParent.payload, startedAt: preparedParent.at)
         }
         let (span, parentAPIID) = try client.send {
-            (machine: inout TelemetryStateMachine) throws(PrefactorError) -> ((SpanSnapshot, String?), TelemetryStateMachine.Actions) in
+            (machine: inout TelemetryStateMachine) throws(PrefactorError) -> (
+                (SpanSnapshot, String?), TelemetryStateMachine.Actions
+            ) in
             (try machine.beginSynchronousStart(id), TelemetryStateMachine.Actions())
         }
         let response: SpanResponse

@@ -328,7 +328,9 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             var dropped: [UInt64] = []
             for id in ids {
                 let key = Int64(bitPattern: id)
-                guard let row = try Row.fetchOne(db, sql: "SELECT body, failed_reason FROM operations WHERE id = ?", arguments: [key])
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT body, failed_reason FROM operations WHERE id = ?", arguments: [key])
                 else { continue }
                 let body: Data? = row[0]
                 try db.execute(

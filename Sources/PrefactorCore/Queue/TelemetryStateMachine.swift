@@ -819,7 +819,8 @@ struct TelemetryStateMachine {
         }
         if stats.oldestEnqueuedAt == nil { stats.oldestEnqueuedAt = operation.enqueuedAt }
         if publishing {
-            actions.events.append(.operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
+            actions.events.append(
+                .operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
         }
     }
 
@@ -900,7 +901,9 @@ struct TelemetryStateMachine {
         stats.retrying += 1
         backingOff.insert(id)
         actions.retrying.append((id, entry.attempts, error))
-        emit(.operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error), &actions)
+        emit(
+            .operationRetrying(operationID: id, attempt: entry.attempts, nextAttemptAt: next, delay: delay, error: error),
+            &actions)
         emitStats(&actions)
     }
 

@@ -245,7 +245,9 @@ public actor RemoteWatcher {
             if let cursor = instanceCursor[agent.id] {
                 instances = try await collect(
                     after: cursor, inclusive: false, sorting: "updated_at",
-                    fetch: { since, page in try await self.api.listAgentInstances(agentID: agent.id, updatedSince: since, page: page) },
+                    fetch: { since, page in
+                        try await self.api.listAgentInstances(agentID: agent.id, updatedSince: since, page: page)
+                    },
                     updatedAt: { $0.updatedAt }, id: { $0.id })
             } else {
                 instances = try await firstLoad(agentID: agent.id)
@@ -321,7 +323,8 @@ public actor RemoteWatcher {
         scan: while finished < options.maxFinished {
             requestCount += 1
             let page = try await api.listAgentInstances(
-                agentID: agentID, updatedSince: cutoff, page: PageRequest(offset: offset, pageSize: pageSize, sorting: "-updated_at"))
+                agentID: agentID, updatedSince: cutoff,
+                page: PageRequest(offset: offset, pageSize: pageSize, sorting: "-updated_at"))
             for instance in page.items {
                 if instance.updatedAt < cutoff { break scan }
                 if result[instance.id] != nil { continue }

@@ -67,7 +67,8 @@ extension APIClient {
             if let problem = Self.problem(withAPIURL: apiURL) { throw fail("The API URL '\(apiURL)' \(problem)") }
             guard !apiToken.isEmpty else { throw fail("The API token is empty; set PREFACTOR_API_TOKEN or pass --token") }
             guard requestTimeout > .zero, connectTimeout > .zero else { throw fail("Timeouts must be greater than zero") }
-            guard requestTimeout.seconds <= Self.maximumTimeoutSeconds, connectTimeout.seconds <= Self.maximumTimeoutSeconds else {
+            guard requestTimeout.seconds <= Self.maximumTimeoutSeconds, connectTimeout.seconds <= Self.maximumTimeoutSeconds
+            else {
                 throw fail("Timeouts must be at most \(Int(Self.maximumTimeoutSeconds)) seconds")
             }
             guard retryPolicy.maxDelay.seconds <= Self.maximumTimeoutSeconds else {
@@ -115,7 +116,8 @@ extension APIClient {
             guard URL(string: String(text)) != nil else { return "is not a valid URL" }
             if afterAuthority.hasPrefix("/") {
                 let path = afterAuthority.prefix { $0 != "?" && $0 != "#" }
-                return "has a path (\(path)); give only the origin, e.g. \(scheme)://\(authority) (the client adds /api/v1 itself)"
+                return
+                    "has a path (\(path)); give only the origin, e.g. \(scheme)://\(authority) (the client adds /api/v1 itself)"
             }
             if afterAuthority.hasPrefix("?") { return "must not contain a query (?...)" }
             if afterAuthority.hasPrefix("#") { return "must not contain a fragment (#...)" }

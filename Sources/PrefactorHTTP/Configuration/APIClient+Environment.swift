@@ -40,10 +40,14 @@ extension APIClient.Configuration {
             if !parsed.isEmpty { configuration.retryPolicy.retryableStatuses = Set(parsed) }
         }
         if let text = environment[EnvironmentKey.requestTimeout] {
-            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= APIClient.Configuration.maximumTimeoutSeconds else {
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0,
+                seconds <= APIClient.Configuration.maximumTimeoutSeconds
+            else {
                 throw PrefactorHTTPError(
                     code: .configuration,
-                    message: "\(EnvironmentKey.requestTimeout) must be a number of seconds from 0 to \(Int(APIClient.Configuration.maximumTimeoutSeconds))")
+                    message:
+                        "\(EnvironmentKey.requestTimeout) must be a number of seconds from 0 to \(Int(APIClient.Configuration.maximumTimeoutSeconds))"
+                )
             }
             configuration.requestTimeout = .milliseconds(Int64(seconds * 1000))
         }

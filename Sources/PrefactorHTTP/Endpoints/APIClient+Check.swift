@@ -24,7 +24,8 @@ public enum APICheckResult: Sendable, Hashable {
         switch error.code {
         case .auth: self = .authFailed(text)
         case .transport, .timeout: self = .unreachable(text)
-        case .notFound, .responseContract: self = .notPrefactorAPI("no Prefactor API\(endpoint.map { " at \($0)" } ?? "") (\(text))")
+        case .notFound, .responseContract:
+            self = .notPrefactorAPI("no Prefactor API\(endpoint.map { " at \($0)" } ?? "") (\(text))")
         default: self = .failing(text)
         }
     }

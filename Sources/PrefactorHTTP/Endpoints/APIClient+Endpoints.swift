@@ -62,7 +62,9 @@ extension APIClient {
         return try Self.decode(T.self, from: object["details"], operation: operation)
     }
 
-    func list<T: Decodable>(_ type: T.Type, _ object: [String: JSONValue], operation: String) throws(PrefactorHTTPError) -> ListPage<T> {
+    func list<T: Decodable>(_ type: T.Type, _ object: [String: JSONValue], operation: String) throws(PrefactorHTTPError)
+        -> ListPage<T>
+    {
         for key in ["status", "summaries", "pagination", "sorting"] where object[key] == nil {
             throw PrefactorHTTPError(
                 code: .responseContract, message: "Invalid response payload for \(operation): missing \(key)", status: 200,
@@ -229,7 +231,8 @@ extension APIClient {
     public func createSpan(_ request: CreateSpanRequest) async throws(PrefactorHTTPError) -> SpanResponse {
         let operation = "agent_spans.create"
         try Self.checkKey(request.idempotencyKey, operation: operation)
-        let object = try await send("POST", "/api/v1/agent_spans", body: encode(request, operation: operation), operation: operation)
+        let object = try await send(
+            "POST", "/api/v1/agent_spans", body: encode(request, operation: operation), operation: operation)
         return try spanResponse(object, operation: operation)
     }
 

@@ -59,7 +59,11 @@ public final class FaultInjector: Sendable {
                 }
                 matched = true
                 decision.latencyMilliseconds += rule.latencyMilliseconds ?? 0
-                if rule.dropConnection { decision.dropConnection = true } else if let status = rule.status { decision.status = status }
+                if rule.dropConnection {
+                    decision.dropConnection = true
+                } else if let status = rule.status {
+                    decision.status = status
+                }
                 if let count = rule.count {
                     if count <= 1 {
                         rules.remove(at: index)

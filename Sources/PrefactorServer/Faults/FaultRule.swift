@@ -61,7 +61,8 @@ public struct FaultRule: Sendable, Codable, Hashable {
     /// - Throws: ``FaultRuleError`` describing what is wrong.
     public init(parsing text: String) throws {
         guard let colon = text.lastIndex(of: ":") else {
-            throw FaultRuleError(text: text, problem: "expected [METHOD ]PATH:OPTIONS, e.g. 'POST /api/v1/agent_spans:status=503,count=3'")
+            throw FaultRuleError(
+                text: text, problem: "expected [METHOD ]PATH:OPTIONS, e.g. 'POST /api/v1/agent_spans:status=503,count=3'")
         }
         let target = text[..<colon].trimmingCharacters(in: .whitespaces)
         let options = text[text.index(after: colon)...]

@@ -19,14 +19,16 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
     let log: RequestLog
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         let response: Response
         do {
             response = try await next(request, context)
         } catch let error as APIError {
             response = .json(status: error.status, error.body)
         } catch is ConnectionDropped {
-            log.record(RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
+            log.record(
+                RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query, status: 0))
             throw HTTPError(.internalServerError)
         } catch let error as HTTPError {
             let apiError: APIError
@@ -36,7 +38,8 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             case 405:
                 apiError = .methodNotAllowed(method: request.method.rawValue, path: request.uri.path)
             default:
-                apiError = APIError(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
+                apiError = APIError(
+                    status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase)
             }
             response = .json(status: apiError.status, apiError.body)
         } catch {
@@ -58,7 +61,8 @@ struct FaultMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let faults: FaultInjector
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         guard faults.isActive else { return try await next(request, context) }
         let path = request.uri.path
         guard !path.hasPrefix("/__prefactor"),
@@ -74,7 +78,8 @@ struct FaultMiddleware: RouterMiddleware {
             throw ConnectionDropped()
         }
         if let status = decision.status {
-            let error = APIError(status: status, code: "injected_fault", message: "Fault injected by the test server (HTTP \(status))")
+            let error = APIError(
+                status: status, code: "injected_fault", message: "Fault injected by the test server (HTTP \(status))")
             return .json(status: status, error.body)
         }
         return try await next(request, context)
@@ -90,7 +95,8 @@ struct AuthMiddleware: RouterMiddleware {
         self.token = Array(token.utf8)
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError.unauthorized
         }

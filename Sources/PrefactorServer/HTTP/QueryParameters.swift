@@ -81,12 +81,16 @@ struct QueryParameters: Sendable {
         var offset = 0
         var size = QueryParameters.defaultPageSize
         if let text = self["pagination[offset]"] {
-            if let value = Int(text), (0...QueryParameters.maximumOffset).contains(value) { offset = value } else {
+            if let value = Int(text), (0...QueryParameters.maximumOffset).contains(value) {
+                offset = value
+            } else {
                 errors["pagination[offset]", default: []].append("must be an integer from 0 to \(QueryParameters.maximumOffset)")
             }
         }
         if let text = self["pagination[page_size]"] {
-            if let value = Int(text), (1...QueryParameters.maximumPageSize).contains(value) { size = value } else {
+            if let value = Int(text), (1...QueryParameters.maximumPageSize).contains(value) {
+                size = value
+            } else {
                 errors["pagination[page_size]", default: []].append(
                     "must be an integer from 1 to \(QueryParameters.maximumPageSize)")
             }
@@ -108,7 +112,8 @@ struct QueryParameters: Sendable {
         guard let text = self["sorting"] else { return parse(fallback) }
         let sort = parse(text)
         guard allowed.contains(sort.field) else {
-            errors["sorting", default: []].append("must be one of \(allowed.sorted().joined(separator: ", ")), optionally prefixed with -")
+            errors["sorting", default: []].append(
+                "must be one of \(allowed.sorted().joined(separator: ", ")), optionally prefixed with -")
             return parse(fallback)
         }
         return sort

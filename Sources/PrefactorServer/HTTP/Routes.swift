@@ -46,7 +46,8 @@ extension PrefactorAPIServer {
             } catch let error as FaultRuleError {
                 throw APIError.invalidField("fault", error.problem)
             } catch {
-                throw APIError.badRequest("Expected a fault rule: {\"method\", \"path\", \"status\", \"count\", \"latency_ms\", \"drop\"}")
+                throw APIError.badRequest(
+                    "Expected a fault rule: {\"method\", \"path\", \"status\", \"count\", \"latency_ms\", \"drop\"}")
             }
             return Self.send(Store.success(String(decoding: try JSONEncoder().encode(faults.current), as: UTF8.self)))
         }

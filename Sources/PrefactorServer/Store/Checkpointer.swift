@@ -20,7 +20,8 @@ struct Checkpointer: Service {
             do {
                 try await withGracefulShutdownHandler {
                     try await Task.sleep(for: interval)
-                } onGracefulShutdown: {}
+                } onGracefulShutdown: {
+                }
             } catch {
                 return
             }

@@ -9,7 +9,8 @@ extension Store {
         """
 
     func requireAgent(_ db: GRDB.Database, id: String) throws -> Row {
-        guard let row = try Row.fetchOne(cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE id = ?", arguments: [id])
+        guard
+            let row = try Row.fetchOne(cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE id = ?", arguments: [id])
         else { throw APIError.notFound("Agent \(id) not found") }
         return row
     }
@@ -27,10 +28,13 @@ extension Store {
         object.string("owner_person_id", row["owner_person_id"])
         if !summary { object.string("risk_profile_id", row["risk_profile_id"]) }
         object.string("team_id", row["team_id"])
-        let instanceTotal = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_instances WHERE agent_id = ?", arguments: [id]) ?? 0
+        let instanceTotal =
+            try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_instances WHERE agent_id = ?", arguments: [id]) ?? 0
         if !summary && counts {
             var byStatus: [String: Int] = [:]
-            for row in try Row.fetchAll(cached: db, sql: "SELECT status, COUNT(*) FROM agent_instances WHERE agent_id = ? GROUP BY status", arguments: [id])
+            for row in try Row.fetchAll(
+                cached: db, sql: "SELECT status, COUNT(*) FROM agent_instances WHERE agent_id = ? GROUP BY status",
+                arguments: [id])
             {
                 byStatus[row[0]] = row[1]
             }
@@ -86,11 +90,13 @@ extension Store {
                 throw APIError.conflict("Agent \(id) already exists")
             }
             if let externalIdentifier,
-                try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agents WHERE external_identifier = ?", arguments: [externalIdentifier]) != nil
+                try Bool.fetchOne(
+                    cached: db, sql: "SELECT 1 FROM agents WHERE external_identifier = ?", arguments: [externalIdentifier]) != nil
             {
                 throw APIError.conflict("An agent with external_identifier \(externalIdentifier) already exists")
             }
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     INSERT INTO agents (id, account_id, name, description, external_identifier, status,
                         owner_person_id, risk_profile_id, team_id, inserted_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
@@ -122,7 +128,8 @@ extension Store {
                 throw APIError.invalidAction("Agent \(id) is retired; reinstate it before updating")
             }
             for (column, value) in changes {
-                try db.execute(cached:  "UPDATE agents SET \(column) = ?, updated_at = ? WHERE id = ?", arguments: [value, time, id])
+                try db.execute(
+                    cached: "UPDATE agents SET \(column) = ?, updated_at = ? WHERE id = ?", arguments: [value, time, id])
             }
             return try self.agentResponse(db, id: id)
         }
@@ -138,19 +145,21 @@ extension Store {
             switch action {
             case "retire":
                 guard status != "retired" else { throw APIError.invalidAction("Agent \(id) is already retired") }
-                try db.execute(cached:  "UPDATE agents SET status = 'retired', updated_at = ? WHERE id = ?", arguments: [time, id])
+                try db.execute(
+                    cached: "UPDATE agents SET status = 'retired', updated_at = ? WHERE id = ?", arguments: [time, id])
             case "reinstate":
                 guard status == "retired" else { throw APIError.invalidAction("Agent \(id) is not retired") }
-                try db.execute(cached:  "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ?", arguments: [time, id])
+                try db.execute(cached: "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ?", arguments: [time, id])
             default:
                 guard id != Store.defaultAgentID else {
                     throw APIError.invalidAction("Agent \(id) is this server's default agent and cannot be deleted")
                 }
-                if try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ?", arguments: [id]) != nil {
+                if try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ?", arguments: [id]) != nil
+                {
                     throw APIError.invalidAction("Agent \(id) has instances and cannot be deleted; retire it instead")
                 }
                 let rendered = try self.renderAgent(db, row, summary: false)
-                try db.execute(cached:  "DELETE FROM agents WHERE id = ?", arguments: [id])
+                try db.execute(cached: "DELETE FROM agents WHERE id = ?", arguments: [id])
                 return Store.success(rendered)
             }
             return try self.agentResponse(db, id: id)
@@ -180,11 +189,13 @@ extension Store {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agents \(filter)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(cached: db, sql: "SELECT \(Store.agentColumns) FROM agents \(filter) ORDER BY \(sort.sql), id LIMIT ? OFFSET ?",
+            let rows = try Row.fetchAll(
+                cached: db, sql: "SELECT \(Store.agentColumns) FROM agents \(filter) ORDER BY \(sort.sql), id LIMIT ? OFFSET ?",
                 arguments: arguments + [page.size, page.offset])
             let items = try rows.map { try self.renderAgent(db, $0, summary: true) }
             return Store.list(
-                items, pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
+                items,
+                pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
                 sorting: sort.wire)
         }
     }
@@ -201,9 +212,11 @@ extension Store {
         return try await read { db in
             let row: Row?
             if let agentID {
-                row = try Row.fetchOne(cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE id = ?", arguments: [agentID])
+                row = try Row.fetchOne(
+                    cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE id = ?", arguments: [agentID])
             } else {
-                row = try Row.fetchOne(cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE external_identifier = ?",
+                row = try Row.fetchOne(
+                    cached: db, sql: "SELECT \(Store.agentColumns) FROM agents WHERE external_identifier = ?",
                     arguments: [externalIdentifier])
             }
             guard let row else { throw APIError.notFound("Agent \(agentID ?? externalIdentifier ?? "") not found") }

@@ -102,7 +102,9 @@ extension Store {
         try fields.check()
 
         return try await write(scope: scope, key: key) { db, time in
-            guard let agentStatus = try String.fetchOne(cached: db, sql: "SELECT status FROM agents WHERE id = ?", arguments: [agentID])
+            guard
+                let agentStatus = try String.fetchOne(
+                    cached: db, sql: "SELECT status FROM agents WHERE id = ?", arguments: [agentID])
             else { throw APIError.notFound("Agent \(agentID) not found") }
             if agentStatus == AgentLifecycleStatus.retired.rawValue {
                 throw APIError.invalidAction("Agent \(agentID) is retired; reinstate it before registering instances")
@@ -119,11 +121,13 @@ extension Store {
                     db, table: "agent_schema_versions", prefix: "asv", agentID: agentID,
                     externalIdentifier: schemaIdentifier ?? "unnamed", body: schemaVersion, time: time)
             }
-            var deploymentID = try String.fetchOne(cached: db, sql: "SELECT id FROM agent_deployments WHERE agent_id = ? AND environment_id = ?",
+            var deploymentID = try String.fetchOne(
+                cached: db, sql: "SELECT id FROM agent_deployments WHERE agent_id = ? AND environment_id = ?",
                 arguments: [agentID, environmentID])
             if deploymentID == nil {
                 let newID = Store.newID("dep")
-                try db.execute(cached:  """
+                try db.execute(
+                    cached: """
                         INSERT INTO agent_deployments
                             (id, account_id, agent_id, environment_id, current_version_id, inserted_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -131,7 +135,8 @@ extension Store {
                     arguments: [newID, Store.accountID, agentID, environmentID, versionID, time, time])
                 deploymentID = newID
             } else if updateCurrentVersion {
-                try db.execute(cached:  "UPDATE agent_deployments SET current_version_id = ?, updated_at = ? WHERE id = ?",
+                try db.execute(
+                    cached: "UPDATE agent_deployments SET current_version_id = ?, updated_at = ? WHERE id = ?",
                     arguments: [versionID, time, deploymentID])
             }
             let instanceID = requestedID ?? Store.newID("ai")
@@ -139,12 +144,14 @@ extension Store {
                 throw APIError.conflict("Agent instance \(instanceID) already exists")
             }
             if let externalIdentifier,
-                try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ? AND external_identifier = ?",
+                try Bool.fetchOne(
+                    cached: db, sql: "SELECT 1 FROM agent_instances WHERE agent_id = ? AND external_identifier = ?",
                     arguments: [agentID, externalIdentifier]) != nil
             {
                 throw APIError.conflict("An instance of agent \(agentID) already has external_identifier \(externalIdentifier)")
             }
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     INSERT INTO agent_instances
                         (id, account_id, agent_id, agent_version_id, environment_id, agent_deployment_id,
                          schema_version_id, status, purpose, external_identifier, inserted_at, updated_at)
@@ -154,7 +161,8 @@ extension Store {
                     instanceID, Store.accountID, agentID, versionID, environmentID, deploymentID, schemaVersionID,
                     purpose.rawValue, externalIdentifier, time, time,
                 ])
-            try db.execute(cached:  "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ? AND status IN ('pending', 'dormant')",
+            try db.execute(
+                cached: "UPDATE agents SET status = 'active', updated_at = ? WHERE id = ? AND status IN ('pending', 'dormant')",
                 arguments: [time, agentID])
             return try self.instanceResponse(db, id: instanceID)
         }
@@ -164,13 +172,15 @@ extension Store {
         _ db: GRDB.Database, table: String, prefix: String, agentID: String, externalIdentifier: String,
         body: [String: JSONValue], time: Int64
     ) throws -> String {
-        if let id = try String.fetchOne(cached: db, sql: "SELECT id FROM \(table) WHERE agent_id = ? AND external_identifier = ?",
+        if let id = try String.fetchOne(
+            cached: db, sql: "SELECT id FROM \(table) WHERE agent_id = ? AND external_identifier = ?",
             arguments: [agentID, externalIdentifier])
         {
             return id
         }
         let id = Store.newID(prefix)
-        try db.execute(cached:  "INSERT INTO \(table) (id, agent_id, external_identifier, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
+        try db.execute(
+            cached: "INSERT INTO \(table) (id, agent_id, external_identifier, body, inserted_at) VALUES (?, ?, ?, ?, ?)",
             arguments: [id, agentID, externalIdentifier, JSONText.serialize(body), time])
         return id
     }
@@ -188,7 +198,8 @@ extension Store {
             guard status == AgentStatus.pending.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) cannot start: it is \(status)")
             }
-            try db.execute(cached:  "UPDATE agent_instances SET status = 'active', started_at = ?, updated_at = ? WHERE id = ?",
+            try db.execute(
+                cached: "UPDATE agent_instances SET status = 'active', started_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [timestamp ?? time, time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -206,7 +217,8 @@ extension Store {
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) is already \(current)")
             }
-            try db.execute(cached:  "UPDATE agent_instances SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+            try db.execute(
+                cached: "UPDATE agent_instances SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [status.rawValue, timestamp ?? time, time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -223,7 +235,8 @@ extension Store {
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
                 throw APIError.invalidAction("Agent instance \(id) is already \(current)")
             }
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     UPDATE agent_instances SET status = 'terminated', termination_reason = ?, finished_at = ?,
                         updated_at = ? WHERE id = ?
                     """,
@@ -254,7 +267,8 @@ extension Store {
             let text: String = row["quality_payloads"]
             var quality = (try? JSONValue(parsing: Data(text.utf8)))?.objectValue ?? [:]
             if let payload { quality[name] = .object(payload) } else { quality[name] = nil }
-            try db.execute(cached:  "UPDATE agent_instances SET quality_payloads = ?, updated_at = ? WHERE id = ?",
+            try db.execute(
+                cached: "UPDATE agent_instances SET quality_payloads = ?, updated_at = ? WHERE id = ?",
                 arguments: [JSONText.serialize(quality), time, id])
             return try self.instanceResponse(db, id: id)
         }
@@ -300,15 +314,19 @@ extension Store {
                 arguments += [updatedSince]
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_instances \(filter)", arguments: arguments) ?? 0
-            let rows = try Row.fetchAll(cached: db, sql: """
+            let total =
+                try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_instances \(filter)", arguments: arguments) ?? 0
+            let rows = try Row.fetchAll(
+                cached: db,
+                sql: """
                     SELECT \(Store.instanceColumns) FROM agent_instances \(filter)
                     ORDER BY \(sort.sql), id LIMIT ? OFFSET ?
                     """,
                 arguments: arguments + [page.size, page.offset])
             let items = try rows.map { try self.renderInstance(db, $0) }
             return Store.list(
-                items, pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
+                items,
+                pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
                 sorting: sort.wire)
         }
     }

@@ -124,9 +124,15 @@ extension Store {
         return try await write(scope: scope, key: key, writesLast: true) { db, time in
             guard
                 let instance = try db.fetchFirst(
-                    cached: "SELECT account_id, agent_id, schema_version_id, status, termination_reason FROM agent_instances WHERE id = ?",
+                    cached:
+                        "SELECT account_id, agent_id, schema_version_id, status, termination_reason FROM agent_instances WHERE id = ?",
                     [.text(instanceID)],
-                    { (accountID: $0.text(0), agentID: $0.text(1), schemaVersionID: $0.string(2), status: $0.text(3), reason: $0.string(4)) })
+                    {
+                        (
+                            accountID: $0.text(0), agentID: $0.text(1), schemaVersionID: $0.string(2), status: $0.text(3),
+                            reason: $0.string(4)
+                        )
+                    })
             else { throw APIError.notFound("Agent instance \(instanceID) not found") }
             let spanID = requestedID ?? Store.newID("sp")
             if requestedID != nil,
@@ -136,7 +142,8 @@ extension Store {
             }
             if let parentID {
                 guard
-                    let parentInstance = try String.fetchOne(cached: db, sql: "SELECT agent_instance_id FROM agent_spans WHERE id = ?", arguments: [parentID])
+                    let parentInstance = try String.fetchOne(
+                        cached: db, sql: "SELECT agent_instance_id FROM agent_spans WHERE id = ?", arguments: [parentID])
                 else {
                     throw APIError.invalidField("parent_span_id", "does not exist: \(parentID)")
                 }
@@ -151,7 +158,8 @@ extension Store {
                 payload: JSONText.serialize(payload), resultPayload: resultPayload.map(JSONText.serialize),
                 accountID: instance.accountID, agentID: instance.agentID, startedAt: startedAt ?? time,
                 finishedAt: status.isTerminal ? (finishedAt ?? time) : nil, insertedAt: time, updatedAt: time)
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     INSERT INTO agent_spans
                         (id, agent_instance_id, parent_span_id, schema_name, schema_title, status, payload,
                          result_payload, account_id, agent_id, started_at, finished_at, inserted_at, updated_at)
@@ -159,12 +167,14 @@ extension Store {
                     """,
                 [
                     .text(span.id), .text(span.instanceID), .text(span.parentID), .text(span.schemaName), .text(span.schemaTitle),
-                    .text(span.status), .text(span.payload), .text(span.resultPayload), .text(span.accountID), .text(span.agentID),
+                    .text(span.status), .text(span.payload), .text(span.resultPayload), .text(span.accountID),
+                    .text(span.agentID),
                     .integer(span.startedAt), .integer(span.finishedAt), .integer(time), .integer(time),
                 ])
             let column = Store.counterColumn(status.rawValue)!
             try db.execute(
-                cached: "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?", [.integer(time), .text(instanceID)])
+                cached: "UPDATE agent_instances SET \(column) = \(column) + 1, updated_at = ? WHERE id = ?",
+                [.integer(time), .text(instanceID)])
             return Store.success(self.renderSpan(span), control: Store.control(status: instance.status, reason: instance.reason))
         }
     }
@@ -204,7 +214,8 @@ extension Store {
             if let resultPayload { span.resultPayload = JSONText.serialize(resultPayload) }
             span.finishedAt = timestamp ?? time
             span.updatedAt = time
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     UPDATE agent_spans SET status = ?, result_payload = ?, finished_at = ?,
                         updated_at = ? WHERE id = ?
                     """,
@@ -254,12 +265,14 @@ extension Store {
             let filter = "WHERE " + conditions.joined(separator: " AND ")
             let total = try Int.fetchOne(cached: db, sql: "SELECT COUNT(*) FROM agent_spans \(filter)", arguments: arguments) ?? 0
             let spans = try db.fetchAll(
-                cached: "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
+                cached:
+                    "SELECT \(Store.spanColumns) FROM agent_spans \(filter) ORDER BY \(sort.sql), inserted_at, id LIMIT ? OFFSET ?",
                 arguments: arguments + [page.size, page.offset], Store.spanRow)
             let info = includeSummaries ? try self.schemaInfo(db, id: instance["schema_version_id"]) : nil
             let items = spans.map { self.renderSpan($0, summaryFrom: info) }
             return Store.list(
-                items, pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
+                items,
+                pagination: Pagination(itemCount: total, offset: page.offset, pageSize: page.size, itemsOnPage: items.count),
                 sorting: sort.wire)
         }
     }

@@ -30,11 +30,14 @@ final class Store: Sendable {
         self.batcher = WriteBatcher(writer: writer, now: now)
         try writer.write { db in
             let time = now()
-            try db.execute(cached:  "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",
+            try db.execute(
+                cached: "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, 'Local account')",
                 arguments: [Store.accountID])
-            try db.execute(cached:  "INSERT OR IGNORE INTO environments (id, account_id, name) VALUES (?, ?, 'local')",
+            try db.execute(
+                cached: "INSERT OR IGNORE INTO environments (id, account_id, name) VALUES (?, ?, 'local')",
                 arguments: [Store.environmentID, Store.accountID])
-            try db.execute(cached:  """
+            try db.execute(
+                cached: """
                     INSERT OR IGNORE INTO agents (id, account_id, name, description, status, inserted_at, updated_at)
                     VALUES (?, ?, 'Local agent', 'The default agent of this server''s token', 'active', ?, ?)
                     """,
@@ -76,7 +79,8 @@ final class Store: Sendable {
         try await batcher.submit(isolated: !writesLast) { db, time in
             if let key,
                 let stored = try db.fetchFirst(
-                    cached: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?", [.text(scope), .text(key)],
+                    cached: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
+                    [.text(scope), .text(key)],
                     { StoredResponse(status: Int($0.int64(0) ?? 200), body: $0.text(1)) })
             {
                 return stored
@@ -98,7 +102,9 @@ final class Store: Sendable {
     func schemaInfo(_ db: GRDB.Database, id: String?) throws -> SchemaInfo {
         guard let id else { return SchemaInfo() }
         if let cached = schemas.withLock({ $0[id] }) { return cached }
-        guard let text = try String.fetchOne(cached: db, sql: "SELECT body FROM agent_schema_versions WHERE id = ?", arguments: [id])
+        guard
+            let text = try String.fetchOne(
+                cached: db, sql: "SELECT body FROM agent_schema_versions WHERE id = ?", arguments: [id])
         else { return SchemaInfo() }
         var ignored: [String: [String]] = [:]
         let body = (try? JSONValue(parsing: Data(text.utf8)))?.objectValue ?? [:]

@@ -235,13 +235,15 @@ public struct AppModel: Sendable {
     public mutating func refreshRows() {
         let filtering = !filter.isEmpty || errorsOnly
         let key = RowsKey(
-            tree: tree.identity, version: filtering ? tree.version : tree.structureVersion, collapsed: collapsed, filter: filter, errorsOnly: errorsOnly)
+            tree: tree.identity, version: filtering ? tree.version : tree.structureVersion, collapsed: collapsed, filter: filter,
+            errorsOnly: errorsOnly)
         guard key != rowsKey else { return }
         let previous = rowsKey
         rowsKey = key
         // Where the selected row is on screen, so that rows added or removed above it do not move it.
         let anchor = selection.flatMap { node in selectedIndex.map { (node: node, offset: $0 - scroll) } }
-        if !filtering, let previous, previous.tree == tree.identity, previous.collapsed == collapsed, previous.filter == filter, previous.errorsOnly == errorsOnly,
+        if !filtering, let previous, previous.tree == tree.identity, previous.collapsed == collapsed, previous.filter == filter,
+            previous.errorsOnly == errorsOnly,
             insertAppendedRows(since: previous.version)
         {
             // Updated in place.
@@ -262,7 +264,8 @@ public struct AppModel: Sendable {
             self.selection = ancestor ?? rows.first?.node
         }
         if selection == nil { selection = rows.first?.node }
-        if let anchor, anchor.node == selection, (0..<max(1, treeRowsVisible)).contains(anchor.offset), let index = selectedIndex {
+        if let anchor, anchor.node == selection, (0..<max(1, treeRowsVisible)).contains(anchor.offset), let index = selectedIndex
+        {
             scroll = index - anchor.offset
         }
         clampScroll()

@@ -21,7 +21,8 @@ public struct QueueFileView: Sendable, Hashable {
 
     /// Creates a view.
     public init(
-        path: String, owner: SQLiteTelemetryQueueStore.Owner?, ownerAlive: Bool, entries: [QueueFileEntry], problem: String? = nil,
+        path: String, owner: SQLiteTelemetryQueueStore.Owner?, ownerAlive: Bool, entries: [QueueFileEntry],
+        problem: String? = nil,
         readAt: Date
     ) {
         self.path = path
@@ -50,9 +51,12 @@ public struct QueueFileView: Sendable, Hashable {
     /// One line about the file and its owner.
     public var summary: String {
         // The program's name, not its whole command line.
-        let who = owner.map { owner in
-            "pid \(owner.pid) " + ((owner.command.split(separator: " ").first.map(String.init) ?? owner.command) as NSString).lastPathComponent
-        } ?? "unknown owner"
+        let who =
+            owner.map { owner in
+                "pid \(owner.pid) "
+                    + ((owner.command.split(separator: " ").first.map(String.init) ?? owner.command) as NSString)
+                    .lastPathComponent
+            } ?? "unknown owner"
         let state: String
         if takingOver {
             state = "taken over: delivering"

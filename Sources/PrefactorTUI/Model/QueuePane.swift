@@ -93,7 +93,9 @@ extension AppModel {
     mutating func settleAttempt(_ id: UInt64, _ status: OperationAttempt.Status) {
         guard var list = attempts[id], let last = list.indices.last, list[last].status == .inFlight else {
             // No attempt seen (an operation that failed before it was sent, or events before this view began).
-            if case .failed = status { attempts[id, default: []].append(OperationAttempt(number: 0, sentAt: now, settledAt: now, status: status)) }
+            if case .failed = status {
+                attempts[id, default: []].append(OperationAttempt(number: 0, sentAt: now, settledAt: now, status: status))
+            }
             return
         }
         list[last].status = status
@@ -110,7 +112,9 @@ extension AppModel {
             return l != r ? l < r : lhs.id < rhs.id
         }
         var seen = Set<UInt64>()
-        let failed = failures.filter { !discarded.contains($0.operation.id) && operations[$0.operation.id] == nil && seen.insert($0.operation.id).inserted }
+        let failed = failures.filter {
+            !discarded.contains($0.operation.id) && operations[$0.operation.id] == nil && seen.insert($0.operation.id).inserted
+        }
         return queued.map(QueueItem.queued) + failed.sorted { $0.operation.id < $1.operation.id }.map(QueueItem.failed)
     }
 
@@ -157,7 +161,8 @@ extension AppModel {
     public mutating func operationDiscarded(_ id: UInt64, fromFile file: String?) {
         discarded.insert(id)
         if operationDetail == id { operationDetail = nil }
-        let text = file.map { "Discarded #\(id): removed from \($0) (recorded as dropped)" }
+        let text =
+            file.map { "Discarded #\(id): removed from \($0) (recorded as dropped)" }
             ?? "Discarded #\(id): removed from the list (it was kept in memory only)"
         message = Message(text: text, isError: false)
     }

@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import PrefactorCore
 import PrefactorWire
+import Synchronization
 
 /// A node of the tree: an instance or a span.
 public enum NodeID: Hashable, Sendable, Comparable {
@@ -57,7 +57,8 @@ public struct InstanceNode: Sendable, Hashable {
 
     /// Compares instances and histories.
     public static func == (lhs: InstanceNode, rhs: InstanceNode) -> Bool {
-        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status) && lhs.gone?.reason == rhs.gone?.reason
+        lhs.instance == rhs.instance && lhs.history.map(\.status) == rhs.history.map(\.status)
+            && lhs.gone?.reason == rhs.gone?.reason
     }
 
     /// Hashes the instance.
@@ -397,7 +398,9 @@ extension TraceTree {
             if other.loadedRemoteInstances.contains(id) { loadedRemoteInstances.insert(id) }
             store(node.instance, at: node.history.first?.at ?? Date())
         }
-        for (id, node) in other.spans.sorted(by: { ($0.value.statusChangeKey(other), $0.key) < ($1.value.statusChangeKey(other), $1.key) })
+        for (id, node) in other.spans.sorted(by: {
+            ($0.value.statusChangeKey(other), $0.key) < ($1.value.statusChangeKey(other), $1.key)
+        })
         where other.remoteSpans.contains(id) {
             if let local = apiToLocal[id], local != id { continue }
             remoteSpans.insert(id)

@@ -194,7 +194,8 @@ public actor TUIController {
         self.logger = logger
         self.tickInterval = tickInterval
         self.endpoint = client.configuration.api.endpoint
-        var model = AppModel(apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
+        var model = AppModel(
+            apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         if let initial = queueFiles?.initial {
             model.fileView = QueueFileView.read(initial)
             model.focus = .queue
@@ -325,7 +326,8 @@ public actor TUIController {
     private func present() {
         let geometry = Geometry(for: model)
         model.refreshRows()
-        model.treeRowsVisible = model.rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : max(1, geometry.bodyHeight)
+        model.treeRowsVisible =
+            model.rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : max(1, geometry.bodyHeight)
         if model.follow { model.followNewest() }
         model.clampScroll()
         backend.present(Layout(model: model, theme: theme).render())
@@ -461,7 +463,10 @@ public actor TUIController {
         case .newInstance:
             attempt("New run") {
                 let run = try await client.createAgentInstance(
-                    agentVersion: ["name": "operator", "external_identifier": "operator-console", "description": "Started from the terminal UI"],
+                    agentVersion: [
+                        "name": "operator", "external_identifier": "operator-console",
+                        "description": "Started from the terminal UI",
+                    ],
                     agentSchemaVersion: client.configuration.schemaRegistry == nil ? [:] : nil)
                 try await run.start()
                 inbox.send(.selected(.instance(run.id)))
@@ -482,7 +487,9 @@ public actor TUIController {
         case .finishInstance(let id, let status):
             attempt("Finish run") { try await client.instanceManager.finish(id, status: status) }
         case .terminateInstance(let id):
-            attempt("Terminate") { try await client.terminateInstance(id, reason: "Terminated by an operator from the terminal UI") }
+            attempt("Terminate") {
+                try await client.terminateInstance(id, reason: "Terminated by an operator from the terminal UI")
+            }
         case .toggleDemo:
             if let demo {
                 let paused = demo.togglePause()
@@ -498,7 +505,8 @@ public actor TUIController {
                     await demo?.stop()
                     let cancelled = await OpenWork.cancel(in: client, reason: "the terminal UI quit")
                     if cancelled.spans + cancelled.runs > 0 {
-                        logger.notice("Cancelled open work on quit", metadata: ["spans": "\(cancelled.spans)", "runs": "\(cancelled.runs)"])
+                        logger.notice(
+                            "Cancelled open work on quit", metadata: ["spans": "\(cancelled.spans)", "runs": "\(cancelled.runs)"])
                     }
                     let report = await client.shutdown()
                     inbox.send(.drained(report))
@@ -543,15 +551,18 @@ public actor TUIController {
                 return
             }
             do {
-                let dropped = try client.discardFailed(operationIDs: [id], reason: "discarded by an operator from the terminal UI")
+                let dropped = try client.discardFailed(
+                    operationIDs: [id], reason: "discarded by an operator from the terminal UI")
                 if dropped.isEmpty {
-                    model.message = Message(text: "#\(id) is not in \(file) as a failed operation; nothing discarded", isError: true)
+                    model.message = Message(
+                        text: "#\(id) is not in \(file) as a failed operation; nothing discarded", isError: true)
                 } else {
                     logger.notice("Discarded a failed operation", metadata: ["operation": "\(id)", "file": "\(file)"])
                     model.operationDiscarded(id, fromFile: file)
                 }
             } catch {
-                model.message = Message(text: "Discarding #\(id) failed: \(ErrorText.oneLine(error, endpoint: endpoint))", isError: true)
+                model.message = Message(
+                    text: "Discarding #\(id) failed: \(ErrorText.oneLine(error, endpoint: endpoint))", isError: true)
             }
         }
     }

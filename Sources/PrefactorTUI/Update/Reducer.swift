@@ -59,10 +59,15 @@ extension AppModel {
                 queueSelection = nil
                 message = Message(text: "Closed \(view.path); showing this process's queue", isError: false)
                 return [.closeQueueFile]
-            } else if !filter.isEmpty { filter = "" } else if errorsOnly { errorsOnly = false }
+            } else if !filter.isEmpty {
+                filter = ""
+            } else if errorsOnly {
+                errorsOnly = false
+            }
         case .character("e"):
             errorsOnly.toggle()
-            message = Message(text: errorsOnly ? "Errors only: failed, cancelled and terminated" : "Showing everything", isError: false)
+            message = Message(
+                text: errorsOnly ? "Errors only: failed, cancelled and terminated" : "Showing everything", isError: false)
         case .character("W"):
             guard var view = remote else {
                 message = Message(text: "Not watching other processes (start with --watch)", isError: true)
@@ -150,7 +155,8 @@ extension AppModel {
                 if collapsed.contains(selection) { collapsed.remove(selection) } else { collapsed.insert(selection) }
             }
         case .character("-"):
-            collapsed = Set(tree.instanceOrder.map(NodeID.instance)).union(tree.children.keys.filter { tree.children[$0]?.isEmpty == false })
+            collapsed = Set(tree.instanceOrder.map(NodeID.instance)).union(
+                tree.children.keys.filter { tree.children[$0]?.isEmpty == false })
             if let selection, let instanceID = tree.instanceID(of: selection) { self.selection = .instance(instanceID) }
         case .character("="):
             collapsed.removeAll()
@@ -239,7 +245,8 @@ extension AppModel {
             prompt = Prompt(label: "New span type", placeholder: Self.defaultSchemaName, instanceID: id, parentSpanID: nil)
         case ("a", .span(let id)):
             guard let span = tree.spans[id]?.span else { return [] }
-            prompt = Prompt(label: "New span type", placeholder: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
+            prompt = Prompt(
+                label: "New span type", placeholder: Self.defaultSchemaName, instanceID: span.instanceID, parentSpanID: id)
         case ("s", .span(let id)):
             guard tree.spans[id]?.span.phase == .prepared else { return refuse("Only a prepared span (◌) can be started") }
             // Starting a span starts its prepared ancestors first: say so.
@@ -250,7 +257,8 @@ extension AppModel {
                 parent = node.span.parentID.flatMap { tree.knownSpan($0) }
             }
             if !parents.isEmpty {
-                message = Message(text: "Starting it starts its prepared parent(s) too: " + parents.joined(separator: ", "), isError: false)
+                message = Message(
+                    text: "Starting it starts its prepared parent(s) too: " + parents.joined(separator: ", "), isError: false)
             }
             return [.startSpan(id)]
         case ("s", .instance):
@@ -265,7 +273,8 @@ extension AppModel {
             return finish(.instance(id), .finishInstance(id, .complete), question: nil)
         case ("x", .span(let id)):
             guard tree.spans[id]?.span.phase == .active else { return refuse("Only a running span can be failed") }
-            return finish(.span(id), .finishSpan(id, .failed), question: "Fail span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
+            return finish(
+                .span(id), .finishSpan(id, .failed), question: "Fail span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
         case ("x", .instance(let id)):
             guard let instance = tree.instances[id], !instance.instance.phase.isFinished else {
                 return refuse("Instance is already finished")
@@ -274,10 +283,12 @@ extension AppModel {
         case ("c", .span(let id)):
             guard let phase = tree.spans[id]?.span.phase else { return [] }
             switch phase {
-            case .prepared: return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id) before it starts? (y/n)", .cancelUnstarted(id))
+            case .prepared:
+                return ask("Cancel span \(tree.spans[id]?.span.schemaName ?? id) before it starts? (y/n)", .cancelUnstarted(id))
             case .active:
                 return finish(
-                    .span(id), .finishSpan(id, .cancelled), question: "Cancel span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
+                    .span(id), .finishSpan(id, .cancelled),
+                    question: "Cancel span \(tree.spans[id]?.span.schemaName ?? id)? (y/n)")
             default: return refuse("Span is already finished")
             }
         case ("c", .instance(let id)):

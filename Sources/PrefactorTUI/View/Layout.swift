@@ -46,7 +46,9 @@ public struct Geometry: Hashable, Sendable {
 
     /// The layout of a model's screen: its size, the focus, and whether the API is failing.
     public init(for model: AppModel) {
-        self.init(width: model.width, height: model.height, queueFocused: model.focus == .queue, apiFailing: model.shownHealth.level != .ok)
+        self.init(
+            width: model.width, height: model.height, queueFocused: model.focus == .queue,
+            apiFailing: model.shownHealth.level != .ok)
     }
 
     /// Rows of the queue list below the counts line. Larger terminals get more of it; while the API fails it grows
@@ -128,12 +130,15 @@ public struct Layout {
         case .error: healthStyle = theme.error
         }
         let counts = model.statusCounts
-        let middle = [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
+        let middle =
+            [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
             + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
             + countSegments(model.headerSpanCounts.total, noun: "span", byStatus: model.headerSpanCounts.byStatus)
         var right: [(String, CellStyle)] = []
         if let remote = model.remote { right.append(remoteFreshness(remote)) }
-        if let demo = model.demo { right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning)) }
+        if let demo = model.demo {
+            right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning))
+        }
         if model.follow { right.append(("follow", theme.accent)) }
         if model.errorsOnly { right.append(("errors only", theme.error)) }
         if model.readonly { right.append(("read-only", theme.warning)) }
@@ -141,7 +146,8 @@ public struct Layout {
         let rightWidth = TextWidth.columns(of: rightText)
         // The endpoint gets the room the rest leaves: in full, without its scheme, cut short, or not at all.
         let title = "prefactor"
-        let room = geometry.width - TextWidth.columns(of: title) - 2 - middle.reduce(0) { $0 + TextWidth.columns(of: $1.0) }
+        let room =
+            geometry.width - TextWidth.columns(of: title) - 2 - middle.reduce(0) { $0 + TextWidth.columns(of: $1.0) }
             - (rightWidth > 0 ? rightWidth + 2 : 0)
         var x = buffer.write(title, row: 0, column: 0, style: theme.accent)
         if let endpoint = Self.endpoint(model.apiURL, fitting: min(38, room)) {
@@ -161,7 +167,9 @@ public struct Layout {
     static let syncFailedLabel = "sync failed"
 
     /// The order of statuses in the header's counts: what runs first, then what waits, then how things ended.
-    static let headerStatusOrder: [DisplayStatus] = [.active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone]
+    static let headerStatusOrder: [DisplayStatus] = [
+        .active, .pending, .prepared, .complete, .failed, .cancelled, .terminated, .gone,
+    ]
 
     /// A total with its noun (singular or plural), then the count of each status that has any.
     func countSegments(_ total: Int, noun: String, byStatus: [DisplayStatus: Int]) -> [(String, CellStyle)] {
@@ -209,7 +217,8 @@ public struct Layout {
         // When the tree overflows, its last line shows the position instead of a row.
         let visible = rows.count > geometry.bodyHeight ? max(1, geometry.bodyHeight - 1) : geometry.bodyHeight
         if rows.isEmpty {
-            let text = model.filter.isEmpty && !model.errorsOnly
+            let text =
+                model.filter.isEmpty && !model.errorsOnly
                 ? "No agent runs yet. Press n to start one." : "Nothing matches the filter. Esc clears it."
             buffer.write(TextWidth.truncate(text, to: geometry.treeWidth - 2), row: geometry.bodyTop, column: 1, style: theme.dim)
             return
@@ -222,7 +231,9 @@ public struct Layout {
         }
         if rows.count > visible {
             let position = "\(start + 1)-\(end)/\(rows.count)"
-            buffer.write(position, row: geometry.bodyTop + visible, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)), style: theme.dim)
+            buffer.write(
+                position, row: geometry.bodyTop + visible, column: max(0, geometry.treeWidth - TextWidth.columns(of: position)),
+                style: theme.dim)
         }
     }
 
@@ -250,22 +261,31 @@ public struct Layout {
         let durationText = duration(from: started, to: finished)
         var rollUpText = ""
         if let counts = unloadedCounts, counts.total > 0 {
-            rollUpText = " [\(counts.total)" + (counts.active > 0 ? " \(theme.glyph(.active))\(counts.active)" : "")
+            rollUpText =
+                " [\(counts.total)" + (counts.active > 0 ? " \(theme.glyph(.active))\(counts.active)" : "")
                 + (counts.failed > 0 ? " \(theme.glyph(.failed))\(counts.failed)" : "") + "]"
         } else if collapsed && hasChildren {
             let rollUp = model.tree.rollUp(node)
-            rollUpText = " [\(rollUp.spans)" + (rollUp.running > 0 ? " \(theme.glyph(.active))\(rollUp.running)" : "")
+            rollUpText =
+                " [\(rollUp.spans)" + (rollUp.running > 0 ? " \(theme.glyph(.active))\(rollUp.running)" : "")
                 + (rollUp.failed > 0 ? " \(theme.glyph(.failed))\(rollUp.failed)" : "") + "]"
         }
         let rightWidth = TextWidth.columns(of: durationText) + (barWidth > 0 ? barWidth + 1 : 0) + 1
         let room = max(0, width - x - rightWidth)
         let nameStyle = node.isInstance ? CellStyle(bold: true) : CellStyle.plain
         x = buffer.write(name, row: y, column: x, style: nameStyle, maxColumns: room)
-        if syncFailed { x = buffer.write(syncText, row: y, column: x, style: theme.error, maxColumns: max(0, width - rightWidth - x)) }
+        if syncFailed {
+            x = buffer.write(syncText, row: y, column: x, style: theme.error, maxColumns: max(0, width - rightWidth - x))
+        }
         // The roll-up before the summary, so that a long summary never hides it.
-        if !rollUpText.isEmpty { x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        if !summary.isEmpty, room > 2 { x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x)) }
-        let wanted = TextWidth.columns(of: name) + TextWidth.columns(of: syncText) + TextWidth.columns(of: rollUpText)
+        if !rollUpText.isEmpty {
+            x = buffer.write(rollUpText, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x))
+        }
+        if !summary.isEmpty, room > 2 {
+            x = buffer.write(" " + summary, row: y, column: x, style: theme.dim, maxColumns: max(0, width - rightWidth - x))
+        }
+        let wanted =
+            TextWidth.columns(of: name) + TextWidth.columns(of: syncText) + TextWidth.columns(of: rollUpText)
             + (summary.isEmpty ? 0 : 1 + TextWidth.columns(of: summary))
         if wanted > room, x >= width - rightWidth - 1 {
             // Truncated: mark it (also when a wide character left the last column empty); on the second half of a
@@ -276,7 +296,9 @@ public struct Layout {
         }
         var right = width - rightWidth + 1
         right = buffer.write(durationText, row: y, column: right, style: status == .active ? theme.style(.active) : theme.dim)
-        if barWidth > 0 { drawBar(&buffer, node: node, started: started, finished: finished, row: y, column: right + 1, width: barWidth) }
+        if barWidth > 0 {
+            drawBar(&buffer, node: node, started: started, finished: finished, row: y, column: right + 1, width: barWidth)
+        }
         if selected {
             buffer.restyle(row: y, from: 0, to: width) { $0.reverse = true }
         }
@@ -415,7 +437,8 @@ public struct Layout {
             for operation in operations {
                 switch operation {
                 case .queued(let snapshot):
-                    text.wrapped(describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
+                    text.wrapped(
+                        describe(snapshot, full: true), indent: 2, continuation: 4, style(for: snapshot.state), words: true)
                     text.wrapped("key " + snapshot.operation.idempotencyKey, indent: 4, theme.dim)
                 case .settled(let settled):
                     text.wrapped(describe(settled), indent: 2, continuation: 4, style(for: settled.outcome), words: true)
@@ -449,7 +472,8 @@ public struct Layout {
         text.line("Operation #\(id) \(item.kind)", theme.accent)
         switch item {
         case .queued(let snapshot):
-            text.wrapped("state    " + describeState(snapshot.state), indent: 0, continuation: 9, style(for: snapshot.state), words: true)
+            text.wrapped(
+                "state    " + describeState(snapshot.state), indent: 0, continuation: 9, style(for: snapshot.state), words: true)
         case .failed(let failure):
             text.wrapped("state    failed: " + failure.reason, indent: 0, continuation: 9, theme.error, words: true)
         case .stored(let entry):
@@ -475,7 +499,9 @@ public struct Layout {
         if case .stored(let entry) = item {
             // Another process's attempts: the file keeps their count and the last error.
             text.line("attempts \(entry.attempts) failed", entry.attempts > 0 ? theme.warning : theme.dim)
-            if let last = entry.lastError { text.wrapped("last error: " + last, indent: 2, continuation: 4, theme.warning, words: true) }
+            if let last = entry.lastError {
+                text.wrapped("last error: " + last, indent: 2, continuation: 4, theme.warning, words: true)
+            }
             text.line("Esc returns", theme.dim)
             return text.lines
         }
@@ -493,8 +519,11 @@ public struct Layout {
             let state = file.problem != nil ? "bad" : file.ownerAlive ? "live" : "dead"
             let owner = file.owner.map { "pid \($0.pid) \($0.command)" } ?? "unknown owner"
             var line = (index == picker.index ? "> " : "  ") + "\(state) \(owner): \(file.depth) queued, \(file.failed) failed"
-            if let oldest = file.oldest { line += ", oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces) }
-            let style: CellStyle = index == picker.index ? CellStyle(bold: true, reverse: true) : (file.ownerAlive ? .plain : theme.warning)
+            if let oldest = file.oldest {
+                line += ", oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces)
+            }
+            let style: CellStyle =
+                index == picker.index ? CellStyle(bold: true, reverse: true) : (file.ownerAlive ? .plain : theme.warning)
             text.line(line, style)
             text.wrapped(file.path, indent: 4, index == picker.index ? style : theme.dim)
         }
@@ -514,7 +543,9 @@ public struct Layout {
             case .inFlight: text.line("  \(number) \(stamp) in flight", theme.style(.active))
             case .delivered: text.line("  \(number) \(stamp) delivered", theme.good)
             case .retrying(let error, let next):
-                text.line("  \(number) \(stamp) failed, retry at \(DetailText.milliseconds(WireDate.format(next, style: .zulu)))", theme.warning)
+                text.line(
+                    "  \(number) \(stamp) failed, retry at \(DetailText.milliseconds(WireDate.format(next, style: .zulu)))",
+                    theme.warning)
                 text.wrapped(error, indent: 4, theme.warning, words: true)
             case .failed(let reason):
                 text.line("  \(number) \(stamp) failed for good", theme.error)
@@ -548,10 +579,13 @@ public struct Layout {
         case .recordQuality(let name, let payload):
             return ["name " + name, "payload"] + json(payload)
         case .createSpan(let spanID, let parentSpanID, let schemaName, let status, let payload, let startedAt):
-            return ["span " + spanID, "parent " + (parentSpanID ?? "—"), "schema " + schemaName, "status " + status.rawValue,
-                "started " + stamp(startedAt), "payload"] + json(payload)
+            return [
+                "span " + spanID, "parent " + (parentSpanID ?? "—"), "schema " + schemaName, "status " + status.rawValue,
+                "started " + stamp(startedAt), "payload",
+            ] + json(payload)
         case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
-            return ["span " + spanID, "status " + status.rawValue, "timestamp " + stamp(timestamp), "result"] + json(resultPayload)
+            return ["span " + spanID, "status " + status.rawValue, "timestamp " + stamp(timestamp), "result"]
+                + json(resultPayload)
         }
     }
 
@@ -576,7 +610,8 @@ public struct Layout {
         let scroll = min(model.detailScroll, max(0, lines.count - geometry.bodyHeight))
         for (offset, line) in lines.dropFirst(scroll).prefix(geometry.bodyHeight).enumerated() {
             buffer.write(
-                TextWidth.truncate(line.0, to: geometry.detailWidth - 1), row: geometry.bodyTop + offset, column: geometry.detailLeft + 1,
+                TextWidth.truncate(line.0, to: geometry.detailWidth - 1), row: geometry.bodyTop + offset,
+                column: geometry.detailLeft + 1,
                 style: line.1)
         }
         if model.focus == .detail {
@@ -609,7 +644,8 @@ public struct Layout {
         case .pending: text += "  pending"
         case .inFlight(let attempt): text += "  in flight" + (attempt > 1 ? " (attempt \(attempt))" : "")
         case .retrying(let attempt, let next, let error):
-            text += "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
+            text +=
+                "  retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s: \(full ? error : ErrorText.brief(error))"
         }
         return text
     }
@@ -629,9 +665,11 @@ public struct Layout {
         // The counts of the operations listed below, so that the strip and its list always agree (the queue's own
         // counts arrive as a separate event and can trail the list by a frame).
         let listed = model.listedQueueCounts
-        var x = buffer.write("queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
+        var x = buffer.write(
+            "queue", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
         x = buffer.write(" pending \(listed.waiting)", row: row, column: x)
-        x = buffer.write(" in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
+        x = buffer.write(
+            " in flight \(listed.inFlight)", row: row, column: x, style: listed.inFlight > 0 ? theme.style(.active) : .plain)
         var retryText = " retrying \(listed.retrying)"
         if let next = model.operations.values.compactMap({ snapshot -> Date? in
             if case .retrying(_, let at, _) = snapshot.state { return at }
@@ -648,25 +686,36 @@ public struct Layout {
             let levels = theme.sparkLevels
             x = buffer.write(" ", row: row, column: x)
             for value in recent {
-                x = buffer.write(levels[min(levels.count - 1, value * (levels.count - 1) / peak)], row: row, column: x, style: theme.style(.active))
+                x = buffer.write(
+                    levels[min(levels.count - 1, value * (levels.count - 1) / peak)], row: row, column: x,
+                    style: theme.style(.active))
             }
             x = buffer.write(" \(recent.last ?? 0)/s", row: row, column: x)
         }
         if let oldest = queue.oldestEnqueuedAt, x + 12 < geometry.width {
-            buffer.write(" oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces), row: row, column: x, style: theme.dim)
+            buffer.write(
+                " oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces), row: row, column: x,
+                style: theme.dim)
         }
         if let view = model.fileView {
             // Another process's file: its summary over the counts of this process's queue.
             buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
-            let label = buffer.write("file", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
-            let style: CellStyle = view.problem != nil ? theme.error : view.takingOver ? theme.style(.active) : view.ownerAlive ? .plain : theme.warning
-            buffer.write(TextWidth.truncate(" " + (view.problem ?? view.summary), to: geometry.width - label), row: row, column: label, style: style)
+            let label = buffer.write(
+                "file", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
+            let style: CellStyle =
+                view.problem != nil
+                ? theme.error : view.takingOver ? theme.style(.active) : view.ownerAlive ? .plain : theme.warning
+            buffer.write(
+                TextWidth.truncate(" " + (view.problem ?? view.summary), to: geometry.width - label), row: row, column: label,
+                style: style)
         }
         // The second line (or the expanded list): operations, retrying ones first, then those that failed for good.
         let items = model.queueItems
         let listRows = geometry.queueHeight - 1
         if items.isEmpty {
-            buffer.write(TextWidth.truncate(model.quitting ? "queue drained" : "nothing queued", to: geometry.width - 2), row: row + 1, column: 1, style: theme.dim)
+            buffer.write(
+                TextWidth.truncate(model.quitting ? "queue drained" : "nothing queued", to: geometry.width - 2), row: row + 1,
+                column: 1, style: theme.dim)
             return
         }
         let focused = model.focus == .queue
@@ -720,7 +769,6 @@ public struct Layout {
         return text + "  failed: " + ErrorText.brief(failure.reason)
     }
 
-
     // MARK: Hints and overlays
 
     func drawHints(_ buffer: inout CellBuffer, _ geometry: Geometry) {
@@ -742,33 +790,47 @@ public struct Layout {
         }
         if model.quitting {
             buffer.write(
-                TextWidth.truncate("Quitting: delivering \(model.queue.depth) queued operation(s)… q again quits now", to: geometry.width),
+                TextWidth.truncate(
+                    "Quitting: delivering \(model.queue.depth) queued operation(s)… q again quits now", to: geometry.width),
                 row: row, column: 0, style: theme.warning)
             return
         }
         if let message = model.message {
-            buffer.write(TextWidth.truncate(message.text, to: geometry.width), row: row, column: 0, style: message.isError ? theme.error : theme.good)
+            buffer.write(
+                TextWidth.truncate(message.text, to: geometry.width), row: row, column: 0,
+                style: message.isError ? theme.error : theme.good)
             return
         }
         let hints: [(String, String)]
         switch model.focus {
         case .tree:
-            hints = model.readonly
-                ? [("↑↓", "move"), ("←→", "fold"), ("/", "filter"), ("e", "errors"), ("F", "follow"), ("Tab", "pane"), ("?", "help"), ("q", "quit")]
-                : [("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
-                    ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit")]
+            hints =
+                model.readonly
+                ? [
+                    ("↑↓", "move"), ("←→", "fold"), ("/", "filter"), ("e", "errors"), ("F", "follow"), ("Tab", "pane"),
+                    ("?", "help"), ("q", "quit"),
+                ]
+                : [
+                    ("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
+                    ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit"),
+                ]
         case .queue where model.fileView != nil:
             let canTakeOver = !model.readonly && model.fileView?.ownerAlive == false && model.fileView?.takingOver == false
-            hints = [("↑↓", "select"), ("Enter", "show")] + (canTakeOver ? [("D", "take over")] : [])
+            hints =
+                [("↑↓", "select"), ("Enter", "show")] + (canTakeOver ? [("D", "take over")] : [])
                 + [("O", "queue files"), ("Esc", "back"), ("?", "help"), ("q", "quit")]
         case .queue:
-            hints = [("↑↓", "select"), ("Enter", "show"), ("t", "to its span"), ("r", "retry now")]
+            hints =
+                [("↑↓", "select"), ("Enter", "show"), ("t", "to its span"), ("r", "retry now")]
                 + (model.readonly ? [] : [("d", "discard failed")])
                 + [("Esc", "back"), ("Tab", "next pane"), ("?", "help"), ("q", "quit")]
         case .detail:
             // Action keys work in every pane: the selection stays the tree's.
-            hints = [("↑↓", "scroll"), ("Tab", "next pane")]
-                + (model.readonly ? [] : [("f", "finish"), ("x", "fail"), ("c", "cancel"), ("s", "start"), ("a", "add span"), ("n", "new run")])
+            hints =
+                [("↑↓", "scroll"), ("Tab", "next pane")]
+                + (model.readonly
+                    ? []
+                    : [("f", "finish"), ("x", "fail"), ("c", "cancel"), ("s", "start"), ("a", "add span"), ("n", "new run")])
                 + [("?", "help"), ("q", "quit")]
         }
         // The last two hints (help and quit) always show; the others as room allows.
@@ -805,9 +867,14 @@ public struct Layout {
             // The cursor after the text; on an empty prompt it sits on the hint's first letter.
             let under = characters.isEmpty ? prompt.placeholder.first.map(String.init) ?? " " : " "
             x = buffer.write(under, row: row, column: x, style: CellStyle(dim: characters.isEmpty, reverse: true))
-            if characters.isEmpty { x = buffer.write(String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x) }
+            if characters.isEmpty {
+                x = buffer.write(
+                    String(prompt.placeholder.dropFirst()), row: row, column: x, style: theme.dim, maxColumns: width - x)
+            }
         }
-        let keys = characters.isEmpty && !prompt.placeholder.isEmpty ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
+        let keys =
+            characters.isEmpty && !prompt.placeholder.isEmpty
+            ? "  Enter adds \(prompt.placeholder), Esc cancels" : "  Enter adds, Esc cancels"
         if x < width { buffer.write(keys, row: row, column: x, style: theme.dim, maxColumns: width - x) }
     }
 
@@ -815,10 +882,12 @@ public struct Layout {
     public static let helpLines: [(String, String)] = [
         ("↑ ↓  k j", "move"), ("PgUp PgDn  g G", "page, top, bottom"), ("← →  h l  Space", "collapse, expand, toggle"),
         ("-  =", "collapse all, expand all"), ("Tab", "focus: tree, detail, queue"), ("/", "filter (Esc clears)"),
-        ("e", "errors only"), ("F", "follow the newest activity"), ("n", "new agent run"), ("a", "add a span under the selection"),
+        ("e", "errors only"), ("F", "follow the newest activity"), ("n", "new agent run"),
+        ("a", "add a span under the selection"),
         ("s", "start the selected prepared span"), ("f", "finish as complete"), ("x", "fail (asks y/n)"),
         ("c", "cancel (asks y/n)"), ("T", "terminate the run on the server (asks y/n)"), ("p", "pause or resume the demo"),
-        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"), ("q", "quit (drains the queue; q again quits now)"),
+        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"),
+        ("q", "quit (drains the queue; q again quits now)"),
     ]
 
     func drawHelp(_ buffer: inout CellBuffer, _ geometry: Geometry) {
@@ -829,16 +898,23 @@ public struct Layout {
         for row in box.top...bottom {
             buffer.fill(row: row, from: box.left, to: box.left + box.width, style: .plain)
             let edge = row == box.top || row == bottom
-            buffer.write(edge ? (row == box.top ? border.topLeft : border.bottomLeft) : border.vertical, row: row, column: box.left, style: theme.dim)
-            buffer.write(edge ? (row == box.top ? border.topRight : border.bottomRight) : border.vertical, row: row, column: right, style: theme.dim)
+            buffer.write(
+                edge ? (row == box.top ? border.topLeft : border.bottomLeft) : border.vertical, row: row, column: box.left,
+                style: theme.dim)
+            buffer.write(
+                edge ? (row == box.top ? border.topRight : border.bottomRight) : border.vertical, row: row, column: right,
+                style: theme.dim)
             if edge {
-                buffer.write(String(repeating: border.horizontal, count: max(0, box.width - 2)), row: row, column: box.left + 1, style: theme.dim)
+                buffer.write(
+                    String(repeating: border.horizontal, count: max(0, box.width - 2)), row: row, column: box.left + 1,
+                    style: theme.dim)
             }
         }
         buffer.write(" Keys ", row: box.top, column: box.left + 2, style: theme.accent)
         let scroll = min(model.helpScroll, box.overflow)
         for (offset, line) in Self.helpLines.dropFirst(scroll).prefix(box.visibleLines).enumerated() {
-            let x = buffer.write(TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
+            let x = buffer.write(
+                TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
             buffer.write(TextWidth.truncate(line.1, to: right - x - 1), row: box.top + 1 + offset, column: x)
         }
         let footer: String

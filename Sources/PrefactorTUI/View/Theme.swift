@@ -14,7 +14,9 @@ public struct Theme: Sendable, Hashable {
     }
 
     /// The theme for an environment: `NO_COLOR` turns colours off; a non-UTF-8 locale selects ASCII glyphs.
-    public static func fromEnvironment(_ environment: [String: String], forceASCII: Bool = false, forceMonochrome: Bool = false) -> Theme {
+    public static func fromEnvironment(_ environment: [String: String], forceASCII: Bool = false, forceMonochrome: Bool = false)
+        -> Theme
+    {
         let noColor = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
         let locale = environment["LC_ALL"] ?? environment["LC_CTYPE"] ?? environment["LANG"] ?? ""
         let utf8 = locale.uppercased().contains("UTF-8") || locale.uppercased().contains("UTF8")
@@ -74,7 +76,9 @@ public struct Theme: Sendable, Hashable {
     /// A vertical separator.
     public var separator: String { unicode ? "│" : "|" }
     /// The pieces of a box border (the help overlay).
-    public var box: (topLeft: String, topRight: String, bottomLeft: String, bottomRight: String, horizontal: String, vertical: String) {
+    public var box:
+        (topLeft: String, topRight: String, bottomLeft: String, bottomRight: String, horizontal: String, vertical: String)
+    {
         unicode ? ("┌", "┐", "└", "┘", "─", "│") : ("+", "+", "+", "+", "-", "|")
     }
 

@@ -158,9 +158,11 @@ extension AgentInstance: JSONObjectDecodable {
         typealias K = CodingKeys
         guard try c.string(K.type.rawValue) == "agent_instance" else { throw JSONObjectReader.Mismatch() }
         self.init(
-            id: try c.string(K.id.rawValue), accountID: try c.string(K.accountID.rawValue), agentID: try c.string(K.agentID.rawValue),
+            id: try c.string(K.id.rawValue), accountID: try c.string(K.accountID.rawValue),
+            agentID: try c.string(K.agentID.rawValue),
             agentVersionID: try c.string(K.agentVersionID.rawValue), environmentID: try c.string(K.environmentID.rawValue),
-            agentDeploymentID: try c.string(K.agentDeploymentID.rawValue), status: try c.value(K.status.rawValue, as: AgentStatus.self),
+            agentDeploymentID: try c.string(K.agentDeploymentID.rawValue),
+            status: try c.value(K.status.rawValue, as: AgentStatus.self),
             insertedAt: try c.date(K.insertedAt.rawValue), updatedAt: try c.date(K.updatedAt.rawValue),
             startedAt: try c.optionalDate(K.startedAt.rawValue), finishedAt: try c.optionalDate(K.finishedAt.rawValue),
             terminationReason: try c.optionalString(K.terminationReason.rawValue),

@@ -151,7 +151,8 @@ extension AgentSpan: JSONObjectDecodable {
             id: try c.string(K.id.rawValue), agentInstanceID: try c.string(K.agentInstanceID.rawValue),
             schemaName: try c.string(K.schemaName.rawValue), status: try c.value(K.status.rawValue, as: AgentStatus.self),
             accountID: try c.optionalString(K.accountID.rawValue), agentID: try c.optionalString(K.agentID.rawValue),
-            parentSpanID: try c.optionalString(K.parentSpanID.rawValue), schemaTitle: try c.optionalString(K.schemaTitle.rawValue),
+            parentSpanID: try c.optionalString(K.parentSpanID.rawValue),
+            schemaTitle: try c.optionalString(K.schemaTitle.rawValue),
             // Present means an object (`null` is rejected); absent means empty.
             payload: c.members[K.payload.rawValue] == nil ? [:] : try c.object(K.payload.rawValue),
             resultPayload: try c.optionalObject(K.resultPayload.rawValue), summary: try c.optionalString(K.summary.rawValue),

@@ -23,8 +23,6 @@ public struct CreateAgentRequest: Sendable, Hashable, WireRequest {
         self.idempotencyKey = idempotencyKey
     }
 
-
-
     /// The body as JSON, `{"details": {...}, "idempotency_key": ...}`; absent fields are left out.
     public var jsonValue: JSONValue {
         var details: [String: JSONValue] = ["name": .string(name)]

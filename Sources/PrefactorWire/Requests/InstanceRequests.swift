@@ -38,7 +38,6 @@ public struct RegisterAgentInstanceRequest: Sendable, Hashable, WireRequest {
         self.externalIdentifier = externalIdentifier
     }
 
-
     /// The body as JSON; absent optional fields are left out, not sent as `null`.
     public var jsonValue: JSONValue {
         var body: [String: JSONValue] = [
@@ -68,7 +67,6 @@ public struct StartAgentInstanceRequest: Sendable, Hashable, WireRequest {
         self.idempotencyKey = idempotencyKey
     }
 
-
     /// The body as JSON, with an explicit `timestamp` (possibly `null`).
     public var jsonValue: JSONValue {
         var body: [String: JSONValue] = ["timestamp": timestamp.map { .string(WireDate.format($0, style: .python)) } ?? .null]
@@ -92,7 +90,6 @@ public struct FinishAgentInstanceRequest: Sendable, Hashable, WireRequest {
         self.timestamp = timestamp
         self.idempotencyKey = idempotencyKey
     }
-
 
     /// The body as JSON; absent fields are left out.
     public var jsonValue: JSONValue {
@@ -120,7 +117,6 @@ public struct RecordQualityRequest: Sendable, Hashable, WireRequest {
         self.idempotencyKey = idempotencyKey
     }
 
-
     /// The body as JSON, with an explicit `payload` (possibly `null`).
     public var jsonValue: JSONValue {
         var body: [String: JSONValue] = ["name": .string(name), "payload": payload.map(JSONValue.object) ?? .null]
@@ -141,7 +137,6 @@ public struct TerminateAgentInstanceRequest: Sendable, Hashable, WireRequest {
         self.reason = reason
         self.idempotencyKey = idempotencyKey
     }
-
 
     /// The body as JSON; absent fields are left out.
     public var jsonValue: JSONValue {

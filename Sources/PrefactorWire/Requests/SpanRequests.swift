@@ -42,8 +42,6 @@ public struct CreateSpanRequest: Sendable, Hashable, WireRequest {
         self.idempotencyKey = idempotencyKey
     }
 
-
-
     /// The body as JSON, `{"details": {...}}`; absent optional fields are left out.
     public var jsonValue: JSONValue {
         var details: [String: JSONValue] = [
@@ -100,7 +98,6 @@ public struct FinishSpanRequest: Sendable, Hashable, WireRequest {
         self.timestamp = timestamp
         self.idempotencyKey = idempotencyKey
     }
-
 
     /// The body as JSON; absent fields and an empty result are left out.
     public var jsonValue: JSONValue {

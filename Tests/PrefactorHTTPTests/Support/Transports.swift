@@ -11,7 +11,9 @@ struct SentRequest: Sendable {
     var url: String { spec.url }
     /// The path after the origin, with the query.
     var pathAndQuery: String {
-        guard let schemeEnd = url.range(of: "://"), let slash = url[schemeEnd.upperBound...].firstIndex(of: "/") else { return url }
+        guard let schemeEnd = url.range(of: "://"), let slash = url[schemeEnd.upperBound...].firstIndex(of: "/") else {
+            return url
+        }
         return String(url[slash...])
     }
     var path: String { String(pathAndQuery.prefix { $0 != "?" }) }
