@@ -51,6 +51,8 @@ fi
 
 SOCKET="prefactor-shots-$$"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/prefactor-shots.XXXXXX")"
+# Queue files (and logs) go to the temporary folder, never to the user's state directory.
+export XDG_STATE_HOME="$WORK/state"
 SERVER_PID=""
 API_URL=""
 UI_PIDS=()

@@ -17,10 +17,14 @@ struct TUICommand: AsyncParsableCommand {
         discussion: """
             With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment variables) it shows what this process's client does against that API; --demo adds the demo agent, and --watch adds the runs of every other process on that API (polled every --poll-interval seconds; runs finished more than --age-out minutes ago leave the view). The embedded server is watched by default. The API is checked before the first frame: the header says when the token is rejected, nothing answers, or the address is not a Prefactor API.
 
-            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching, ? help, q quit (drains the queue).
+            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching, O queue files, ? help, q quit (drains the queue). In the queue pane: arrows select an operation, Enter shows it in full, t goes to its span, r retries it now, d discards a failed one (y/n), D takes over a dead process's file (y/n), Esc goes back.
 
             q cancels what this process left open (spans and runs, the reason in the result), then delivers the queue; it exits 1 when something could not be delivered.
             Ctrl-C quits at once (exit status 130), printing what it leaves behind. SIGTERM and SIGHUP deliver the queue first, for at most the drain timeout as q does, then exit with 143 and 129; every exit says on standard error and in the log what it left undelivered.
+
+            The queue is kept in a file of this process under $XDG_STATE_HOME/prefactor/queues (--queue-file chooses another, --memory-queue keeps it in memory), so a crash loses nothing that was queued. On a clean exit with nothing left in it, the process's own file is removed; a file with undelivered or failed operations is kept, and the summary names it with `prefactor queue deliver FILE` and `prefactor queue show FILE`.
+
+            --queue FILE shows another process's queue file in the queue pane, read again every --poll-interval seconds: read-only while its owner runs; when the owner is dead, D takes it over (after y/n) and delivers it to this session's API. --queue alone (or O in the UI) lists the queue files found to pick one.
 
             --render prints one frame as text without a terminal (for docs and tests). Logs go to --log-file, never to the screen: every change of the API's health and every operation that failed for good. NO_COLOR turns colours off.
             """)
@@ -36,6 +40,14 @@ struct TUICommand: AsyncParsableCommand {
 
     @Flag(help: "Run the demo agent (on by default with the embedded server).")
     var demo = false
+
+    @OptionGroup var queueFileOptions: QueueFileOptions
+
+    @Flag(name: .customLong("queue"), help: "Open another process's queue file (FILE), or pick one of the files found (no FILE).")
+    var openQueue = false
+
+    @Argument(help: ArgumentHelp("With --queue: the queue file to show.", valueName: "FILE"))
+    var queueToOpen: String?
 
     @Flag(help: "No demo agent, even with the embedded server.")
     var noDemo = false
@@ -96,6 +108,9 @@ struct TUICommand: AsyncParsableCommand {
         }
         if let apiURL, let problem = APIClient.Configuration.problem(withAPIURL: apiURL) {
             throw ValidationError("--api-url '\(apiURL)' \(problem)")
+        }
+        if queueToOpen != nil && !openQueue {
+            throw ValidationError("a FILE argument goes with --queue (prefactor tui --queue FILE)")
         }
         if let after, !(0...3600).contains(after) { throw ValidationError("--after must be from 0 to 3600 seconds") }
         if demo && noDemo { throw ValidationError("--demo and --no-demo cannot be used together") }
@@ -171,7 +186,14 @@ struct TUICommand: AsyncParsableCommand {
         let runDemo = (wantsEmbedded && !noDemo) || demo
         var configuration = PrefactorClient.Configuration(api: clientConfiguration, schemaRegistry: DemoAgent.schemaRegistry)
         configuration.drainTimeout = .seconds(30)
-        let client = try PrefactorClient(configuration: configuration, logger: logger)
+        let queueChoice = queueFileOptions.apply(to: &configuration, command: "tui", environment: environment)
+        let client: PrefactorClient
+        do { client = try PrefactorClient(configuration: configuration, logger: logger) } catch {
+            backend?.stop()
+            await embedded?.stop()
+            printError("error: \(Self.describe(error))")
+            throw ExitCode.failure
+        }
         let agent = runDemo ? DemoAgent(client: client, speed: demoSpeed) : nil
         let options = TUIOptions(apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme)
         // The check at start answers quickly or not at all: no retries, a short limit.
@@ -202,7 +224,7 @@ struct TUICommand: AsyncParsableCommand {
             }
             let controller = TUIController(
                 client: client, backend: backend!, options: options, demo: demoControl, watcher: watcher, probe: probe,
-                logger: logger)
+                logger: logger, queueFiles: queueFileControl(api: clientConfiguration, environment: environment))
             let exit = await controller.run()
             try? await probe?.shutdown()
             backend?.stop()
@@ -213,6 +235,7 @@ struct TUICommand: AsyncParsableCommand {
                 let line = Self.leftBehind(operations: left, openRuns: OpenWork.openRuns(client.snapshot()), signal: SIGINT)
                 logger.error("\(line)")
                 printError(line)
+                if left > 0, let kept = queueChoice?.settle() { printError(kept) }
                 Foundation.exit(130)
             case .signalled(let signal, let left):
                 // SIGTERM or SIGHUP: say what is open, deliver the queue for at most the drain timeout as `q` does,
@@ -231,6 +254,7 @@ struct TUICommand: AsyncParsableCommand {
                 logger.log(level: report.isComplete ? .info : .error, "\(message)")
                 for operation in report.undelivered { logger.error("Not delivered", metadata: ["operation": "\(operation)"]) }
                 for failure in report.failed { logger.error("Failed", metadata: ["operation": "\(failure)"]) }
+                if let kept = queueChoice?.settle() { printError(kept) }
                 Foundation.exit(128 + signal)
             case .drained, .terminalClosed, .abandoned:
                 break
@@ -242,9 +266,51 @@ struct TUICommand: AsyncParsableCommand {
         }
         _ = await client.shutdown()
         await embedded?.stop()
-        print(outcome)
-        if !render { logger.info("\(outcome)") }
+        let kept = queueChoice?.settle()
+        if let kept { logger.notice("\(kept)") }
+        if render {
+            print(outcome)
+            if let kept { printError(kept) }
+        } else {
+            print(kept.map { outcome + "\n" + $0 } ?? outcome)
+            logger.info("\(outcome)")
+        }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Other processes' queue files: the one given with `--queue FILE`, the picker with `--queue` alone, and take-overs
+    /// delivered to this session's API.
+    func queueFileControl(api: APIClient.Configuration, environment: [String: String]) -> QueueFileControl {
+        QueueFileControl(
+            directory: QueueFiles.defaultDirectory(environment), interval: .milliseconds(Int(pollInterval * 1000)),
+            initial: openQueue ? queueToOpen : nil, showPicker: openQueue && queueToOpen == nil
+        ) { path in
+            await Self.takeOver(path, api: api)
+        }
+    }
+
+    /// Delivers a dead process's queue file with a client on it (as `prefactor queue deliver` does); one line says
+    /// what happened.
+    static func takeOver(_ path: String, api: APIClient.Configuration, timeout: Duration = .seconds(300)) async -> String {
+        var configuration = PrefactorClient.Configuration(api: api)
+        configuration.queueFile = path
+        configuration.drainTimeout = timeout
+        let client: PrefactorClient
+        do { client = try PrefactorClient(configuration: configuration) } catch {
+            return "Cannot take over \(path): \(describe(error))"
+        }
+        let report = await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await client.run() }
+            let deadline = ContinuousClock.now + timeout
+            while client.snapshot().queue.depth > 0, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            let report = await client.shutdown()
+            await group.waitForAll()
+            return report
+        }
+        let left = (try? SQLiteTelemetryQueueStore.inspect(path: path).entries().count) ?? -1
+        return "Took over \(path): \(report.deliveredCount) delivered, \(report.failed.count) failed; \(left) left in the file"
     }
 
     /// The line printed when the UI quits at once.
@@ -264,6 +330,7 @@ struct TUICommand: AsyncParsableCommand {
             apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
         model.width = width
         model.height = height
+        model.queueFile = client.queueFilePath
         model.load(snapshot)
         if let check { model.applyCheck(check) }
         let wait = after ?? (demo == nil ? 0.5 : 4)
@@ -335,9 +402,13 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run the demo agent headless against an API (e.g. `prefactor serve`).",
         discussion: """
             Stops after --duration seconds, or on Ctrl-C or SIGTERM: the runs in progress cancel their open spans and finish as cancelled, then the queue is delivered and a summary printed. A run an operator terminates stops at once. Exits 1 when anything was left undelivered or failed, and at once, before running anything, when the API rejects the token.
+
+            The queue is kept in a file of this process under $XDG_STATE_HOME/prefactor/queues (--queue-file chooses another, --memory-queue keeps it in memory), so a crash loses nothing that was queued. On a clean exit with nothing left in it, the process's own file is removed; a file with undelivered or failed operations is kept, and the summary names it with `prefactor queue deliver FILE` and `prefactor queue show FILE`.
             """)
 
     @OptionGroup var api: APIOptions
+
+    @OptionGroup var queueFileOptions: QueueFileOptions
 
     @Option(help: "Seconds to run (default: until Ctrl-C).")
     var duration: Double?
@@ -355,12 +426,18 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = PrefactorClient.Configuration(
+        var configuration = PrefactorClient.Configuration(
             api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
         try await Self.checkToken(configuration.api)
-        let client = try PrefactorClient(configuration: configuration)
+        let queueChoice = queueFileOptions.apply(to: &configuration, command: "demo")
+        let client: PrefactorClient
+        do { client = try PrefactorClient(configuration: configuration) } catch {
+            printError("error: \(TUICommand.describe(error))")
+            throw ExitCode.failure
+        }
         let agent = DemoAgent(client: client, concurrency: concurrency, speed: speed)
         printFlushed("demo: running against \(configuration.api.apiURL)" + (duration.map { " for \($0) s" } ?? "; Ctrl-C stops"))
+        printFlushed("demo: queue " + (queueChoice.map { "file \($0.path)" } ?? "in memory (--memory-queue)"))
         let interrupted = SignalWaiter(signals: [SIGINT, SIGTERM])
         let report = await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.run() }
@@ -391,6 +468,7 @@ struct DemoCommand: AsyncParsableCommand {
         let summary =
             "demo: \(report.deliveredCount) operations delivered, \(report.undelivered.count) undelivered, \(report.failed.count) failed"
         printFlushed(summary)
+        if let kept = queueChoice?.settle() { printFlushed("demo: " + kept) }
         if !report.isComplete {
             printError("error: the demo did not deliver everything it made (see the counts above)")
             throw ExitCode.failure

@@ -54,6 +54,8 @@ e2e_need() {
 # e2e_setup: the temporary folder, the private tmux socket and its config, and the pane runner.
 e2e_setup() {
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/prefactor-$E2E_NAME.XXXXXX")"
+    # Queue files (and logs) go to the temporary folder, never to the user's state directory.
+    export XDG_STATE_HOME="$WORK/state"
     SOCKET="prefactor-$E2E_NAME-$$"
 
     # The pane runs this: it runs the UI in the foreground of the pane's terminal, records the UI's pid, prints its

@@ -17,6 +17,9 @@
 #      reports what it delivered, or what it could not (a span create failing for good), on stderr and in the log
 #   e  no terminal: exits non-zero at once with a message on stderr
 #   f  --render --width 80 --height 24 --after 1 (embedded server + demo) prints a frame
+#   g  `prefactor demo` killed with kill -9 while spans get 503 keeps its queue file (under XDG_STATE_HOME, which
+#      points into the temporary folder); `prefactor tui --queue FILE` shows its owner dead, D + y takes it over, and
+#      `prefactor queue show FILE` then finds it empty
 # Prints one line per case and `e2e: N passed, M failed`; exits non-zero on any failure, printing the screen (or
 # output) of the failing case. Needs tmux, curl and python3. Stops only what it started: its processes by PID, and
 # its own tmux server.
@@ -305,6 +308,46 @@ case_f() {
     ((lines >= 24)) || fail "the frame has $lines lines, expected 24"
 }
 
+# A demo killed with kill -9 while the API refuses its spans leaves its queue file; `tui --queue FILE` shows it with
+# its owner dead, and D + y takes it over and delivers it.
+case_g() {
+    local demo_pid file="" deadline
+    SHOW_FILES=("$WORK/g-demo.out" "$WORK/g-demo.err")
+    api -X POST "$API_URL/__prefactor/faults" -d '{"method": "POST", "path": "/api/v1/agent_spans", "status": 503}' >/dev/null \
+        || fail "cannot add the fault" || return 1
+    SWIFT_BACKTRACE=interactive=no "$BIN" demo --api-url "$API_URL" --token "$TOKEN" --speed 5 \
+        </dev/null >"$WORK/g-demo.out" 2>"$WORK/g-demo.err" &
+    demo_pid=$!
+    UI_PIDS+=("$demo_pid")
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        file="$(sed -n 's/^demo: queue file //p' "$WORK/g-demo.out" | head -n 1)"
+        # (Through a file: grep -q stopping early would fail the pipe.)
+        if [[ -n "$file" ]] && "$BIN" queue show "$file" >"$WORK/g-show.txt" 2>/dev/null && grep -q "create_span" "$WORK/g-show.txt"; then
+            break
+        fi
+        sleep 0.2
+    done
+    [[ -n "$file" ]] || fail "the demo did not name its queue file" || return 1
+    [[ "$file" == "$XDG_STATE_HOME/prefactor/queues/"* ]] || fail "the queue file $file is not under XDG_STATE_HOME" || return 1
+    grep -q "create_span" "$WORK/g-show.txt" || fail "no span create waits in $file" || return 1
+    kill -KILL "$demo_pid" 2>/dev/null
+    wait "$demo_pid" 2>/dev/null || true
+    [[ -f "$file" ]] || fail "the queue file is gone after kill -9" || return 1
+    api -X DELETE "$API_URL/__prefactor/faults" >/dev/null || fail "cannot remove the fault" || return 1
+
+    launch_ui g 120 35 tui --api-url "$API_URL" --token "$TOKEN" --no-demo --queue "$file" || return 1
+    wait_for g "dead: D takes it over" 20 || return 1
+    keys g D
+    wait_for g "Take over $file" 10 || return 1
+    keys g y
+    wait_for g "Took over" 60 || return 1
+    "$BIN" queue show "$file" >"$WORK/g-after.txt" 2>&1
+    grep -qF ": 0 operation(s)" "$WORK/g-after.txt" || fail "operations are left in $file after the take-over" || return 1
+    keys g q
+    wait_exit g 30 || return 1
+}
+
 # -------------------------------------------------------------------- main ----
 
 e2e_start_server
@@ -316,6 +359,7 @@ run_case c "resize: 70x20 re-lays out, 40x10 says too small, 120x35 brings the t
 run_case d "q drains, restores the terminal and prints the summary; Ctrl-C, SIGTERM, SIGHUP restore it: 130, 143, 129"
 run_case e "no terminal: exits non-zero at once with a message on stderr"
 run_case f "--render --width 80 --height 24 --after 1 prints a frame"
+run_case g "a demo killed with kill -9 leaves its queue file; tui --queue FILE takes it over (D, y) and delivers it"
 
 echo "e2e: $PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -16,11 +16,21 @@ struct Executable {
         var stderr: String
     }
 
-    /// The test process's environment without the API settings, plus `additions`.
+    /// A state directory of the test process's own, so that queue files and logs never land in the user's.
+    static let stateHome: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("prefactor-cli-tests-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    /// The test process's environment without the API and queue settings, the state directory a temporary one, plus
+    /// `additions`.
     static func environment(_ additions: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["PREFACTOR_API_URL"] = nil
         environment["PREFACTOR_API_TOKEN"] = nil
+        environment["PREFACTOR_QUEUE_FILE"] = nil
+        environment["XDG_STATE_HOME"] = stateHome
         environment.merge(additions) { _, new in new }
         return environment
     }

@@ -221,6 +221,37 @@ struct DurableQueueTests {
         }
     }
 
+    @Test func aRunningClientDiscardsOnlyFailedOperationsFromItsFile() async throws {
+        let file = temporaryQueuePath()
+        try await withTestServer { server in
+            server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 422))
+            let (_, report) = try await withRunningClient(configuration(server, file: file)) { client in
+                #expect(client.queueFilePath == file)
+                let run = try await registerInstance(client)
+                try await run.start()
+                _ = try await run.createSpan(schemaName: "rejected")
+                try await eventually("the create failed for good") { client.snapshot().queue.failed > 0 }
+                let failed = try SQLiteTelemetryQueueStore.inspect(path: file).entries().filter { $0.failedReason != nil }.map(
+                    \.id)
+                #expect(failed.count == 1)
+                #expect(try client.discardFailed(operationIDs: failed + [999_999], reason: "operator") == failed)
+                #expect(try SQLiteTelemetryQueueStore.inspect(path: file).entries().allSatisfy { $0.failedReason == nil })
+            }
+            #expect(report.failed.count == 1)
+            let store = try SQLiteTelemetryQueueStore(path: file)
+            #expect(try store.entries().isEmpty)
+            #expect(store.droppedCount() == 1)
+        }
+    }
+
+    @Test func aClientWithItsQueueInMemoryHasNoFileToDiscardFrom() throws {
+        let client = try PrefactorClient(
+            configuration: PrefactorClient.Configuration(
+                api: APIClient.Configuration(apiURL: "http://127.0.0.1:9", apiToken: "t")))
+        #expect(client.queueFilePath == nil)
+        #expect(try client.discardFailed(operationIDs: [1], reason: "operator").isEmpty)
+    }
+
     @Test func theEnvironmentChoosesTheQueueFile() throws {
         let environment = [
             "PREFACTOR_API_URL": "http://127.0.0.1:1", "PREFACTOR_API_TOKEN": "t", "PREFACTOR_QUEUE_FILE": "/tmp/q.sqlite",

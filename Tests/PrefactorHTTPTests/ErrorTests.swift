@@ -232,7 +232,8 @@ struct ErrorTests {
     }
 
     @Test func closedPortIsATransportError() async throws {
-        let closedPort = try await withTestServer { server in server.port }
+        let (closedPort, holder) = try boundClosedPort()
+        defer { close(holder) }
         let client = try APIClient(
             configuration: .init(
                 apiURL: "http://127.0.0.1:\(closedPort)", apiToken: "t", requestTimeout: .seconds(2),
@@ -249,7 +250,8 @@ struct ErrorTests {
     @Test func closedPortFailsAtOnceNotAtTheRequestTimeout() async throws {
         // A refused connection is a network error (spec §5.2/§5.3) that the Python SDK sees immediately; it must not
         // hang for the whole per-attempt request timeout (30 s by default, times four attempts).
-        let closedPort = try await withTestServer { server in server.port }
+        let (closedPort, holder) = try boundClosedPort()
+        defer { close(holder) }
         let client = try APIClient(
             configuration: .init(
                 apiURL: "http://127.0.0.1:\(closedPort)", apiToken: "t", requestTimeout: .seconds(8),
@@ -396,4 +398,31 @@ struct ErrorTests {
         )
         #expect(error.shortDescription == "PrefactorHTTPError.validation")
     }
+}
+
+/// A loopback port that refuses connections and that no other test can take while the returned socket is open: bound,
+/// never listening. (A port freed by a stopped server may be handed to a server of a test running in parallel.)
+func boundClosedPort() throws -> (port: Int, socket: Int32) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else {
+        close(descriptor)
+        throw POSIXError(.EADDRINUSE)
+    }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    guard named == 0 else {
+        close(descriptor)
+        throw POSIXError(.EINVAL)
+    }
+    return (Int(UInt16(bigEndian: address.sin_port)), descriptor)
 }

@@ -40,10 +40,12 @@ func coreConfiguration(_ server: TestServer) -> PrefactorClient.Configuration {
 /// Runs a core client and a controller on a memory backend against the test server while `body` drives them (the
 /// UI's task is given, to await its exit); then shuts the client down.
 func withRunningUI(
-    _ server: TestServer, options: TUIOptions? = nil, width: Int = 100, height: Int = 30,
+    _ server: TestServer, options: TUIOptions? = nil, width: Int = 100, height: Int = 30, queueFile: String? = nil,
     _ body: (PrefactorClient, MemoryBackend, TUIController, Task<TUIExit, Never>) async throws -> Void
 ) async throws {
-    let client = try PrefactorClient(configuration: coreConfiguration(server))
+    var configuration = coreConfiguration(server)
+    configuration.queueFile = queueFile
+    let client = try PrefactorClient(configuration: configuration)
     let backend = MemoryBackend(width: width, height: height)
     let controller = TUIController(client: client, backend: backend, options: options ?? TUIOptions(apiURL: server.baseURL))
     try await withThrowingTaskGroup(of: Void.self) { group in

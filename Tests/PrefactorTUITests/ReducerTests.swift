@@ -167,10 +167,11 @@ struct ViewStateTests {
         model.press(.tab, .character("j"), .character("j"))
         #expect(model.detailScroll == 2)
         #expect(model.selection == .instance(IDs.alpha))
+        // In the queue they select an operation (the list scrolls to keep it in view).
         model.press(.tab, .pageDown)
-        #expect(model.queueScroll == 10)
+        #expect(model.queueSelection == model.queueItems.last?.id)
         model.press(.character("g"))
-        #expect(model.queueScroll == 0)
+        #expect(model.queueSelection == model.queueItems.first?.id)
     }
 
     @Test func filterTypingEnterKeepsEscClears() {

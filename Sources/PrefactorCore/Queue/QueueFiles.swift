@@ -52,6 +52,21 @@ public enum QueueFiles {
         public var bytes: Int
         /// Why it could not be read, if it could not.
         public var problem: String?
+
+        /// Creates a summary.
+        public init(
+            path: String, owner: SQLiteTelemetryQueueStore.Owner?, ownerAlive: Bool, depth: Int, failed: Int, oldest: Date?,
+            bytes: Int, problem: String?
+        ) {
+            self.path = path
+            self.owner = owner
+            self.ownerAlive = ownerAlive
+            self.depth = depth
+            self.failed = failed
+            self.oldest = oldest
+            self.bytes = bytes
+            self.problem = problem
+        }
     }
 
     /// Reads a file's summary; never throws (a file that cannot be read says why in ``Summary/problem``).

@@ -490,6 +490,23 @@ public struct QueueFileEntry: Sendable, Hashable {
     public var attempts: Int = 0
     /// The last attempt's error.
     public var lastError: String?
+
+    /// Creates an entry (as the file's reader does; tests and tools build their own).
+    public init(
+        id: UInt64, kind: String, instanceID: String, spanID: String?, idempotencyKey: String, enqueuedAt: Date,
+        operation: TelemetryOperation?, failedReason: String?, attempts: Int = 0, lastError: String? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.instanceID = instanceID
+        self.spanID = spanID
+        self.idempotencyKey = idempotencyKey
+        self.enqueuedAt = enqueuedAt
+        self.operation = operation
+        self.failedReason = failedReason
+        self.attempts = attempts
+        self.lastError = lastError
+    }
 }
 
 /// Something the queue's store reported: published as ``ClientEvent/queueNotice(_:)``.

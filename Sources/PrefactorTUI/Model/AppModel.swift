@@ -30,6 +30,16 @@ public struct AppModel: Sendable {
     public internal(set) var settledOperations: [NodeID: [SettledOperation]] = [:]
     /// Queue counts.
     public var queue = QueueStats()
+    /// Every attempt at each operation, as the client reported them, by operation id.
+    public internal(set) var attempts: [UInt64: [OperationAttempt]] = [:]
+    /// Failed operations the operator discarded (no longer listed).
+    public internal(set) var discarded: Set<UInt64> = []
+    /// The queue file this process's client keeps its operations in (`nil`: in memory).
+    public var queueFile: String?
+    /// Another process's queue file shown in the queue pane instead of this process's queue (`prefactor tui --queue`).
+    public var fileView: QueueFileView?
+    /// The list of queue files to pick one from, while it is open.
+    public var queuePicker: QueueFilePicker?
     /// API health, as the core client reports it from its deliveries.
     public var health: APIHealth = .ok
     /// What the check of the API at start found (`nil` until it ran); cleared by a later success.
@@ -71,6 +81,10 @@ public struct AppModel: Sendable {
     public var detailScroll = 0
     /// Scroll of the queue list.
     public var queueScroll = 0
+    /// The operation selected in the queue list.
+    public var queueSelection: UInt64?
+    /// The operation shown in full in the detail pane (Enter in the queue); `nil` shows the selected node.
+    public var operationDetail: UInt64?
     /// A pending y/n question.
     public var confirmation: Confirmation?
     /// A pending text prompt.
@@ -164,14 +178,18 @@ public struct AppModel: Sendable {
             operations[id]?.state = .pending
         case .operationSent(let id, let attempt):
             operations[id]?.state = .inFlight(attempt: attempt)
+            recordAttempt(id, number: attempt)
         case .operationDelivered(let id, let attempts):
+            settleAttempt(id, .delivered)
             // The API took something: whatever the check at start found is over.
             if apiCheck != nil, apiCheck != .ok { apiCheck = .ok }
             if let operation = operations.removeValue(forKey: id)?.operation { settle(operation, .delivered(attempts: attempts)) }
         case .operationRetrying(let id, let attempt, let next, _, let error):
+            settleAttempt(id, .retrying(error: error, nextAttemptAt: next))
             operations[id]?.state = .retrying(attempt: attempt, nextAttemptAt: next, error: error)
             lastDeliveryError = ErrorText.brief(error)
         case .operationFailed(let failure):
+            settleAttempt(failure.operation.id, .failed(reason: failure.reason))
             operations[failure.operation.id] = nil
             settle(failure.operation, .failed(reason: failure.reason))
             failures.append(failure)

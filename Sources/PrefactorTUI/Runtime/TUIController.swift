@@ -45,6 +45,33 @@ public struct DemoControl: Sendable {
     }
 }
 
+/// Queue files of other processes as the UI opens them: where to look, how often to read the one shown, and how to
+/// take one over.
+public struct QueueFileControl: Sendable {
+    /// Where the picker looks for files.
+    public var directory: String
+    /// How often the file shown is read again.
+    public var interval: Duration
+    /// A file to show from the start.
+    public var initial: String?
+    /// Whether to open the picker at start.
+    public var showPicker: Bool
+    /// Delivers a dead process's file with a client on it; returns what happened, in one line.
+    public var takeOver: @Sendable (String) async -> String
+
+    /// Creates the control.
+    public init(
+        directory: String, interval: Duration, initial: String? = nil, showPicker: Bool = false,
+        takeOver: @escaping @Sendable (String) async -> String
+    ) {
+        self.directory = directory
+        self.interval = interval
+        self.initial = initial
+        self.showPicker = showPicker
+        self.takeOver = takeOver
+    }
+}
+
 /// Why a UI session ended.
 public enum TUIExit: Sendable, Equatable {
     /// The operator quit after the queue drained.
@@ -71,6 +98,16 @@ public actor TUIController {
     private let backend: any TerminalBackend
     private let demo: DemoControl?
     private let watcher: RemoteWatcher?
+    private let queueFiles: QueueFileControl?
+    /// The queue file of another process shown, read again every ``QueueFileControl/interval``.
+    private let viewedFile = FileSlot()
+
+    /// The path of the file shown, shared with the task that reads it again.
+    private final class FileSlot: Sendable {
+        private let value = Mutex<String?>(nil)
+        func get() -> String? { value.withLock { $0 } }
+        func set(_ path: String?) { value.withLock { $0 = path } }
+    }
     private let probe: APIClient?
     private let theme: Theme
     private let logger: Logger
@@ -94,6 +131,9 @@ public actor TUIController {
         case selected(NodeID)
         case terminalEnded
         case remote(RemoteEvent)
+        case queueFile(QueueFileView)
+        case queueFiles([QueueFiles.Summary])
+        case takeOverEnded(path: String, outcome: String)
     }
 
     /// Inputs, and how many were sent but not yet handled.
@@ -119,6 +159,8 @@ public actor TUIController {
     private let (effectJobs, effectQueue) = AsyncStream<Job>.makeStream()
     /// Requests to the watcher, in order (apart from the client's effects, so a slow API call does not hold them).
     private let (watcherJobs, watcherQueue) = AsyncStream<Job>.makeStream()
+    /// Take-overs of queue files, one at a time (apart from the rest: one can take minutes).
+    private let (takeOverJobs, takeOverQueue) = AsyncStream<Job>.makeStream()
     /// When a frame held back by the rate limit is due.
     private let (frameRequests, frameQueue) = AsyncStream<ContinuousClock.Instant>.makeStream()
 
@@ -134,15 +176,19 @@ public actor TUIController {
     ///     API is not checked.
     ///   - tickInterval: How often durations tick (tests slow it down to show that nothing waits for a tick).
     ///   - logger: Where health changes, permanent failures and failed actions are logged.
+    ///   - queueFiles: Other processes' queue files: the picker, the file shown, take-overs.
     public init(
         client: PrefactorClient, backend: any TerminalBackend, options: TUIOptions, demo: DemoControl? = nil,
         watcher: RemoteWatcher? = nil, probe: APIClient? = nil, tickInterval: Duration = .milliseconds(250),
-        logger: Logger = Logger(label: "prefactor.tui", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "prefactor.tui", factory: { _ in SwiftLogNoOpLogHandler() }),
+        queueFiles: QueueFileControl? = nil
     ) {
         self.client = client
         self.backend = backend
         self.demo = demo
         self.watcher = watcher
+        self.queueFiles = queueFiles
+        viewedFile.set(queueFiles?.initial)
         self.probe = probe
         self.theme = options.theme
         self.logger = logger
@@ -150,6 +196,11 @@ public actor TUIController {
         self.endpoint = client.configuration.api.endpoint
         var model = AppModel(
             apiURL: options.apiURL, readonly: options.readonly, noConfirm: options.noConfirm, demo: demo == nil ? nil : .running)
+        if let initial = queueFiles?.initial {
+            model.fileView = QueueFileView.read(initial)
+            model.focus = .queue
+        }
+        model.queueFile = client.queueFilePath
         let size = backend.size
         model.width = size.width
         model.height = size.height
@@ -181,6 +232,8 @@ public actor TUIController {
         model.load(snapshot)
         let inbox = self.inbox
         let (effectJobs, watcherJobs, frameRequests) = (self.effectJobs, self.watcherJobs, self.frameRequests)
+        let takeOverJobs = self.takeOverJobs
+        if queueFiles?.showPicker == true { perform(.listQueueFiles) }
         let tickInterval = self.tickInterval
         let result = await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -193,6 +246,17 @@ public actor TUIController {
             // The serial executors: one job at a time, in the order they were queued.
             group.addTask { for await job in effectJobs { await job() } }
             group.addTask { for await job in watcherJobs { await job() } }
+            group.addTask { for await job in takeOverJobs { await job() } }
+            if let interval = queueFiles?.interval {
+                // The file shown is read again every interval (read-only, whoever owns it).
+                let viewed = self.viewedFile
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        if let path = viewed.get() { inbox.send(.queueFile(QueueFileView.read(path))) }
+                    }
+                }
+            }
             group.addTask {
                 for await due in frameRequests {
                     try? await Task.sleep(until: due, clock: .continuous)
@@ -255,6 +319,7 @@ public actor TUIController {
     private func finishExecutors() {
         effectQueue.finish()
         watcherQueue.finish()
+        takeOverQueue.finish()
         frameQueue.finish()
     }
 
@@ -349,6 +414,22 @@ public actor TUIController {
                 watcherQueue.yield { for id in removed { await watcher.forget(instanceID: id) } }
             }
             dirty = true
+        case .queueFile(let view):
+            // A file closed meanwhile is not shown again.
+            if viewedFile.get() == view.path {
+                model.applyQueueFile(view)
+                dirty = true
+            }
+        case .takeOverEnded(let path, let outcome):
+            var view = QueueFileView.read(path)
+            view.takingOver = false
+            if viewedFile.get() == path { model.fileView = view }
+            model.message = Message(text: outcome, isError: !view.entries.isEmpty)
+            dirty = true
+        case .queueFiles(let files):
+            model.queuePicker = QueueFilePicker(files: files)
+            if model.message?.text == "Looking for queue files…" { model.message = nil }
+            dirty = true
         case .selected(let node):
             if case .instance = node, model.message == AppModel.registeringMessage { model.message = nil }
             // The node's event may not have arrived yet: select it as soon as it is in the tree.
@@ -441,6 +522,48 @@ public actor TUIController {
             if let watcher { watcherQueue.yield { await watcher.loadSpans(instanceID: id) } }
         case .setWatchInterval(let seconds):
             if let watcher { watcherQueue.yield { await watcher.setInterval(.milliseconds(Int(seconds * 1000))) } }
+        case .listQueueFiles:
+            let directory = queueFiles?.directory ?? QueueFiles.defaultDirectory()
+            watcherQueue.yield { inbox.send(.queueFiles(QueueFiles.list(in: directory).map(QueueFiles.summary(of:)))) }
+        case .openQueueFile(let path):
+            viewedFile.set(path)
+            model.fileView = nil
+            watcherQueue.yield { inbox.send(.queueFile(QueueFileView.read(path))) }
+        case .closeQueueFile:
+            viewedFile.set(nil)
+        case .takeOverQueueFile(let path):
+            guard let takeOver = queueFiles?.takeOver else {
+                model.message = Message(text: "Taking over a queue file is not available here", isError: true)
+                return
+            }
+            model.queueFileTakenOver(path)
+            logger.notice("Taking over a queue file", metadata: ["file": "\(path)"])
+            takeOverQueue.yield {
+                let outcome = await takeOver(path)
+                logger.notice("\(outcome)")
+                inbox.send(.takeOverEnded(path: path, outcome: outcome))
+            }
+        case .retryNow(let id):
+            client.retryNow(operationID: id)
+        case .discardOperation(let id):
+            guard let file = client.queueFilePath else {
+                model.operationDiscarded(id, fromFile: nil)
+                return
+            }
+            do {
+                let dropped = try client.discardFailed(
+                    operationIDs: [id], reason: "discarded by an operator from the terminal UI")
+                if dropped.isEmpty {
+                    model.message = Message(
+                        text: "#\(id) is not in \(file) as a failed operation; nothing discarded", isError: true)
+                } else {
+                    logger.notice("Discarded a failed operation", metadata: ["operation": "\(id)", "file": "\(file)"])
+                    model.operationDiscarded(id, fromFile: file)
+                }
+            } catch {
+                model.message = Message(
+                    text: "Discarding #\(id) failed: \(ErrorText.oneLine(error, endpoint: endpoint))", isError: true)
+            }
         }
     }
 }

@@ -45,6 +45,18 @@ public enum Effect: Hashable, Sendable {
     case loadRemoteSpans(String)
     /// Poll the API at this interval (seconds).
     case setWatchInterval(Double)
+    /// Send an operation that waits out a backoff now.
+    case retryNow(UInt64)
+    /// Discard an operation that failed for good (from the queue file, or from the list when in memory).
+    case discardOperation(UInt64)
+    /// List the queue files found (the picker).
+    case listQueueFiles
+    /// Show another process's queue file, read again every poll interval.
+    case openQueueFile(String)
+    /// Stop showing another process's queue file: back to this process's queue.
+    case closeQueueFile
+    /// Deliver a dead process's queue file with a client of this process on it.
+    case takeOverQueueFile(String)
 }
 
 /// The pane that has the keyboard.

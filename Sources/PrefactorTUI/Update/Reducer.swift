@@ -34,6 +34,7 @@ extension AppModel {
             return []
         }
         if prompt != nil { return handlePrompt(key) }
+        if let effects = handlePicker(key) { return effects }
         if filterEditing { return handleFilter(key) }
         message = nil
         switch key {
@@ -50,7 +51,19 @@ extension AppModel {
         case .character("/"):
             filterEditing = true
         case .escape:
-            if !filter.isEmpty { filter = "" } else if errorsOnly { errorsOnly = false }
+            if operationDetail != nil {
+                operationDetail = nil
+                detailScroll = 0
+            } else if focus == .queue, let view = fileView {
+                fileView = nil
+                queueSelection = nil
+                message = Message(text: "Closed \(view.path); showing this process's queue", isError: false)
+                return [.closeQueueFile]
+            } else if !filter.isEmpty {
+                filter = ""
+            } else if errorsOnly {
+                errorsOnly = false
+            }
         case .character("e"):
             errorsOnly.toggle()
             message = Message(
@@ -65,6 +78,9 @@ extension AppModel {
             remote = view
             message = Message(text: "Polling the API every \(RemoteView.describe(view.interval))", isError: false)
             return [.setWatchInterval(view.interval)]
+        case .character("O"):
+            message = Message(text: "Looking for queue files…", isError: false)
+            return [.listQueueFiles]
         case .character("F"):
             follow.toggle()
             message = Message(text: follow ? "Follow on: the newest activity stays in view" : "Follow off", isError: false)
@@ -73,6 +89,7 @@ extension AppModel {
             break
         default:
             // Action keys act on the selection whichever pane has the focus; movement keys move in the focused pane.
+            if focus == .queue, let effects = handleQueue(key) { return effects }
             if focus == .tree || key.isAction { return handleTree(key) }
             scrollPane(key)
         }

@@ -375,6 +375,8 @@ public struct Layout {
     // MARK: Detail
 
     func detailLines(width: Int) -> [(String, CellStyle)] {
+        if let picker = model.queuePicker { return pickerLines(picker, width: width) }
+        if let id = model.operationDetail { return operationLines(id, width: width) }
         guard let selection = model.selection else { return [("Select a run or a span.", theme.dim)] }
         var text = DetailText(width: width, theme: theme)
         switch selection {
@@ -414,6 +416,7 @@ public struct Layout {
             text.field("api id", span.apiID ?? "— (not delivered yet)", span.apiID == nil ? theme.dim : .plain)
             text.field("parent", span.parentID ?? "—")
             text.field("run", span.instanceID)
+            if let data = dataLocationText(model.dataLocation(of: selection)) { text.field("data", data.0, data.1, words: true) }
             text.time("started", span.startedAt)
             text.time("finished", span.finishedAt)
             if let error = span.deliveryError {
@@ -444,6 +447,146 @@ public struct Layout {
             }
         }
         return text.lines
+    }
+
+    /// Where a node's data is, for the detail pane.
+    func dataLocationText(_ location: DataLocation) -> (String, CellStyle)? {
+        switch location {
+        case .memory(let count): return ("in memory: \(count) not sent", theme.warning)
+        case .disk(let file, let count): return ("on disk: \(count) not sent, in \(file)", .plain)
+        case .delivered: return ("delivered", theme.dim)
+        case .unknown: return nil
+        }
+    }
+
+    /// An operation in full (Enter in the queue pane): kind, run, span, key, body, and every attempt.
+    func operationLines(_ id: UInt64, width: Int) -> [(String, CellStyle)] {
+        var text = DetailText(width: width, theme: theme)
+        guard let item = model.detailedOperation else {
+            text.line("Operation #\(id)", theme.accent)
+            text.line("no longer queued (delivered, or discarded)", theme.dim)
+            attemptLines(&text, model.attempts[id] ?? [])
+            text.line("Esc returns to the selection", theme.dim)
+            return text.lines
+        }
+        text.line("Operation #\(id) \(item.kind)", theme.accent)
+        switch item {
+        case .queued(let snapshot):
+            text.wrapped(
+                "state    " + describeState(snapshot.state), indent: 0, continuation: 9, style(for: snapshot.state), words: true)
+        case .failed(let failure):
+            text.wrapped("state    failed: " + failure.reason, indent: 0, continuation: 9, theme.error, words: true)
+        case .stored(let entry):
+            if let reason = entry.failedReason {
+                text.wrapped("state    failed: " + reason, indent: 0, continuation: 9, theme.error, words: true)
+            } else {
+                text.line("state    waiting in \(model.fileView?.path ?? "the file")")
+            }
+            text.field("queued", WireDate.format(entry.enqueuedAt, style: .zulu))
+        }
+        guard let operation = item.operation else {
+            text.line("its record cannot be read", theme.error)
+            return text.lines
+        }
+        text.field("run", operation.instanceID)
+        if let spanID = operation.spanID {
+            let name = model.tree.spans[spanID]?.span.schemaName
+            text.field("span", spanID + (name.map { " (\($0))" } ?? ""))
+        }
+        text.wrapped("key      " + operation.idempotencyKey, indent: 0, continuation: 2)
+        text.line("body", theme.accent)
+        for line in Self.bodyLines(operation.body) { text.wrapped(line, indent: 2, continuation: 4) }
+        if case .stored(let entry) = item {
+            // Another process's attempts: the file keeps their count and the last error.
+            text.line("attempts \(entry.attempts) failed", entry.attempts > 0 ? theme.warning : theme.dim)
+            if let last = entry.lastError {
+                text.wrapped("last error: " + last, indent: 2, continuation: 4, theme.warning, words: true)
+            }
+            text.line("Esc returns", theme.dim)
+            return text.lines
+        }
+        attemptLines(&text, model.attempts[id] ?? [])
+        text.line("Esc returns to the selection; t goes to its span", theme.dim)
+        return text.lines
+    }
+
+    /// The queue files found (O), to open one.
+    func pickerLines(_ picker: QueueFilePicker, width: Int) -> [(String, CellStyle)] {
+        var text = DetailText(width: width, theme: theme)
+        text.line("Queue files (↑↓ select, Enter opens, Esc closes)", theme.accent)
+        if picker.files.isEmpty { text.line("none found", theme.dim) }
+        for (index, file) in picker.files.enumerated() {
+            let state = file.problem != nil ? "bad" : file.ownerAlive ? "live" : "dead"
+            let owner = file.owner.map { "pid \($0.pid) \($0.command)" } ?? "unknown owner"
+            var line = (index == picker.index ? "> " : "  ") + "\(state) \(owner): \(file.depth) queued, \(file.failed) failed"
+            if let oldest = file.oldest {
+                line += ", oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces)
+            }
+            let style: CellStyle =
+                index == picker.index ? CellStyle(bold: true, reverse: true) : (file.ownerAlive ? .plain : theme.warning)
+            text.line(line, style)
+            text.wrapped(file.path, indent: 4, index == picker.index ? style : theme.dim)
+        }
+        return text.lines
+    }
+
+    func attemptLines(_ text: inout DetailText, _ attempts: [OperationAttempt]) {
+        guard !attempts.isEmpty else {
+            text.line("attempts none yet", theme.dim)
+            return
+        }
+        text.line("attempts", theme.accent)
+        for attempt in attempts {
+            let stamp = DetailText.milliseconds(WireDate.format(attempt.sentAt, style: .zulu))
+            let number = attempt.number > 0 ? "#\(attempt.number)" : "—"
+            switch attempt.status {
+            case .inFlight: text.line("  \(number) \(stamp) in flight", theme.style(.active))
+            case .delivered: text.line("  \(number) \(stamp) delivered", theme.good)
+            case .retrying(let error, let next):
+                text.line(
+                    "  \(number) \(stamp) failed, retry at \(DetailText.milliseconds(WireDate.format(next, style: .zulu)))",
+                    theme.warning)
+                text.wrapped(error, indent: 4, theme.warning, words: true)
+            case .failed(let reason):
+                text.line("  \(number) \(stamp) failed for good", theme.error)
+                text.wrapped(reason, indent: 4, theme.error, words: true)
+            }
+        }
+    }
+
+    func describeState(_ state: OperationState) -> String {
+        switch state {
+        case .blocked: return "blocked (waits for an earlier operation)"
+        case .pending: return "pending"
+        case .inFlight(let attempt): return "in flight (attempt \(attempt))"
+        case .retrying(let attempt, let next, _):
+            return "retrying #\(attempt + 1) in \(max(0, Int(next.timeIntervalSince(model.now).rounded(.up))))s (r retries now)"
+        }
+    }
+
+    /// The call and its arguments, one line each.
+    static func bodyLines(_ body: TelemetryOperation.Body) -> [String] {
+        func json(_ object: [String: JSONValue]?) -> [String] {
+            guard let object else { return ["null"] }
+            return JSONValue.object(object).prettyPrinted.split(separator: "\n").map { "  " + $0 }
+        }
+        func stamp(_ date: Date) -> String { WireDate.format(date, style: .zulu) }
+        switch body {
+        case .startInstance(let timestamp):
+            return ["timestamp " + stamp(timestamp)]
+        case .finishInstance(let status, let timestamp):
+            return ["status " + status.rawValue, "timestamp " + stamp(timestamp)]
+        case .recordQuality(let name, let payload):
+            return ["name " + name, "payload"] + json(payload)
+        case .createSpan(let spanID, let parentSpanID, let schemaName, let status, let payload, let startedAt):
+            return [
+                "span " + spanID, "parent " + (parentSpanID ?? "—"), "schema " + schemaName, "status " + status.rawValue,
+                "started " + stamp(startedAt), "payload",
+            ] + json(payload)
+        case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
+            return ["span " + spanID, "status " + status.rawValue, "timestamp " + stamp(timestamp), "result"]
+                + json(resultPayload)
+        }
     }
 
     /// A settled operation as one line: id, kind, and how it ended.
@@ -554,36 +697,76 @@ public struct Layout {
                 " oldest " + duration(from: oldest, to: nil).trimmingCharacters(in: .whitespaces), row: row, column: x,
                 style: theme.dim)
         }
-        // The second line (or the expanded list): operations, retrying ones first.
-        let operations = model.operations.values.sorted { lhs, rhs in
-            let l = Self.rank(lhs.state), r = Self.rank(rhs.state)
-            return l != r ? l < r : lhs.id < rhs.id
-        }
-        let listRows = geometry.queueHeight - 1
-        if operations.isEmpty {
-            let text =
-                model.failures.last.map { "last failure: #\($0.operation.id) \($0.operation.kind.rawValue): \($0.reason)" }
-                ?? (model.quitting ? "queue drained" : "nothing queued")
+        if let view = model.fileView {
+            // Another process's file: its summary over the counts of this process's queue.
+            buffer.fill(row: row, from: 0, to: geometry.width, style: .plain)
+            let label = buffer.write(
+                "file", row: row, column: 0, style: model.focus == .queue ? CellStyle(bold: true, reverse: true) : theme.accent)
+            let style: CellStyle =
+                view.problem != nil
+                ? theme.error : view.takingOver ? theme.style(.active) : view.ownerAlive ? .plain : theme.warning
             buffer.write(
-                TextWidth.truncate(text, to: geometry.width - 2), row: row + 1, column: 1,
-                style: model.failures.isEmpty ? theme.dim : theme.error)
+                TextWidth.truncate(" " + (view.problem ?? view.summary), to: geometry.width - label), row: row, column: label,
+                style: style)
+        }
+        // The second line (or the expanded list): operations, retrying ones first, then those that failed for good.
+        let items = model.queueItems
+        let listRows = geometry.queueHeight - 1
+        if items.isEmpty {
+            buffer.write(
+                TextWidth.truncate(model.quitting ? "queue drained" : "nothing queued", to: geometry.width - 2), row: row + 1,
+                column: 1, style: theme.dim)
             return
         }
-        let scroll = model.focus == .queue ? min(model.queueScroll, max(0, operations.count - listRows)) : 0
-        for (offset, operation) in operations.dropFirst(scroll).prefix(listRows).enumerated() {
-            buffer.write(
-                TextWidth.truncate(describe(operation), to: geometry.width - 2), row: row + 1 + offset, column: 1,
-                style: style(for: operation.state))
+        let focused = model.focus == .queue
+        let selected = focused ? model.selectedQueueIndex : nil
+        var scroll = focused ? min(model.queueScroll, max(0, items.count - listRows)) : 0
+        if let selected, listRows > 0 {
+            if selected < scroll { scroll = selected }
+            if selected >= scroll + listRows { scroll = selected - listRows + 1 }
+        }
+        for (offset, item) in items.dropFirst(scroll).prefix(listRows).enumerated() {
+            let line: String
+            var lineStyle: CellStyle
+            switch item {
+            case .queued(let operation):
+                line = describe(operation)
+                lineStyle = style(for: operation.state)
+            case .failed(let failure):
+                line = describe(failure)
+                lineStyle = theme.error
+            case .stored(let entry):
+                line = describe(entry)
+                lineStyle = entry.failedReason != nil ? theme.error : entry.attempts > 0 ? theme.warning : .plain
+            }
+            if scroll + offset == selected {
+                lineStyle.reverse = true
+                buffer.fill(row: row + 1 + offset, from: 0, to: geometry.width, style: lineStyle)
+            }
+            buffer.write(TextWidth.truncate(line, to: geometry.width - 2), row: row + 1 + offset, column: 1, style: lineStyle)
         }
     }
 
-    static func rank(_ state: OperationState) -> Int {
-        switch state {
-        case .retrying: return 0
-        case .inFlight: return 1
-        case .pending: return 2
-        case .blocked: return 3
+    /// An operation of another process's queue file, as one line of the queue pane.
+    func describe(_ entry: QueueFileEntry) -> String {
+        var text = "#\(entry.id) \(entry.kind) run \(entry.instanceID)"
+        if let spanID = entry.spanID { text += " span \(spanID)" }
+        if let reason = entry.failedReason { return text + "  failed: " + ErrorText.brief(reason) }
+        text += "  waiting"
+        if entry.attempts > 0 { text += " (\(entry.attempts) failed attempt(s): \(ErrorText.brief(entry.lastError ?? "")))" }
+        return text
+    }
+
+    /// An operation that failed for good, as one line of the queue pane.
+    func describe(_ failure: FailedOperation) -> String {
+        let op = failure.operation
+        var text = "#\(op.id) \(op.kind.rawValue)"
+        if case .createSpan(_, _, let schema, _, _, _) = op.body {
+            text += " " + schema
+        } else if let spanID = op.spanID, let name = model.tree.spans[spanID]?.span.schemaName {
+            text += " " + name
         }
+        return text + "  failed: " + ErrorText.brief(failure.reason)
     }
 
     // MARK: Hints and overlays
@@ -631,7 +814,17 @@ public struct Layout {
                     ("n", "new run"), ("a", "add span"), ("s", "start"), ("f", "finish"), ("x", "fail"), ("c", "cancel"),
                     ("T", "terminate"), ("/", "filter"), ("?", "help"), ("q", "quit"),
                 ]
-        case .detail, .queue:
+        case .queue where model.fileView != nil:
+            let canTakeOver = !model.readonly && model.fileView?.ownerAlive == false && model.fileView?.takingOver == false
+            hints =
+                [("↑↓", "select"), ("Enter", "show")] + (canTakeOver ? [("D", "take over")] : [])
+                + [("O", "queue files"), ("Esc", "back"), ("?", "help"), ("q", "quit")]
+        case .queue:
+            hints =
+                [("↑↓", "select"), ("Enter", "show"), ("t", "to its span"), ("r", "retry now")]
+                + (model.readonly ? [] : [("d", "discard failed")])
+                + [("Esc", "back"), ("Tab", "next pane"), ("?", "help"), ("q", "quit")]
+        case .detail:
             // Action keys work in every pane: the selection stays the tree's.
             hints =
                 [("↑↓", "scroll"), ("Tab", "next pane")]
