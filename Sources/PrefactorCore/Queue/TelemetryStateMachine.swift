@@ -179,6 +179,8 @@ struct TelemetryStateMachine {
     /// The last outcome of each kind of queued request while that kind has operations waiting, and of direct
     /// calls: health is the worst of them, so a success of one kind never hides another kind that keeps failing.
     private var kindHealth: [TelemetryOperation.Kind: APIHealth] = [:]
+    /// Unsettled operations of each kind, so that a kind with nothing left waiting stops counting for health.
+    private var waitingByKind: [TelemetryOperation.Kind: Int] = [:]
     private var directHealth: APIHealth = .ok
     /// Operations waiting out a backoff, by id: those a retry-now or a recovery of the API brings forward.
     private var backingOff: Set<UInt64> = []
@@ -524,10 +526,10 @@ struct TelemetryStateMachine {
         var actions = Actions()
         if let kind = entries[id]?.operation.kind {
             // The API answers again: operations waiting out a transport or 5xx backoff go out now, not after it.
-            if kindHealth.values.contains(where: { $0 != .ok }) || directHealth != .ok {
+            if !kindHealth.isEmpty || directHealth != .ok {
                 actions.expedite = backingOff.sorted()
             }
-            kindHealth[kind] = .ok
+            kindHealth[kind] = nil  // its last outcome is a success
             if directHealth != .authFailed { directHealth = .ok }
         }
         if let spanAPIID, let entry = entries[id], entry.operation.kind == .createSpan, let spanID = entry.operation.spanID {
@@ -605,7 +607,7 @@ struct TelemetryStateMachine {
         var actions = Actions()
         guard isPaused else { return actions }
         isPaused = false
-        for (kind, health) in kindHealth where health == .authFailed { kindHealth[kind] = .ok }
+        for (kind, health) in kindHealth where health == .authFailed { kindHealth[kind] = nil }
         if directHealth == .authFailed { directHealth = .ok }
         refreshHealth(&actions)
         actions.notices.append(.resumedAfterAuth)
@@ -811,6 +813,7 @@ struct TelemetryStateMachine {
             dependents[dependency.operationID, default: []].append((id, dependency.kind))
         }
         entries[id] = Entry(operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked)
+        waitingByKind[operation.kind, default: 0] += 1
         if live.isEmpty {
             ready.append(id)
             stats.pending += 1
@@ -934,6 +937,7 @@ struct TelemetryStateMachine {
 
     private mutating func recordDelivered(_ entry: Entry, _ id: UInt64, _ actions: inout Actions) {
         actions.forget.append(id)
+        waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
         stats.delivered += 1
@@ -961,6 +965,7 @@ struct TelemetryStateMachine {
             stats.blocked += 1
         }
         actions.failed.append((id, reason))
+        waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
         if entry.state == .pending, let index = ready.firstIndex(of: id) { ready.remove(at: index) }
@@ -1012,10 +1017,7 @@ struct TelemetryStateMachine {
 
     private mutating func afterSettling(_ actions: inout Actions) {
         // A kind with nothing left waiting no longer says anything about the API.
-        if !kindHealth.isEmpty {
-            let waiting = Set(entries.values.map(\.operation.kind))
-            for kind in kindHealth.keys where !waiting.contains(kind) { kindHealth[kind] = nil }
-        }
+        for kind in kindHealth.keys where waitingByKind[kind, default: 0] == 0 { kindHealth[kind] = nil }
         refreshHealth(&actions)
         refreshOldest()
         emitStats(&actions)
