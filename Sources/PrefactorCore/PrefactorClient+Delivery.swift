@@ -252,6 +252,9 @@ final class QueueRetryController: RetryController {
 
     func retryDelay(after failure: PrefactorHTTPError) async -> Duration? {
         handled.withLock { $0 = true }
+        // The client is stopping and cancelled the attempt: not an answer of the API. The operation is left as it
+        // is and reported as not delivered.
+        if Task.isCancelled { return nil }
         let jitter = Double(client.random() >> 11) / Double(1 << 53)
         let now = client.clock.now()
         let id = operationID
