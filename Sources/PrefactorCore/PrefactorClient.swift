@@ -195,11 +195,17 @@ public final class PrefactorClient: Service, Sendable {
             if store.isDurable {
                 // In order and in one transaction per step: an operation is on disk before its call returns, and a
                 // settlement is written together with the API id it produced.
-                store.apply(
+                let failure = store.apply(
                     StoreChanges(
                         persist: actions.persist, forget: actions.forget, resolved: actions.resolved.map { ($0.local, $0.api) },
                         failed: actions.failed.map { ($0.id, $0.reason) },
                         retrying: actions.retrying.map { ($0.id, $0.attempts, $0.error) }))
+                if let failure {
+                    // Never silent: the operations stay in memory (and are delivered or reported), the file misses them.
+                    let notice = QueueNotice.writeFailed(path: configuration.queueFile ?? "the queue store", error: failure)
+                    hub.emit([.queueNotice(notice)])
+                    logger.error("\(notice.summary)")
+                }
             }
             return (value, Self.collect(actions, from: &storage))
         }

@@ -252,6 +252,26 @@ struct DurableQueueTests {
         #expect(try client.discardFailed(operationIDs: [1], reason: "operator").isEmpty)
     }
 
+    @Test func aFailedWriteToTheFileIsPublishedAndTheOperationStillDelivered() async throws {
+        let file = temporaryQueuePath()
+        try await withTestServer { server in
+            let (events, report) = try await withRunningClient(configuration(server, file: file)) { client in
+                let recorder = EventRecorder(client.events())
+                let run = try await registerInstance(client)
+                // Another connection breaks the file under the client.
+                try await DatabaseQueue(path: file).write { db in try db.execute(sql: "DROP TABLE operations") }
+                try await run.start()
+                try await eventually("the failed write is published") {
+                    recorder.events.contains { if case .queueNotice(.writeFailed(path: file, _)) = $0 { true } else { false } }
+                }
+                try await eventually("the start is delivered from memory") { client.snapshot().queue.delivered == 1 }
+                return recorder.events
+            }
+            #expect(report.isComplete)
+            #expect(!events.isEmpty)
+        }
+    }
+
     @Test func theEnvironmentChoosesTheQueueFile() throws {
         let environment = [
             "PREFACTOR_API_URL": "http://127.0.0.1:1", "PREFACTOR_API_TOKEN": "t", "PREFACTOR_QUEUE_FILE": "/tmp/q.sqlite",

@@ -166,17 +166,20 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     /// Writes one operation.
     public func record(_ operation: TelemetryOperation) {
-        apply(StoreChanges(persist: [operation]))
+        _ = apply(StoreChanges(persist: [operation]))
     }
 
     /// Removes one settled operation.
     public func remove(_ id: UInt64) {
-        apply(StoreChanges(forget: [id]))
+        _ = apply(StoreChanges(forget: [id]))
     }
 
     /// Applies a step's changes in one transaction.
-    public func apply(_ changes: StoreChanges) {
-        guard !readOnly, !changes.isEmpty else { return }
+    ///
+    /// - Returns: Why the transaction failed (a full disk, a damaged file), or `nil` when it was written. The client
+    ///   publishes the failure; the operations stay in its memory and are delivered or reported all the same.
+    @discardableResult public func apply(_ changes: StoreChanges) -> String? {
+        guard !readOnly, !changes.isEmpty else { return nil }
         do {
             try database.write { db in
                 if !changes.persist.isEmpty {
@@ -218,16 +221,10 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                 $0.failed += changes.failed.count
             }
         } catch {
-            // A write that fails (a full disk) must not lose the operation silently: it stays in memory and is
-            // reported by the client; the failure is logged by the caller through `lastWriteError`.
-            lastError.withLock { $0 = "\(error)" }
+            return "\(error)"
         }
+        return nil
     }
-
-    private let lastError = Mutex<String?>(nil)
-
-    /// The last write that failed, if any.
-    public var lastWriteError: String? { lastError.withLock { $0 } }
 
     /// A kept operation.
     public func operation(_ id: UInt64) -> TelemetryOperation? {

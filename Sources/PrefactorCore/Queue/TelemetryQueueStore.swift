@@ -20,7 +20,9 @@ public protocol TelemetryQueueStore: Sendable {
     /// How many operations are kept.
     var count: Int { get }
     /// Applies a step's changes (in one transaction, for a store that has them).
-    func apply(_ changes: StoreChanges)
+    ///
+    /// - Returns: Why the changes could not be written (a full disk), or `nil` when they were.
+    @discardableResult func apply(_ changes: StoreChanges) -> String?
     /// What a new client takes over from the store.
     func recover() -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int)
     /// Whether the store keeps operations beyond the client's memory. The client's state machine holds every queued
@@ -33,10 +35,11 @@ extension TelemetryQueueStore {
     public var isDurable: Bool { true }
 
     /// Applies a step's changes: new operations recorded, delivered ones removed (failed ones too, by default).
-    public func apply(_ changes: StoreChanges) {
+    @discardableResult public func apply(_ changes: StoreChanges) -> String? {
         for operation in changes.persist { record(operation) }
         for id in changes.forget { remove(id) }
         for (id, _) in changes.failed { remove(id) }
+        return nil
     }
 
     /// What a new client takes over: the operations, the API ids recorded for their spans, and how many records

@@ -1071,12 +1071,3 @@ protocol KeySource {
     /// A fresh key.
     mutating func next() -> String
 }
-
-/// Keys from a random number generator, as UUID v4 text.
-struct RandomKeySource<Generator: RandomNumberGenerator>: KeySource {
-    var generator: Generator
-
-    mutating func next() -> String {
-        IdempotencyKey.format(high: generator.next(), low: generator.next())
-    }
-}
