@@ -203,7 +203,7 @@ wait_for backlog '\[retrying\]' 20 || die "the header does not say retrying"
 wait_number backlog 'retrying ([0-9]+) \(next' 2 20 || die "fewer than 2 operations retrying"
 wait_number backlog 'queue pending ([0-9]+)' 10 30 || die "fewer than 10 operations pending"
 keys backlog Tab Tab
-wait_for backlog '^↑↓ scroll' 5 || die "the queue pane did not take the focus"
+wait_for backlog '^↑↓ select' 5 || die "the queue pane did not take the focus"
 sleep 0.5
 shoot backlog queue-backlog
 api -X DELETE "$API_URL/__prefactor/faults" >/dev/null || die "could not remove the fault"
