@@ -523,6 +523,25 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
 
     // MARK: Restore
 
+    @Test func aRestoredCreateIsNeverCombinedWithItsFinish() throws {
+        // Before the crash the create may have gone out alone under its key; the API would replay that answer
+        // (an active span) to a combined body and the finish would be lost.
+        var before = Harness(coalesce: true)
+        before.register()
+        let span = before.prepare()
+        try before.start(span)
+        _ = before.take()  // in flight when the process dies
+        try before.finish(span, .cancelled)
+        var after = Harness(coalesce: true)
+        _ = after.machine.restore(before.machine.undelivered, resolvedSpans: [:], now: after.now)
+        let create = try required(after.take())
+        #expect(create.operation.kind == .createSpan)
+        #expect(create.combinedFinish == nil)
+        after.succeed(create)
+        let finish = try required(after.take())
+        #expect(finish.operation.kind == .finishSpan)
+    }
+
     @Test func restoredOperationsKeepTheirKeysDependenciesAndResolvedIds() throws {
         var before = Harness(coalesce: false)
         before.register()

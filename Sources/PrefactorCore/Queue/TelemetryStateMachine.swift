@@ -117,6 +117,9 @@ struct TelemetryStateMachine {
         var blockers: Int
         var state: OperationState
         var attempts = 0
+        /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
+        /// already hold the API's answer to the body it had then).
+        var restored = false
     }
 
     /// A span as the machine tracks it.
@@ -700,6 +703,7 @@ struct TelemetryStateMachine {
             }
             let live = operation.dependencies.filter { entries[$0.operationID] != nil }
             insert(operation, live: live, &actions)
+            entries[operation.id]?.restored = true
         }
         oldestCandidate = sorted.first?.id ?? nextOperationID
         refreshOldest()
@@ -850,7 +854,7 @@ struct TelemetryStateMachine {
         guard !isPaused, let id = ready.popFirst(), let entry = entries[id] else { return nil }
         stats.pending -= 1
         var dispatch = beginAttempt(id, &actions)
-        if settings.coalesceSpanFinishes, entry.attempts == 0, entry.operation.kind == .createSpan {
+        if settings.coalesceSpanFinishes, entry.attempts == 0, !entry.restored, entry.operation.kind == .createSpan {
             // Announced right after the create: the two travel in one request.
             dispatch?.combinedFinish = combineFinish(into: id, entry: entry, &actions)
         }
