@@ -68,7 +68,7 @@ struct QueueCommand: AsyncParsableCommand {
                 printFlushed(
                     Self.pad(owner, 16) + " " + Self.pad(state, 6) + " " + Self.pad("\(summary.depth)", 6) + " "
                         + Self.pad("\(summary.failed)", 7) + " " + Self.pad(oldest, 8) + " "
-                        + Self.pad(Self.size(summary.bytes), 9) + " " + summary.path)
+                        + Self.pad(ByteCount.text(summary.bytes), 9) + " " + summary.path)
                 if let problem = summary.problem { printFlushed("  cannot be read: \(problem)") }
             }
             let dead = summaries.filter { !$0.ownerAlive && $0.depth > 0 }
@@ -89,11 +89,6 @@ struct QueueCommand: AsyncParsableCommand {
             return "\(Int(seconds / 86_400))d"
         }
 
-        static func size(_ bytes: Int) -> String {
-            if bytes < 1024 { return "\(bytes) B" }
-            if bytes < 1024 * 1024 { return "\(bytes / 1024) KiB" }
-            return String(format: "%.1f MiB", Double(bytes) / 1_048_576)
-        }
     }
 
     struct Show: AsyncParsableCommand {

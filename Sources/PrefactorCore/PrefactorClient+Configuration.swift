@@ -54,6 +54,12 @@ extension PrefactorClient {
         /// ``PrefactorError/Code/queueFull`` and a ``ClientEvent/queueNotice(_:)``, never dropped silently. `nil`
         /// for no limit. Read from `PREFACTOR_QUEUE_MAX_OPERATIONS`.
         public var maxQueuedOperations: Int?
+        /// About the most bytes the queued operations take (their payloads plus a fixed
+        /// ``TelemetryOperation/fixedSize`` each, see ``TelemetryOperation/estimatedSize``): in memory, and in the queue
+        /// file when there is one. Beyond it new operations are refused with ``PrefactorError/Code/queueFull`` and a
+        /// ``ClientEvent/queueNotice(_:)``. `nil` for no limit; 512 MiB by default. Read from
+        /// `PREFACTOR_QUEUE_MAX_BYTES` (a number of bytes, or with a unit: `64MiB`, `1G`).
+        public var maxQueuedBytes: Int?
 
         /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
         public init(
@@ -63,7 +69,7 @@ extension PrefactorClient {
             schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
             queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = true,
             queueFile: String? = nil, queueDurability: SQLiteTelemetryQueueStore.Durability = .processCrash,
-            maxQueuedOperations: Int? = 1_000_000
+            maxQueuedOperations: Int? = 1_000_000, maxQueuedBytes: Int? = 512 << 20
         ) {
             self.api = api
             self.workers = workers
@@ -80,6 +86,7 @@ extension PrefactorClient {
             self.queueFile = queueFile
             self.queueDurability = queueDurability
             self.maxQueuedOperations = maxQueuedOperations
+            self.maxQueuedBytes = maxQueuedBytes
         }
 
         /// Reads the API settings from `PREFACTOR_API_URL`, `PREFACTOR_API_TOKEN` and the other variables of spec §9.
@@ -107,8 +114,21 @@ extension PrefactorClient {
                 }
                 configuration.maxQueuedOperations = value
             }
+            if let limit = environment["PREFACTOR_QUEUE_MAX_BYTES"], !limit.isEmpty {
+                guard let value = ByteCount.parse(limit), value >= minimumQueuedBytes else {
+                    throw PrefactorError(
+                        code: .invalidConfiguration,
+                        message:
+                            "PREFACTOR_QUEUE_MAX_BYTES must be a size of at least 64KiB (bytes, or with a unit: 64MiB, 1G), got \(limit)"
+                    )
+                }
+                configuration.maxQueuedBytes = value
+            }
             return configuration
         }
+
+        /// The smallest ``maxQueuedBytes``: room for a few hundred operations.
+        static let minimumQueuedBytes = 64 << 10
 
         func validate() throws(PrefactorError) {
             guard (1...20).contains(workers) else {
@@ -119,6 +139,9 @@ extension PrefactorClient {
             }
             if let maxQueuedOperations, maxQueuedOperations < 1 {
                 throw PrefactorError(code: .invalidConfiguration, message: "maxQueuedOperations must be at least 1")
+            }
+            if let maxQueuedBytes, maxQueuedBytes < Self.minimumQueuedBytes {
+                throw PrefactorError(code: .invalidConfiguration, message: "maxQueuedBytes must be at least 64 KiB")
             }
             guard drainTimeout >= .zero, terminationPollInterval > .zero, maintenanceInterval > .zero else {
                 throw PrefactorError(code: .invalidConfiguration, message: "Timeouts and intervals must be positive")

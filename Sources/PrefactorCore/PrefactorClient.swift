@@ -110,7 +110,8 @@ public final class PrefactorClient: Service, Sendable {
         }
         let settings = TelemetryStateMachine.Settings(
             coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
-            retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations)
+            retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations,
+            maxQueuedBytes: configuration.maxQueuedBytes)
         var machine = TelemetryStateMachine(settings: settings)
         if store.isDurable {
             // Take over what an earlier process left: same ids, keys and dependencies; recorded API ids.
@@ -184,10 +185,8 @@ public final class PrefactorClient: Service, Sendable {
             do throws(E) {
                 (value, actions) = try input(&storage.machine)
             } catch {
-                if let refusal = error as? PrefactorError, refusal.code == .queueFull,
-                    let limit = configuration.maxQueuedOperations
-                {
-                    hub.emit([.queueNotice(.full(limit: limit))])
+                if let refusal = error as? PrefactorError, refusal.code == .queueFull, let notice = storage.machine.fullLimit {
+                    hub.emit([.queueNotice(notice)])
                 }
                 throw error
             }

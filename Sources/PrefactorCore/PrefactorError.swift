@@ -142,6 +142,14 @@ public struct PrefactorError: Error, Sendable, CustomStringConvertible {
         )
     }
 
+    static func queueFull(bytes limit: Int) -> PrefactorError {
+        PrefactorError(
+            code: .queueFull,
+            message:
+                "The queue holds its maximum of \(ByteCount.text(limit)) of operations (the API is slow or down); this one was refused. Raise maxQueuedBytes or wait for the backlog to drain"
+        )
+    }
+
     static let alreadyRunning = PrefactorError(
         code: .clientAlreadyRunning,
         message: "run() was already called on this client (or it already stopped); a client runs once")

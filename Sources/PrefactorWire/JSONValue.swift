@@ -196,3 +196,24 @@ extension JSONValue {
         return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? description
     }
 }
+
+extension JSONValue {
+    /// About how many bytes the value takes as JSON text, without writing it: exact for strings without escapes,
+    /// booleans and null, an upper bound for numbers. Cheap enough to count every queued payload.
+    package var estimatedSize: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let value): return value ? 4 : 5
+        case .int: return 20
+        case .double: return 24
+        case .string(let text): return text.utf8.count + 2
+        case .array(let items): return items.reduce(items.count + 1) { $0 + $1.estimatedSize }
+        case .object(let members): return Self.estimatedSize(members)
+        }
+    }
+
+    /// ``estimatedSize`` of an object.
+    package static func estimatedSize(_ members: [String: JSONValue]) -> Int {
+        members.reduce(members.count + 1) { $0 + $1.key.utf8.count + 3 + $1.value.estimatedSize }
+    }
+}

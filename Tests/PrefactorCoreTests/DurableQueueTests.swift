@@ -199,6 +199,38 @@ struct DurableQueueTests {
         }
     }
 
+    @Test func aQueueFullOfBytesRefusesNewOperationsWithAnErrorAndAnEvent() async throws {
+        let file = temporaryQueuePath()
+        try await withTestServer { server in
+            for rule in queuedRoutesDown { server.faults.add(rule) }
+            var configuration = configuration(server, file: file, drain: .milliseconds(50))
+            configuration.maxQueuedBytes = 64 << 10
+            _ = try await withRunningClient(configuration) { client in
+                let recorder = EventRecorder(client.events())
+                let run = try await registerInstance(client)
+                try await run.start()
+                let prompt: JSONValue = .string(String(repeating: "p", count: 20_000))
+                var accepted = 0
+                do {
+                    for _ in 0..<10 {
+                        _ = try await run.createSpan(schemaName: "agent:llm", payload: ["prompt": prompt])
+                        accepted += 1
+                    }
+                    Issue.record("ten 20 KB spans fitted in 64 KiB")
+                } catch let error as PrefactorError {
+                    #expect(error.code == .queueFull)
+                    #expect(error.message.contains("64 KiB"), "\(error.message)")
+                }
+                #expect(accepted == 3)
+                try await eventually("the refusal is published") {
+                    recorder.events.contains(.queueNotice(.fullOfBytes(limit: 64 << 10)))
+                }
+                #expect(client.snapshot().queue.depth == 4, "nothing queued was dropped")
+                #expect(try SQLiteTelemetryQueueStore.inspect(path: file).entries().count == 4)
+            }
+        }
+    }
+
     @Test func failedOperationsStayInTheFileUntilDropped() async throws {
         let file = temporaryQueuePath()
         try await withTestServer { server in

@@ -24,9 +24,11 @@ struct Harness {
     var now = Date(timeIntervalSince1970: 1_700_000_000)
     var nextWorker: TelemetryStateMachine.WorkerID = 0
 
-    init(coalesce: Bool = true, maxAttempts: Int? = nil) {
+    init(coalesce: Bool = true, maxAttempts: Int? = nil, maxOperations: Int? = nil, maxBytes: Int? = nil) {
         machine = TelemetryStateMachine(
-            settings: .init(coalesceSpanFinishes: coalesce, maxDeliveryAttempts: maxAttempts, retryPolicy: RetryPolicy()))
+            settings: .init(
+                coalesceSpanFinishes: coalesce, maxDeliveryAttempts: maxAttempts, retryPolicy: RetryPolicy(),
+                maxQueuedOperations: maxOperations, maxQueuedBytes: maxBytes))
     }
 
     mutating func advance(_ seconds: TimeInterval) { now = now.addingTimeInterval(seconds) }
@@ -586,6 +588,97 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
 
 /// Drives the machine with random inputs and checks its invariants after each step: causal order of what it hands
 /// out, nothing handed out twice while in flight, every operation settled exactly once, counts equal to a recount.
+/// The queue's limits: operations and bytes.
+@Suite struct QueueLimitTests {
+    @Test func anOperationWhosePayloadWouldPassTheBytesLimitIsRefusedAndNothingChanges() throws {
+        let big: [String: JSONValue] = ["prompt": .string(String(repeating: "x", count: 4_000))]
+        var harness = Harness(maxBytes: 3 * TelemetryOperation.fixedSize + 1_000)
+        harness.register()
+        try harness.startInstance()
+        let small = harness.prepare()
+        try harness.start(small)
+        let before = harness.machine.queuedBytes
+        #expect(before == TelemetryOperation.fixedSize * 2 + JSONValue.estimatedSize(["k": "v"]))
+        let large = harness.prepare()
+        #expect(throws: PrefactorError.self) {
+            try harness.machine.startSpan(large, payload: big, startedAt: harness.now, now: harness.now, keys: &harness.keys)
+        }
+        #expect(harness.machine.queuedBytes == before)
+        #expect(harness.machine.snapshot().spans.first { $0.id == large }?.phase == .prepared)
+        #expect(harness.machine.fullLimit == .fullOfBytes(limit: 3 * TelemetryOperation.fixedSize + 1_000))
+        do {
+            _ = try harness.machine.finishSpan(
+                small, status: .complete, resultPayload: big, key: "k-finish", keyGiven: false, now: harness.now)
+            Issue.record("a finish past the limit was accepted")
+        } catch {
+            #expect(error.code == .queueFull)
+            #expect(error.message.contains("maximum of 1 KiB"), "\(error.message)")
+        }
+    }
+
+    @Test func deliveredAndFailedOperationsGiveTheirBytesBack() throws {
+        var harness = Harness(maxBytes: 1 << 20)
+        harness.register()
+        try harness.startInstance()
+        let first = harness.prepare()
+        let second = harness.prepare()
+        try harness.start(first)
+        try harness.start(second)
+        #expect(harness.machine.queuedBytes > 0)
+        harness.succeed(harness.take())
+        _ = harness.fail(harness.take(), .permanent, status: 422)
+        _ = harness.fail(harness.take(), .permanent, status: 422)
+        #expect(harness.machine.isDrained)
+        #expect(harness.machine.queuedBytes == 0)
+    }
+
+    @Test func theOperationsLimitIsNamedWhenItIsTheOneReached() throws {
+        var harness = Harness(maxOperations: 2, maxBytes: 1 << 20)
+        harness.register()
+        try harness.startInstance()
+        try harness.start(harness.prepare())
+        #expect(throws: PrefactorError.self) { try harness.start(harness.prepare()) }
+        #expect(harness.machine.fullLimit == .full(limit: 2))
+    }
+
+    @Test(arguments: [
+        ("1048576", 1_048_576), ("64k", 65_536), ("64KiB", 65_536), ("512MiB", 536_870_912), ("1G", 1_073_741_824),
+        (" 2 mb ", 2_097_152), ("10B", 10),
+    ])
+    func sizesAreReadWithTheirUnits(text: String, bytes: Int) {
+        #expect(ByteCount.parse(text) == bytes)
+    }
+
+    @Test(arguments: ["", "-1", "1.5G", "12 parsecs", "M", "99999999999999999999G"])
+    func sizesThatAreNotAreRefused(text: String) {
+        #expect(ByteCount.parse(text) == nil)
+    }
+
+    @Test func sizesAreWrittenForAPerson() {
+        #expect(ByteCount.text(512) == "512 B")
+        #expect(ByteCount.text(65_536) == "64 KiB")
+        #expect(ByteCount.text(536_870_912) == "512.0 MiB")
+        #expect(ByteCount.text(2_147_483_648) == "2.0 GiB")
+    }
+
+    @Test func theEnvironmentSetsTheBytesLimit() throws {
+        let environment = ["PREFACTOR_API_URL": "http://127.0.0.1:1", "PREFACTOR_API_TOKEN": "t"]
+        #expect(try PrefactorClient.Configuration.fromEnvironment(environment).maxQueuedBytes == 512 << 20)
+        var chosen = environment
+        chosen["PREFACTOR_QUEUE_MAX_BYTES"] = "64MiB"
+        #expect(try PrefactorClient.Configuration.fromEnvironment(chosen).maxQueuedBytes == 64 << 20)
+        for bad in ["lots", "1k"] {
+            chosen["PREFACTOR_QUEUE_MAX_BYTES"] = bad
+            do {
+                _ = try PrefactorClient.Configuration.fromEnvironment(chosen)
+                Issue.record("\(bad) was accepted")
+            } catch {
+                #expect("\(error)".contains("PREFACTOR_QUEUE_MAX_BYTES"), "\(error)")
+            }
+        }
+    }
+}
+
 @Suite struct TelemetryStateMachinePropertyTests {
     @Test(arguments: 0..<40)
     func randomInputsKeepEveryInvariant(seed: UInt64) throws {

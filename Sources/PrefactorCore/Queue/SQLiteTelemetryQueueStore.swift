@@ -510,6 +510,8 @@ public struct QueueFileEntry: Sendable, Hashable {
 public enum QueueNotice: Sendable, Hashable {
     /// The queue holds its maximum of operations: a new one was refused.
     case full(limit: Int)
+    /// The queued operations take their maximum of bytes: a new one was refused.
+    case fullOfBytes(limit: Int)
     /// A damaged queue file was moved aside and a new one started.
     case fileReplaced(path: String, movedTo: String, reason: String)
     /// Records of a queue file that could not be read were skipped.
@@ -525,6 +527,8 @@ extension QueueNotice {
     public var summary: String {
         switch self {
         case .full(let limit): return "Queue full (\(limit) operations): new telemetry is refused until it drains"
+        case .fullOfBytes(let limit):
+            return "Queue full (\(ByteCount.text(limit)) of operations): new telemetry is refused until it drains"
         case .fileReplaced(let path, let movedTo, _):
             return "Queue file \(path) was damaged: moved to \(movedTo), a new one started"
         case .recordsSkipped(let path, let count): return "Skipped \(count) unreadable record(s) in \(path)"

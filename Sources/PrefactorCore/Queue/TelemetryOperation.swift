@@ -104,6 +104,23 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
         self.dependencies = try container.decode([Dependency].self, forKey: .dependencies)
     }
 
+    /// About the bytes the operation takes in a queue, in memory or in a queue file: a fixed part for its ids, key,
+    /// times and dependencies (``fixedSize``), plus its payloads as JSON. What ``PrefactorClient/Configuration/maxQueuedBytes``
+    /// counts.
+    public var estimatedSize: Int {
+        let payload: Int
+        switch body {
+        case .startInstance, .finishInstance: payload = 0
+        case .recordQuality(_, let values): payload = values.map(JSONValue.estimatedSize) ?? 0
+        case .createSpan(_, _, _, _, let values, _): payload = JSONValue.estimatedSize(values)
+        case .finishSpan(_, _, let values, _): payload = values.map(JSONValue.estimatedSize) ?? 0
+        }
+        return Self.fixedSize + payload
+    }
+
+    /// The part of ``estimatedSize`` every operation has, whatever its payload.
+    public static let fixedSize = 256
+
     /// The kind of call.
     public var kind: Kind {
         switch body {

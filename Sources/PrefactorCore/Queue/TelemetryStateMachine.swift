@@ -24,6 +24,9 @@ struct TelemetryStateMachine {
         var retryPolicy = RetryPolicy()
         /// The most operations the queue holds; a new one beyond it is refused (``PrefactorError/Code/queueFull``).
         var maxQueuedOperations: Int?
+        /// About the most bytes the queued operations take (their payloads and fixed fields, as
+        /// ``TelemetryOperation/estimatedSize`` counts them); a new one beyond it is refused.
+        var maxQueuedBytes: Int?
     }
 
     /// A delivery worker of the shell.
@@ -117,6 +120,8 @@ struct TelemetryStateMachine {
         var blockers: Int
         var state: OperationState
         var attempts = 0
+        /// Its ``TelemetryOperation/estimatedSize``, counted in the queue's bytes while it is queued.
+        var bytes = 0
         /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
         /// already hold the API's answer to the body it had then).
         var restored = false
@@ -169,6 +174,8 @@ struct TelemetryStateMachine {
     private var nextSpanNumber: UInt64 = 0
     private var oldestCandidate: UInt64 = 1
     private var entries = DenseTable<Entry>()
+    /// The ``TelemetryOperation/estimatedSize`` of every queued operation, together.
+    private(set) var queuedBytes = 0
     private var ready = Deque<UInt64>()
     private var dependents: [UInt64: [(UInt64, TelemetryOperation.DependencyKind)]] = [:]
     private var failedRequirement: Set<UInt64> = []
@@ -319,7 +326,7 @@ struct TelemetryStateMachine {
     ) throws(PrefactorError) -> Actions {
         var actions = Actions()
         guard var record = instances[id] else { throw PrefactorError.unknownInstance(id) }
-        try checkOpen()
+        try checkOpen(payload: payload)
         let dependencies = record.startOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .after)] } ?? []
         let operation = enqueue(
             instanceID: id, body: .recordQuality(name: name, payload: payload), key: key, keyGiven: false, now: now,
@@ -385,6 +392,7 @@ struct TelemetryStateMachine {
     ) throws(PrefactorError) -> Actions {
         var actions = Actions()
         let localID = try startable(id)
+        try checkOpen(payload: payload)
         try enqueueCreate(localID, status: .active, payload: payload, startedAt: startedAt, now: now, keys: &keys, &actions)
         wakeWorkers(&actions)
         return actions
@@ -448,7 +456,7 @@ struct TelemetryStateMachine {
         case .complete, .failed, .cancelled: throw PrefactorError.spanAlreadyFinished(id, as: record.snapshot.phase)
         case .active: break
         }
-        try checkOpen()
+        try checkOpen(payload: resultPayload)
         let dependencies = record.createOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .requires)] } ?? []
         let operation = enqueue(
             instanceID: record.snapshot.instanceID,
@@ -719,9 +727,21 @@ struct TelemetryStateMachine {
 
     // MARK: Rules
 
-    private func checkOpen(adding count: Int = 1) throws(PrefactorError) {
+    private func checkOpen(adding count: Int = 1, payload: [String: JSONValue]? = nil) throws(PrefactorError) {
         if isClosed { throw PrefactorError.shutDown }
         if let limit = settings.maxQueuedOperations, entries.count + count > limit { throw PrefactorError.queueFull(limit) }
+        if let limit = settings.maxQueuedBytes,
+            queuedBytes + count * TelemetryOperation.fixedSize + (payload.map(JSONValue.estimatedSize) ?? 0) > limit
+        {
+            throw PrefactorError.queueFull(bytes: limit)
+        }
+    }
+
+    /// Which limit refused the last operation: the operations limit, or the bytes limit.
+    var fullLimit: QueueNotice? {
+        if let limit = settings.maxQueuedOperations, entries.count >= limit { return .full(limit: limit) }
+        if let limit = settings.maxQueuedBytes { return .fullOfBytes(limit: limit) }
+        return nil
     }
 
     /// A span that may be started: known, prepared, and the client open.
@@ -816,7 +836,10 @@ struct TelemetryStateMachine {
         for dependency in live {
             dependents[dependency.operationID, default: []].append((id, dependency.kind))
         }
-        entries[id] = Entry(operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked)
+        let bytes = operation.estimatedSize
+        entries[id] = Entry(
+            operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked, bytes: bytes)
+        queuedBytes += bytes
         waitingByKind[operation.kind, default: 0] += 1
         if live.isEmpty {
             ready.append(id)
@@ -941,6 +964,7 @@ struct TelemetryStateMachine {
 
     private mutating func recordDelivered(_ entry: Entry, _ id: UInt64, _ actions: inout Actions) {
         actions.forget.append(id)
+        queuedBytes -= entry.bytes
         waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
@@ -969,6 +993,7 @@ struct TelemetryStateMachine {
             stats.blocked += 1
         }
         actions.failed.append((id, reason))
+        queuedBytes -= entry.bytes
         waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
