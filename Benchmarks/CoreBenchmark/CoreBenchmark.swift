@@ -12,7 +12,7 @@ struct CoreBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prefactor-core-benchmark",
         abstract: "Benchmarks of PrefactorCore.",
-        subcommands: [AgentLatency.self, Drain.self, QueueMemory.self, Recovery.self, SoakAgent.self])
+        subcommands: [AgentLatency.self, Drain.self, QueueMemory.self, Recovery.self, SoakAgent.self, CrashInTransaction.self])
 }
 
 func percentile(_ sorted: [Duration], _ p: Double) -> Double {

@@ -35,6 +35,10 @@ struct QueueFileCommandLineTests {
         return text[range.upperBound...].prefix { !$0.isWhitespace && $0 != ":" && $0 != "`" }.description
     }
 
+    /// Every instance start refused for good: a run is registered and started at once, so an operation fails however
+    /// slowly the machine runs (a refused span create needs the demo to get as far as a span within its duration).
+    static let startsRefused = FaultRule(method: "POST", path: "/api/v1/agent_instance/*/start", status: 400)
+
     @Test func theDemoUsesAFileOfItsOwnAndRemovesItWhenItLeavesItEmpty() async throws {
         let state = try Self.stateHome()
         defer { try? FileManager.default.removeItem(atPath: state) }
@@ -55,7 +59,7 @@ struct QueueFileCommandLineTests {
         let state = try Self.stateHome()
         defer { try? FileManager.default.removeItem(atPath: state) }
         try await withTestServer { server in
-            server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 400))
+            server.faults.add(Self.startsRefused)
             let result = try await Self.run(
                 ["demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20"],
                 environment: ["XDG_STATE_HOME": state])
@@ -66,7 +70,7 @@ struct QueueFileCommandLineTests {
             #expect(result.stdout.contains("`prefactor queue show \(file)`"), "\(result.stdout)")
             let show = try await Self.run(["queue", "show", file])
             #expect(show.status == 0, "\(show.stderr)")
-            #expect(show.stdout.contains("create_span") || show.stdout.contains("span"), "\(show.stdout)")
+            #expect(show.stdout.contains("start_instance"), "\(show.stdout)")
         }
     }
 
@@ -74,7 +78,7 @@ struct QueueFileCommandLineTests {
         let state = try Self.stateHome()
         defer { try? FileManager.default.removeItem(atPath: state) }
         try await withTestServer { server in
-            server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 400))
+            server.faults.add(Self.startsRefused)
             let result = try await Self.run(
                 [
                     "demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20",
@@ -91,7 +95,7 @@ struct QueueFileCommandLineTests {
         let state = try Self.stateHome()
         defer { try? FileManager.default.removeItem(atPath: state) }
         try await withTestServer { server in
-            server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 400))
+            server.faults.add(Self.startsRefused)
             let result = try await Self.run(
                 [
                     "tui", "--render", "--api-url", server.baseURL, "--token", server.token, "--demo", "--demo-speed", "20",

@@ -12,12 +12,12 @@ import Testing
 /// The request log does not keep bodies, so keys are checked through the server: an attempt that times out on the
 /// client while the server still processes it (a latency fault longer than the request timeout) is followed by a
 /// retry; with the same key the server replays its answer, with another key it would apply the call twice.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct IdempotencyTests {
-    /// Attempts time out after 500 ms on the client.
+    /// Attempts time out after 4 s on the client; the slow attempts of the tests take 10 s.
     func impatientConfiguration(_ server: TestServer) -> PrefactorClient.Configuration {
         var configuration = coreConfiguration(server)
-        configuration.api.requestTimeout = .seconds(2)  // generous: a loaded 2-core CI machine must still answer in time
+        configuration.api.requestTimeout = .seconds(4)  // generous: a loaded 2-core machine must still answer in time
         // Register is a direct call: let it retry, so a slow moment of a loaded machine does not fail the test setup.
         configuration.api.retryPolicy.maxRetries = 3
         return configuration
@@ -28,7 +28,7 @@ struct IdempotencyTests {
             let (instanceID, report) = try await withRunningClient(impatientConfiguration(server)) { client in
                 let run = try await registerInstance(client)
                 // The first create is processed only after the client gave up on it.
-                server.faults.add(FaultRule(method: "POST", path: spansPath, count: 1, latencyMilliseconds: 5_000))
+                server.faults.add(FaultRule(method: "POST", path: spansPath, count: 1, latencyMilliseconds: 10_000))
                 let span = try await run.createSpan(schemaName: "agent:once")
                 try await run.finishSpan(span)
                 // Both attempts were processed by the server (the slow one after the retry).
@@ -53,7 +53,7 @@ struct IdempotencyTests {
             let (instanceID, report) = try await withRunningClient(impatientConfiguration(server)) { client in
                 let run = try await registerInstance(client)
                 server.faults.add(
-                    FaultRule(method: "POST", path: instancePath(run.id, "start"), count: 1, latencyMilliseconds: 5_000))
+                    FaultRule(method: "POST", path: instancePath(run.id, "start"), count: 1, latencyMilliseconds: 10_000))
                 try await run.start()
                 try await eventually("the server answered both attempts") {
                     server.posts(instancePath(run.id, "start")).count == 2

@@ -64,6 +64,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     private let lockDescriptor: Int32
     private let counts = Mutex((operations: 0, failed: 0))
     private let readOnly: Bool
+    private let midTransaction: (@Sendable (StoreChanges) -> Void)?
 
     /// Opens (or creates) a queue file and takes ownership of it.
     ///
@@ -72,8 +73,21 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     ///
     /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/queueFileInUse`` when a live process owns the
     ///   file, or ``PrefactorError/Code/queueFileUnavailable`` when it cannot be created.
-    public init(path: String, durability: Durability = .processCrash, owner: Owner = .current) throws(PrefactorError) {
+    public convenience init(
+        path: String, durability: Durability = .processCrash, owner: Owner = .current
+    ) throws(PrefactorError) {
+        try self.init(path: path, durability: durability, owner: owner, midTransaction: nil)
+    }
+
+    /// Opens a queue file; `midTransaction` is called with the changes inside each ``apply(_:)`` transaction after
+    /// its first statements (new operations and API ids written, settlements not yet): a seam for the test that
+    /// kills the process there.
+    package init(
+        path: String, durability: Durability = .processCrash, owner: Owner = .current,
+        midTransaction: (@Sendable (StoreChanges) -> Void)?
+    ) throws(PrefactorError) {
         self.path = path
+        self.midTransaction = midTransaction
         self.durability = durability
         self.readOnly = false
         let directory = (path as NSString).deletingLastPathComponent
@@ -130,6 +144,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         self.path = path
         self.durability = .processCrash
         self.readOnly = true
+        self.midTransaction = nil
         self.database = database
         self.lockDescriptor = -1
         self.openingNotices = []
@@ -201,6 +216,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                         sql: "INSERT OR REPLACE INTO resolved_spans(local_id, api_id) VALUES (?, ?)")
                     for (local, api) in changes.resolved { try resolve.execute(arguments: [local, api]) }
                 }
+                midTransaction?(changes)
                 if !changes.forget.isEmpty {
                     let delete = try db.cachedStatement(sql: "DELETE FROM operations WHERE id = ?")
                     for id in changes.forget { try delete.execute(arguments: [Int64(bitPattern: id)]) }
