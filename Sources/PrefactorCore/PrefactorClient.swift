@@ -39,6 +39,8 @@ public final class PrefactorClient: Service, Sendable {
     let hub: EventHub
     /// Where queued operations are kept: the queue file when one is configured, else the configured store.
     let store: any TelemetryQueueStore
+    /// The store when it is a queue file: its writes are staged under the lock and committed after it.
+    let journal: SQLiteTelemetryQueueStore?
     /// What the store reported when it was opened (damaged files moved aside, operations recovered, records
     /// skipped); also published as events to the first subscribers and logged.
     public let queueNotices: [QueueNotice]
@@ -108,6 +110,7 @@ public final class PrefactorClient: Service, Sendable {
         } else {
             self.store = configuration.queueStore
         }
+        self.journal = store as? SQLiteTelemetryQueueStore
         let settings = TelemetryStateMachine.Settings(
             coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
             retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations,
@@ -178,7 +181,8 @@ public final class PrefactorClient: Service, Sendable {
     func send<T, E: Error>(
         _ input: (inout TelemetryStateMachine) throws(E) -> (T, TelemetryStateMachine.Actions)
     ) throws(E) -> T {
-        let (value, effects) = try storage.withLock { (storage: inout Storage) throws(E) -> (T, Effects) in
+        let (value, effects, ticket) = try storage.withLock {
+            (storage: inout Storage) throws(E) -> (T, Effects, UInt64?) in
             storage.machine.publishing = hub.hasSubscribers
             let value: T
             let actions: TelemetryStateMachine.Actions
@@ -191,25 +195,35 @@ public final class PrefactorClient: Service, Sendable {
                 throw error
             }
             if !actions.events.isEmpty { hub.emit(actions.events) }
+            var ticket: UInt64?
             if store.isDurable {
-                // In order and in one transaction per step: an operation is on disk before its call returns, and a
-                // settlement is written together with the API id it produced.
-                let failure = store.apply(
-                    StoreChanges(
-                        persist: actions.persist, forget: actions.forget, resolved: actions.resolved.map { ($0.local, $0.api) },
-                        failed: actions.failed.map { ($0.id, $0.reason) },
-                        retrying: actions.retrying.map { ($0.id, $0.attempts, $0.error) }))
-                if let failure {
-                    // Never silent: the operations stay in memory (and are delivered or reported), the file misses them.
-                    let notice = QueueNotice.writeFailed(path: configuration.queueFile ?? "the queue store", error: failure)
-                    hub.emit([.queueNotice(notice)])
-                    logger.error("\(notice.summary)")
+                let changes = StoreChanges(
+                    persist: actions.persist, forget: actions.forget, resolved: actions.resolved.map { ($0.local, $0.api) },
+                    failed: actions.failed.map { ($0.id, $0.reason) },
+                    retrying: actions.retrying.map { ($0.id, $0.attempts, $0.error) })
+                if !changes.isEmpty, let journal {
+                    // Staged in the machine's order under the lock; written after it (below), so the agent never
+                    // waits for the lock behind another thread's transaction, and concurrent steps share one commit.
+                    ticket = journal.stage(changes)
+                } else if !changes.isEmpty {
+                    reportWriteFailure(store.apply(changes))
                 }
             }
-            return (value, Self.collect(actions, from: &storage))
+            return (value, Self.collect(actions, from: &storage), ticket)
         }
+        // In the file before the call returns, and before any worker is handed what it queued; a settlement is
+        // written in the same transaction as the API id it produced.
+        if let ticket, let journal { reportWriteFailure(journal.flush(through: ticket)) }
         if !effects.isEmpty { carryOut(effects) }
         return value
+    }
+
+    /// Never silent: the operations stay in memory (and are delivered or reported), the file misses them.
+    private func reportWriteFailure(_ failure: String?) {
+        guard let failure else { return }
+        let notice = QueueNotice.writeFailed(path: configuration.queueFile ?? "the queue store", error: failure)
+        hub.emit([.queueNotice(notice)])
+        logger.error("\(notice.summary)")
     }
 
     /// Feeds an input that returns only actions.

@@ -65,6 +65,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     private let counts = Mutex((operations: 0, failed: 0))
     private let readOnly: Bool
     private let midTransaction: (@Sendable (StoreChanges) -> Void)?
+    /// Steps staged by ``stage(_:)`` and not yet written, in order, and the ticket of the last one staged.
+    private let journal = Mutex((pending: [StoreChanges](), staged: UInt64(0)))
+    /// The ticket of the last step written; held while a batch is written, so batches are written one at a time and
+    /// in order.
+    private let written = Mutex(UInt64(0))
 
     /// Opens (or creates) a queue file and takes ownership of it.
     ///
@@ -195,51 +200,87 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     ///   publishes the failure; the operations stay in its memory and are delivered or reported all the same.
     @discardableResult public func apply(_ changes: StoreChanges) -> String? {
         guard !readOnly, !changes.isEmpty else { return nil }
+        return flush(through: stage(changes))
+    }
+
+    /// Stages a step's changes to be written by ``flush(through:)``, cheaply (the client calls it under its lock, so
+    /// steps are staged in the machine's order); returns the step's ticket.
+    package func stage(_ changes: StoreChanges) -> UInt64 {
+        journal.withLock { journal in
+            journal.pending.append(changes)
+            journal.staged += 1
+            return journal.staged
+        }
+    }
+
+    /// Writes every staged step up to `ticket` (and any staged after it) in one transaction, unless a flush of another
+    /// thread already did: concurrent steps share a commit. Returns once the step of `ticket` is in the file.
+    ///
+    /// - Returns: Why the transaction failed, to the thread that wrote it (the others get `nil`).
+    package func flush(through ticket: UInt64) -> String? {
+        written.withLock { written -> String? in
+            guard written < ticket else { return nil }
+            let (batch, last) = journal.withLock { journal in
+                defer { journal.pending.removeAll(keepingCapacity: true) }
+                return (journal.pending, journal.staged)
+            }
+            written = last
+            return readOnly ? nil : write(batch)
+        }
+    }
+
+    /// Writes steps in order in one transaction.
+    private func write(_ steps: [StoreChanges]) -> String? {
         do {
             try database.write { db in
-                if !changes.persist.isEmpty {
-                    let insert = try db.cachedStatement(
-                        sql: """
-                            INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
-                                enqueued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-                            """)
-                    for operation in changes.persist {
-                        let body = operation.recordText
-                        try insert.execute(arguments: [
-                            Int64(bitPattern: operation.id), operation.kind.rawValue, operation.instanceID, operation.spanID,
-                            operation.idempotencyKey, operation.enqueuedAt.timeIntervalSince1970, body,
-                        ])
-                    }
-                }
-                if !changes.resolved.isEmpty {
-                    let resolve = try db.cachedStatement(
-                        sql: "INSERT OR REPLACE INTO resolved_spans(local_id, api_id) VALUES (?, ?)")
-                    for (local, api) in changes.resolved { try resolve.execute(arguments: [local, api]) }
-                }
-                midTransaction?(changes)
-                if !changes.forget.isEmpty {
-                    let delete = try db.cachedStatement(sql: "DELETE FROM operations WHERE id = ?")
-                    for id in changes.forget { try delete.execute(arguments: [Int64(bitPattern: id)]) }
-                }
-                if !changes.retrying.isEmpty {
-                    let note = try db.cachedStatement(sql: "UPDATE operations SET attempts = ?, last_error = ? WHERE id = ?")
-                    for (id, attempts, error) in changes.retrying {
-                        try note.execute(arguments: [attempts, error, Int64(bitPattern: id)])
-                    }
-                }
-                if !changes.failed.isEmpty {
-                    let fail = try db.cachedStatement(sql: "UPDATE operations SET failed_reason = ? WHERE id = ?")
-                    for (id, reason) in changes.failed { try fail.execute(arguments: [reason, Int64(bitPattern: id)]) }
-                }
+                for changes in steps where !changes.isEmpty { try write(changes, db) }
             }
             counts.withLock {
-                $0.operations += changes.persist.count - changes.forget.count
-                $0.failed += changes.failed.count
+                for changes in steps {
+                    $0.operations += changes.persist.count - changes.forget.count
+                    $0.failed += changes.failed.count
+                }
             }
         } catch {
             return "\(error)"
         }
         return nil
+    }
+
+    private func write(_ changes: StoreChanges, _ db: Database) throws {
+        if !changes.persist.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
+                        enqueued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for operation in changes.persist {
+                let body = operation.recordText
+                try insert.execute(arguments: [
+                    Int64(bitPattern: operation.id), operation.kind.rawValue, operation.instanceID, operation.spanID,
+                    operation.idempotencyKey, operation.enqueuedAt.timeIntervalSince1970, body,
+                ])
+            }
+        }
+        if !changes.resolved.isEmpty {
+            let resolve = try db.cachedStatement(sql: "INSERT OR REPLACE INTO resolved_spans(local_id, api_id) VALUES (?, ?)")
+            for (local, api) in changes.resolved { try resolve.execute(arguments: [local, api]) }
+        }
+        midTransaction?(changes)
+        if !changes.forget.isEmpty {
+            let delete = try db.cachedStatement(sql: "DELETE FROM operations WHERE id = ?")
+            for id in changes.forget { try delete.execute(arguments: [Int64(bitPattern: id)]) }
+        }
+        if !changes.retrying.isEmpty {
+            let note = try db.cachedStatement(sql: "UPDATE operations SET attempts = ?, last_error = ? WHERE id = ?")
+            for (id, attempts, error) in changes.retrying {
+                try note.execute(arguments: [attempts, error, Int64(bitPattern: id)])
+            }
+        }
+        if !changes.failed.isEmpty {
+            let fail = try db.cachedStatement(sql: "UPDATE operations SET failed_reason = ? WHERE id = ?")
+            for (id, reason) in changes.failed { try fail.execute(arguments: [reason, Int64(bitPattern: id)]) }
+        }
     }
 
     /// A kept operation.
