@@ -33,7 +33,8 @@ import ServiceLifecycle
 /// }
 /// ```
 public final class PrefactorQueueMetrics: Service, Sendable {
-    private let client: PrefactorClient
+    /// The client's atomic snapshot and event stream.
+    private let subscribe: @Sendable () -> (snapshot: ClientSnapshot, events: AsyncStream<ClientEvent>)
     private let depth: Gauge
     private let pending: Gauge
     private let blocked: Gauge
@@ -56,15 +57,16 @@ public final class PrefactorQueueMetrics: Service, Sendable {
         client: PrefactorClient, labelPrefix: String = "prefactor_queue", dimensions: [(String, String)] = [],
         factory: any MetricsFactory = MetricsSystem.factory
     ) {
-        self.init(client: client, labelPrefix: labelPrefix, dimensions: dimensions, factory: factory, now: Date.init)
+        self.init(
+            subscribe: client.subscribe, labelPrefix: labelPrefix, dimensions: dimensions, factory: factory, now: Date.init)
     }
 
     init(
-        client: PrefactorClient, labelPrefix: String, dimensions: [(String, String)], factory: any MetricsFactory,
-        now: @escaping @Sendable () -> Date
+        subscribe: @escaping @Sendable () -> (snapshot: ClientSnapshot, events: AsyncStream<ClientEvent>),
+        labelPrefix: String, dimensions: [(String, String)], factory: any MetricsFactory, now: @escaping @Sendable () -> Date
     ) {
         func label(_ name: String) -> String { "\(labelPrefix)_\(name)" }
-        self.client = client
+        self.subscribe = subscribe
         depth = Gauge(label: label("depth"), dimensions: dimensions, factory: factory)
         pending = Gauge(label: label("pending"), dimensions: dimensions, factory: factory)
         blocked = Gauge(label: label("blocked"), dimensions: dimensions, factory: factory)
@@ -83,7 +85,7 @@ public final class PrefactorQueueMetrics: Service, Sendable {
     public func run() async {
         var tracker = QueueMetricsTracker()
         while true {
-            let (snapshot, events) = client.subscribe()
+            let (snapshot, events) = subscribe()
             record(tracker.resynchronize(with: snapshot))
             var resubscribe = false
             for await event in events {

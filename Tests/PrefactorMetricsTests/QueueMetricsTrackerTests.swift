@@ -1,5 +1,7 @@
 import Foundation
+import MetricsTestKit
 import PrefactorCore
+import Synchronization
 import Testing
 
 @testable import PrefactorMetrics
@@ -58,5 +60,31 @@ import Testing
         var tracker = QueueMetricsTracker()
         let event = ClientEvent.operationRetrying(operationID: 1, attempt: 1, nextAttemptAt: start, delay: .zero, error: "503")
         #expect(tracker.apply(event, at: start) == [.retried])
+    }
+}
+
+/// The shell's loop, on scripted subscriptions.
+@Suite struct QueueMetricsSubscriptionTests {
+    @Test func aReaderThatLostEventsStartsOverFromAFreshSnapshot() async throws {
+        let subscriptions = Mutex([
+            (ClientSnapshot(queue: QueueStats(delivered: 1)), [ClientEvent.eventsDropped(count: 3)]),
+            (ClientSnapshot(queue: QueueStats(delivered: 5)), [ClientEvent.queueChanged(QueueStats(delivered: 6))]),
+        ])
+        let metrics = TestMetrics()
+        let measuring = PrefactorQueueMetrics(
+            subscribe: {
+                let (snapshot, events) = subscriptions.withLock { $0.removeFirst() }
+                return (
+                    snapshot,
+                    AsyncStream { continuation in
+                        for event in events { continuation.yield(event) }
+                        continuation.finish()
+                    }
+                )
+            }, labelPrefix: "q", dimensions: [], factory: metrics, now: Date.init)
+        await measuring.run()
+        let left = subscriptions.withLock { $0.count }
+        #expect(left == 0)
+        #expect(try metrics.expectCounter("q_delivered_total").totalValue == 6)
     }
 }
