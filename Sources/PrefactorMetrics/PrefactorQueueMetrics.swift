@@ -26,11 +26,12 @@ import ServiceLifecycle
 ///
 /// ```swift
 /// MetricsSystem.bootstrap(PrometheusMetricsFactory())
-/// try await withPrefactorClient(configuration: configuration) { client in
-///     let metrics = Task { await PrefactorQueueMetrics(client: client).run() }
-///     defer { metrics.cancel() }
-///     …
-/// }
+/// let client = try PrefactorClient(configuration: configuration)
+/// // Before the client: a service group shuts its services down in reverse order.
+/// let group = ServiceGroup(
+///     services: [PrefactorQueueMetrics(client: client), client, agent], gracefulShutdownSignals: [.sigterm],
+///     logger: logger)
+/// try await group.run()
 /// ```
 public final class PrefactorQueueMetrics: Service, Sendable {
     /// The client's atomic snapshot and event stream.
@@ -81,7 +82,8 @@ public final class PrefactorQueueMetrics: Service, Sendable {
     }
 
     /// Records the queue until the client shuts down (its event stream ends) or the task is cancelled. A graceful
-    /// shutdown of a surrounding service group does not stop it early: it keeps measuring while the client drains.
+    /// shutdown of a surrounding service group does not stop it early: it keeps measuring while the client drains,
+    /// so list it before the client in the group (services shut down in reverse order).
     public func run() async {
         var tracker = QueueMetricsTracker()
         while true {

@@ -8,7 +8,7 @@ import W3CTraceContext
 /// instance's ``PrefactorClient`` and its queue: starting and ending a span never waits on the network.
 ///
 /// ```swift
-/// let run = try await client.createAgentInstance(agentVersion: ["name": "support-bot"])
+/// let run = try await client.createAgentInstance(agentVersion: ["name": "support-bot"], agentSchemaVersion: [:])
 /// InstrumentationSystem.bootstrap(PrefactorTracer(instance: run))
 /// try await withSpan("plan") { span in
 ///     span.attributes["gen_ai.request.model"] = "gpt-4o"

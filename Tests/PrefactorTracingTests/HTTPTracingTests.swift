@@ -30,8 +30,8 @@ struct HTTPTracingTests {
                             try await tracer.withSpan("answer") { span in
                                 span.attributes["prefactor.schema_name"] = "agent:llm"
                                 span.attributes["gen_ai.request.model"] = "gpt-4o"
-                                let received = try await get(http, "http://127.0.0.1:\(port)/lookup")
-                                _ = try await get(http, "http://127.0.0.1:\(port)/broken")
+                                let received = try await get(http, "http://localhost:\(port)/lookup")
+                                _ = try await get(http, "http://localhost:\(port)/broken")
                                 _ = try? tracer.withSpan("parse") { _ -> Void in throw ParseError() }
                                 return received
                             }
@@ -88,7 +88,7 @@ struct HTTPTracingTests {
     }
 }
 
-/// Runs a small Hummingbird service on `127.0.0.1` with `TracingMiddleware`: `/lookup` answers the `traceparent`
+/// Runs a small Hummingbird service on loopback (HummingbirdTesting binds `localhost`, port 0) with `TracingMiddleware`: `/lookup` answers the `traceparent`
 /// it received after a `withSpan` block, `/broken` fails with a 500.
 private func withToolService<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
     let router = Router()
@@ -101,7 +101,7 @@ private func withToolService<T: Sendable>(_ body: @Sendable (Int) async throws -
         throw HTTPError(.internalServerError)
     }
     let app = Application(
-        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        router: router,
         logger: Logger(label: "tool-service", factory: { _ in SwiftLogNoOpLogHandler() }))
     return try await app.test(.live) { client in try await body(try #require(client.port)) }
 }
