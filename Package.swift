@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "PrefactorWire", targets: ["PrefactorWire"]),
         .library(name: "PrefactorHTTP", targets: ["PrefactorHTTP"]),
         .library(name: "PrefactorCore", targets: ["PrefactorCore"]),
+        .library(name: "PrefactorTracing", targets: ["PrefactorTracing"]),
+        .library(name: "PrefactorMetrics", targets: ["PrefactorMetrics"]),
         .library(name: "PrefactorServer", targets: ["PrefactorServer"]),
         .library(name: "PrefactorDemo", targets: ["PrefactorDemo"]),
         .library(name: "PrefactorTUI", targets: ["PrefactorTUI"]),
@@ -37,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
     ],
     targets: [
         .target(name: "PrefactorWire"),
@@ -59,6 +64,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "PrefactorTracing",
+            dependencies: [
+                "PrefactorCore",
+                "PrefactorWire",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+            ]
+        ),
+        .target(
+            name: "PrefactorMetrics",
+            dependencies: [
+                "PrefactorCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "PrefactorDemo", dependencies: ["PrefactorCore", "PrefactorWire"]),
@@ -165,6 +189,31 @@ let package = Package(
             dependencies: [
                 "PrefactorCore", "PrefactorServerTesting", "PrefactorServer", "PrefactorHTTP", "PrefactorWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "PrefactorTracingTests",
+            dependencies: [
+                "PrefactorTracing", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServerTesting",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PrefactorMetricsTests",
+            dependencies: [
+                "PrefactorMetrics", "PrefactorCore", "PrefactorHTTP", "PrefactorWire", "PrefactorServer",
+                "PrefactorServerTesting",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

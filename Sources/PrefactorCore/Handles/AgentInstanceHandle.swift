@@ -8,7 +8,8 @@ import Synchronization
 public struct AgentInstanceHandle: Sendable, Hashable {
     /// The instance's API id.
     public let id: String
-    let client: PrefactorClient
+    /// The client that registered the instance, and records its spans.
+    package let client: PrefactorClient
 
     /// Compares handles by instance id and client.
     public static func == (lhs: AgentInstanceHandle, rhs: AgentInstanceHandle) -> Bool {

@@ -8,8 +8,9 @@ import Synchronization
 public typealias Span = SpanSnapshot
 
 /// The task-local stack of open spans, for parent detection (spec §8.6).
-enum SpanStack {
-    @TaskLocal static var current: [String] = []
+package enum SpanStack {
+    /// The open spans of the current task, innermost last.
+    @TaskLocal package static var current: [String] = []
 }
 
 /// Prepares, starts and finishes spans; every API call is queued.
@@ -28,11 +29,14 @@ public struct SpanManager: Sendable {
     ///     ``AgentInstanceHandle/span(_:parentSpanID:payload:_:)``).
     /// - Returns: The span's local id, valid for every later call.
     public func prepare(instanceID: String, schemaName: String, parentSpanID: String? = nil) -> String {
+        prepare(instanceID: instanceID, schemaName: schemaName, parentSpanID: parentSpanID, openSpans: SpanStack.current)
+    }
+
+    private func prepare(instanceID: String, schemaName: String, parentSpanID: String?, openSpans: [String]) -> String {
         let now = client.clock.now()
-        let stack = SpanStack.current
         return client.send { machine in
             machine.prepareSpan(
-                instanceID: instanceID, schemaName: schemaName, parentID: parentSpanID, openSpans: stack, now: now)
+                instanceID: instanceID, schemaName: schemaName, parentID: parentSpanID, openSpans: openSpans, now: now)
         }
     }
 
@@ -148,13 +152,43 @@ public struct SpanManager: Sendable {
         _ id: String, resultPayload: [String: JSONValue]? = nil, status: FinishStatus = .complete,
         idempotencyKey: String? = nil
     ) async throws {
+        try finishNow(id, resultPayload: resultPayload, status: status, idempotencyKey: idempotencyKey, at: client.clock.now())
+    }
+
+    /// Queues a started span's finish without suspending, as finished at `finishedAt` (see
+    /// ``finish(_:resultPayload:status:idempotencyKey:)``): for callers that cannot wait, such as a tracer's
+    /// synchronous `end()`.
+    package func finishNow(
+        _ id: String, resultPayload: [String: JSONValue]?, status: FinishStatus, idempotencyKey: String? = nil,
+        at finishedAt: Date
+    ) throws(PrefactorError) {
         if let idempotencyKey { try PrefactorError.checkKey(idempotencyKey) }
-        let now = client.clock.now()
         let key = idempotencyKey ?? client.newKey()
         try client.send { (machine: inout TelemetryStateMachine) throws(PrefactorError) in
             try machine.finishSpan(
-                id, status: status, resultPayload: resultPayload, key: key, keyGiven: idempotencyKey != nil, now: now)
+                id, status: status, resultPayload: resultPayload, key: key, keyGiven: idempotencyKey != nil, now: finishedAt)
         }
+    }
+
+    /// Prepares a span and queues its create (status `active`) in one step, without suspending and whatever
+    /// ``PrefactorClient/Configuration/spanStartMode`` says: for callers that cannot wait, such as a tracer's
+    /// synchronous `startSpan`, which may record the span later and from another task.
+    ///
+    /// - Parameters:
+    ///   - parentSpanID: The parent; when `nil`, the innermost of `openSpans` that is open in the instance.
+    ///   - openSpans: The ``SpanStack`` of the task the span began in.
+    /// - Returns: The span's local id.
+    package func startNow(
+        instanceID: String, schemaName: String, parentSpanID: String?, openSpans: [String], payload: [String: JSONValue],
+        startedAt: Date
+    ) throws(PrefactorError) -> String {
+        let id = prepare(instanceID: instanceID, schemaName: schemaName, parentSpanID: parentSpanID, openSpans: openSpans)
+        let now = client.clock.now()
+        var keys = client.keys
+        try client.send { (machine: inout TelemetryStateMachine) throws(PrefactorError) in
+            try machine.startSpan(id, payload: payload, startedAt: startedAt, now: now, keys: &keys)
+        }
+        return id
     }
 
     /// Cancels a span that never started: queues a create with status `pending` and a finish with `cancelled`
