@@ -94,6 +94,10 @@ struct Drain: AsyncParsableCommand {
     )
     var coalesce = true
     @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
+    @Option(
+        name: .customLong("bulk-max-items"),
+        help: "Span creates per bulk request (Configuration.bulkMaxItems); 0 sends every operation as its own request.")
+    var bulkMaxItems = PrefactorClient.Configuration.defaultBulkMaxItems
 
     func run() async throws {
         if let apiURL, let token {
@@ -114,6 +118,7 @@ struct Drain: AsyncParsableCommand {
         let started = clock.now
         var configuration = clientConfiguration(url: url, token: token, workers: workers)
         configuration.coalesceSpanFinishes = coalesce
+        configuration.bulkMaxItems = bulkMaxItems
         let file = durable ? temporaryQueueFile() : nil
         defer { file.map(removeQueueFile) }
         configuration.queueFile = file
@@ -132,7 +137,7 @@ struct Drain: AsyncParsableCommand {
         let elapsed = clock.now - started
         let operations = instances * (3 + 2 * spans)
         print(
-            "swift drain\(coalesce ? "" : " (--no-coalesce)")\(durable ? " (durable queue)" : ""): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
+            "swift drain\(coalesce ? "" : " (--no-coalesce)")\(durable ? " (durable queue)" : "") (bulk \(bulkMaxItems)): \(instances) instances × \(spans) spans, \(workers) workers: \(operations) operations in "
                 + String(format: "%.2f s = %.0f operations/s", elapsed.seconds, Double(operations) / elapsed.seconds))
     }
 }

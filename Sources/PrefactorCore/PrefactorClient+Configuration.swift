@@ -60,6 +60,16 @@ extension PrefactorClient {
         /// ``ClientEvent/queueNotice(_:)``. `nil` for no limit; 512 MiB by default. Read from
         /// `PREFACTOR_QUEUE_MAX_BYTES` (a number of bytes, or with a unit: `64MiB`, `1G`).
         public var maxQueuedBytes: Int?
+        /// The most span creates one bulk request (`POST /api/v1/bulk`) carries. When two or more creates are ready
+        /// at once (a backlog), a worker sends up to this many in one request, each with its own idempotency key; a
+        /// lone create still goes as its own request, exactly as the official Python SDK sends it. 0 (or 1) sends
+        /// every operation as its own request. Read from `PREFACTOR_BULK_MAX_ITEMS`.
+        public var bulkMaxItems: Int
+
+        /// The default of ``bulkMaxItems``.
+        public static let defaultBulkMaxItems = 50
+        /// The largest ``bulkMaxItems`` accepted.
+        public static let bulkMaxItemsLimit = 1_000
 
         /// Creates a configuration with the official SDK's defaults (3 workers, 10 s drain, 30 s poll).
         public init(
@@ -69,7 +79,8 @@ extension PrefactorClient {
             schemaRegistry: SchemaRegistry? = nil, eventBufferSize: Int = 10_000, validateTokenOnStart: Bool = true,
             queueStore: any TelemetryQueueStore = InMemoryTelemetryQueueStore(), coalesceSpanFinishes: Bool = true,
             queueFile: String? = nil, queueDurability: SQLiteTelemetryQueueStore.Durability = .processCrash,
-            maxQueuedOperations: Int? = 1_000_000, maxQueuedBytes: Int? = 512 << 20
+            maxQueuedOperations: Int? = 1_000_000, maxQueuedBytes: Int? = 512 << 20,
+            bulkMaxItems: Int = Configuration.defaultBulkMaxItems
         ) {
             self.api = api
             self.workers = workers
@@ -87,6 +98,7 @@ extension PrefactorClient {
             self.queueDurability = queueDurability
             self.maxQueuedOperations = maxQueuedOperations
             self.maxQueuedBytes = maxQueuedBytes
+            self.bulkMaxItems = bulkMaxItems
         }
 
         /// Reads the API settings from `PREFACTOR_API_URL`, `PREFACTOR_API_TOKEN` and the other variables of spec §9.
@@ -124,6 +136,14 @@ extension PrefactorClient {
                 }
                 configuration.maxQueuedBytes = value
             }
+            if let items = environment["PREFACTOR_BULK_MAX_ITEMS"], !items.isEmpty {
+                guard let value = Int(items), (0...bulkMaxItemsLimit).contains(value) else {
+                    throw PrefactorError(
+                        code: .invalidConfiguration,
+                        message: "PREFACTOR_BULK_MAX_ITEMS must be a whole number from 0 to \(bulkMaxItemsLimit), got \(items)")
+                }
+                configuration.bulkMaxItems = value
+            }
             return configuration
         }
 
@@ -142,6 +162,11 @@ extension PrefactorClient {
             }
             if let maxQueuedBytes, maxQueuedBytes < Self.minimumQueuedBytes {
                 throw PrefactorError(code: .invalidConfiguration, message: "maxQueuedBytes must be at least 64 KiB")
+            }
+            guard (0...Self.bulkMaxItemsLimit).contains(bulkMaxItems) else {
+                throw PrefactorError(
+                    code: .invalidConfiguration,
+                    message: "bulkMaxItems must be from 0 to \(Self.bulkMaxItemsLimit), got \(bulkMaxItems)")
             }
             guard drainTimeout >= .zero, terminationPollInterval > .zero, maintenanceInterval > .zero else {
                 throw PrefactorError(code: .invalidConfiguration, message: "Timeouts and intervals must be positive")

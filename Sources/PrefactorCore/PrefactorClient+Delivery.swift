@@ -13,7 +13,11 @@ extension PrefactorClient {
             return storage.nextWorkerID
         }
         while let dispatch = await nextDispatch(worker) {
-            await deliver(dispatch)
+            // A bulk request may leave the worker an item to retry on its own, or the rest of a batch to resend.
+            var next: Dispatch? = dispatch
+            while let current = next {
+                next = current.batch.isEmpty ? await deliver(current) : await deliverBatch(current)
+            }
         }
     }
 
@@ -47,26 +51,106 @@ extension PrefactorClient {
     /// Sends one operation until it is settled, handed back to the queue, or the client stops. The API client's
     /// retry loop makes the attempts; the machine decides after each failure (through ``QueueRetryController``)
     /// whether the operation is settled, handed back (auth pause) or tried again, and when.
-    func deliver(_ dispatch: Dispatch) async {
+    ///
+    /// - Returns: Nothing: the shape of ``deliverBatch(_:)``, whose worker may have more to send.
+    func deliver(_ dispatch: Dispatch) async -> Dispatch? {
         let id = dispatch.operation.id
         defer { _ = storage.withLock { $0.expeditedEarly.remove(id) } }
-        let controller = QueueRetryController(client: self, operationID: id)
+        let controller = QueueRetryController(client: self, operationIDs: [id], isBatch: false)
         do {
             let result = try await APIClient.$retryController.withValue(controller) { try await execute(dispatch) }
             send { $0.attemptSucceeded(id, spanAPIID: result.spanAPIID) }
             handleControl(result.control, instanceID: dispatch.operation.instanceID)
         } catch {
-            if controller.handledFailure { return }  // the machine has it: settled, handed back, or left to report
-            // Refused before any request went out (an id never resolved, a request the client will not send).
-            let failure: TelemetryStateMachine.AttemptFailure
-            switch error {
-            case let error as PrefactorHTTPError: failure = .init(kind: .permanent, message: error.description, status: nil)
-            case let error as PrefactorError: failure = .init(kind: .permanent, message: error.message, status: nil)
-            default: return  // cancelled: the client is stopping, and reports the operation as not delivered
-            }
+            if controller.handledFailure { return nil }  // the machine has it: settled, handed back, or left to report
+            guard let failure = Self.refusal(error) else { return nil }
             let now = clock.now()
             send { $0.attemptFailed(id, failure, now: now, jitter: 0).1 }
         }
+        return nil
+    }
+
+    /// A request the client refused to send (an id never resolved, a body the API would reject) as a permanent
+    /// failure; `nil` for a cancellation (the client is stopping and reports the operation as not delivered).
+    static func refusal(_ error: any Error) -> TelemetryStateMachine.AttemptFailure? {
+        switch error {
+        case let error as PrefactorHTTPError: return .init(kind: .permanent, message: error.description, status: nil)
+        case let error as PrefactorError: return .init(kind: .permanent, message: error.message, status: nil)
+        default: return nil
+        }
+    }
+
+    /// Sends span creates as one bulk request (`POST /api/v1/bulk`) and settles each item as its own request would
+    /// have been. The retry loop resends the same request (same items, same keys) after a failure of the request as
+    /// a whole, as the machine decides (``TelemetryStateMachine/bulkFailed(_:_:now:jitter:)``).
+    ///
+    /// - Returns: What the worker sends next: an item that failed transiently, after its backoff, as its own
+    ///   request; or the items left of a batch whose other items used up their attempts.
+    func deliverBatch(_ dispatch: Dispatch) async -> Dispatch? {
+        let items = dispatch.items
+        let ids = items.map(\.operation.id)
+        defer { storage.withLock { storage in for id in ids { storage.expeditedEarly.remove(id) } } }
+        let controller = QueueRetryController(client: self, operationIDs: ids, isBatch: true)
+        let response: BulkResponse
+        do {
+            let request = BulkRequest(
+                items: try items.map { BulkItem.createSpan(try createRequest($0), idempotencyKey: $0.operation.idempotencyKey) })
+            response = try await APIClient.$retryController.withValue(controller) { try await api.executeBulk(request) }
+        } catch {
+            if let followUp = controller.followUp { return followUp }
+            if controller.handledFailure { return nil }
+            // Refused before it went out: split, down to requests of their own, which meet the single rules.
+            guard let failure = Self.refusal(error) else { return nil }
+            let now = clock.now()
+            send { $0.bulkFailed(ids, failure, now: now, jitter: 0).1 }
+            return nil
+        }
+        var outcomes: [UInt64: TelemetryStateMachine.BulkItemOutcome] = [:]
+        var controls: [(instanceID: String, control: ControlSignal)] = []
+        for item in items {
+            guard let output = response.outputs[item.operation.idempotencyKey] else { continue }
+            let (outcome, control) = Self.outcome(of: output)
+            outcomes[item.operation.id] = outcome
+            if let control { controls.append((item.operation.instanceID, control)) }
+        }
+        let now = clock.now()
+        let jitter = Double(random() >> 11) / Double(1 << 53)
+        let held = send { $0.bulkAnswered(ids, outcomes: outcomes, now: now, jitter: jitter) }
+        for (instanceID, control) in controls { handleControl(control, instanceID: instanceID) }
+        guard let held, await waitForRetry(held.id, delay: held.delay) else { return nil }
+        return send { $0.retryDue(held.id) }
+    }
+
+    /// What one output of a bulk response means for its span create, and the control signal it carried.
+    static func outcome(of output: BulkOutput) -> (TelemetryStateMachine.BulkItemOutcome, ControlSignal?) {
+        switch output.status {
+        case .success:
+            guard let span = try? output.details(as: AgentSpan.self) else {
+                let message =
+                    "Invalid bulk output for agent_spans/create: \(JSONText.serialize(.object(output.fields)).prefix(200))"
+                return (.failed(.init(kind: .permanent, message: message, status: nil)), nil)
+            }
+            return (.delivered(spanAPIID: span.id), ControlSignal.lenient(output.fields["control"]))
+        case .error:
+            return (.failed(classify(itemError: output)), nil)
+        }
+    }
+
+    /// A bulk item's error as the queue needs to know it. The output carries the API's error code but no HTTP
+    /// status, so the kind is read from the code: the codes the API answers 401/403, 409 and 429/5xx with.
+    static func classify(itemError output: BulkOutput) -> TelemetryStateMachine.AttemptFailure {
+        let code = output.code ?? "unknown"
+        let message = "bulk item [\(code)]: \(output.message ?? "no message")"
+        let kind: TelemetryStateMachine.AttemptFailure.Kind
+        switch code {
+        case "unauthorized", "forbidden": kind = .auth
+        case "conflict", "invalid_action": kind = .conflict
+        case "internal_error", "service_unavailable", "bad_gateway", "gateway_timeout", "too_many_requests", "rate_limited",
+            "timeout":
+            kind = .transient
+        default: kind = .permanent
+        }
+        return .init(kind: kind, message: message, status: nil)
     }
 
     /// Waits out an operation's backoff, or less when the machine brings the retry forward (retry now, or the API
@@ -162,20 +246,8 @@ extension PrefactorClient {
             _ = try await api.recordQuality(
                 instanceID: operation.instanceID, name: name, payload: payload, idempotencyKey: key)
             return Delivered()
-        case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt):
-            if let parentSpanID, dispatch.parentAPIID == nil { throw PrefactorError.spanNotCreated(parentSpanID) }
-            var request = CreateSpanRequest(
-                agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
-                parentSpanID: dispatch.parentAPIID, startedAt: startedAt, idempotencyKey: key)
-            // A finish that travels with this create: one request with the final status, result and finish time.
-            if let finish = dispatch.combinedFinish,
-                case .finishSpan(_, let finalStatus, let resultPayload, let timestamp) = finish.body
-            {
-                request.status = StatusMapping.agentStatus(for: finalStatus)
-                request.resultPayload = resultPayload
-                request.finishedAt = timestamp
-            }
-            let response = try await api.createSpan(request)
+        case .createSpan:
+            let response = try await api.createSpan(try createRequest(dispatch))
             return Delivered(spanAPIID: response.span.id, control: response.control)
         case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
             guard let apiID = dispatch.spanAPIID else { throw PrefactorError.spanNotCreated(spanID) }
@@ -183,6 +255,26 @@ extension PrefactorClient {
                 id: apiID, status: status, resultPayload: resultPayload, timestamp: timestamp, idempotencyKey: key)
             return Delivered(control: response.control)
         }
+    }
+
+    /// The body of a span create, with the finish that travels with it.
+    func createRequest(_ dispatch: Dispatch) throws(PrefactorError) -> CreateSpanRequest {
+        let operation = dispatch.operation
+        guard case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt) = operation.body
+        else { throw PrefactorError(code: .invalidArgument, message: "operation \(operation.id) is not a span create") }
+        if let parentSpanID, dispatch.parentAPIID == nil { throw PrefactorError.spanNotCreated(parentSpanID) }
+        var request = CreateSpanRequest(
+            agentInstanceID: operation.instanceID, schemaName: schemaName, status: status, payload: payload,
+            parentSpanID: dispatch.parentAPIID, startedAt: startedAt, idempotencyKey: operation.idempotencyKey)
+        // A finish that travels with this create: one request with the final status, result and finish time.
+        if let finish = dispatch.combinedFinish,
+            case .finishSpan(_, let finalStatus, let resultPayload, let timestamp) = finish.body
+        {
+            request.status = StatusMapping.agentStatus(for: finalStatus)
+            request.resultPayload = resultPayload
+            request.finishedAt = timestamp
+        }
+        return request
     }
 
     func handleControl(_ control: ControlSignal?, instanceID: String) {
@@ -235,39 +327,55 @@ extension PrefactorClient {
     }
 }
 
-/// The queue's retry rules, given to the API client's retry loop for one operation: each failed attempt goes to the
-/// state machine, which settles it, pauses delivery, or schedules the next attempt (and may bring it forward).
+/// The queue's retry rules, given to the API client's retry loop for one operation (or the items of one bulk
+/// request): each failed attempt goes to the state machine, which settles it, pauses delivery, or schedules the next
+/// attempt (and may bring it forward).
 final class QueueRetryController: RetryController {
     let client: PrefactorClient
-    let operationID: UInt64
-    private let handled = Mutex(false)
+    /// The operation, or the items of the bulk request in order.
+    let operationIDs: [UInt64]
+    /// Whether the request is a bulk request.
+    let isBatch: Bool
+    private let state = Mutex<(handled: Bool, followUp: TelemetryStateMachine.Dispatch?)>((false, nil))
 
-    init(client: PrefactorClient, operationID: UInt64) {
+    init(client: PrefactorClient, operationIDs: [UInt64], isBatch: Bool) {
         self.client = client
-        self.operationID = operationID
+        self.operationIDs = operationIDs
+        self.isBatch = isBatch
     }
 
     /// Whether a failure reached the machine (then the worker has nothing more to do with it).
-    var handledFailure: Bool { handled.withLock { $0 } }
+    var handledFailure: Bool { state.withLock { $0.handled } }
+
+    /// What to send instead of the same bulk request again: its items left when others used up their attempts.
+    var followUp: TelemetryStateMachine.Dispatch? { state.withLock { $0.followUp } }
 
     func retryDelay(after failure: PrefactorHTTPError) async -> Duration? {
-        handled.withLock { $0 = true }
+        state.withLock { $0.handled = true }
         // The client is stopping and cancelled the attempt: not an answer of the API. The operation is left as it
         // is and reported as not delivered.
         if Task.isCancelled { return nil }
         let jitter = Double(client.random() >> 11) / Double(1 << 53)
         let now = client.clock.now()
-        let id = operationID
-        let step = client.send { $0.attemptFailed(id, PrefactorClient.classify(failure), now: now, jitter: jitter) }
+        let ids = operationIDs
+        let classified = PrefactorClient.classify(failure)
+        let step =
+            isBatch
+            ? client.send { $0.bulkFailed(ids, classified, now: now, jitter: jitter) }
+            : client.send { $0.attemptFailed(ids[0], classified, now: now, jitter: jitter) }
         guard case .retry(let delay) = step else { return nil }
         return delay
     }
 
     func wait(_ delay: Duration) async -> Bool {
         // Stopping ends the wait: the operation stays undelivered and is reported.
-        guard await client.waitForRetry(operationID, delay: delay) else { return false }
-        let id = operationID
+        guard await client.waitForRetry(operationIDs[0], delay: delay) else { return false }
+        let ids = operationIDs
         // Paused meanwhile (the token was rejected): handed back to the queue instead.
-        return client.send { $0.retryDue(id) } != nil
+        guard isBatch else { return client.send { $0.retryDue(ids[0]) } != nil }
+        guard let next = client.send({ $0.bulkRetryDue(ids) }) else { return false }
+        if next.items.map(\.operation.id) == ids { return true }  // the same request again
+        state.withLock { $0.followUp = next }
+        return false
     }
 }

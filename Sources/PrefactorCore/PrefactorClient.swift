@@ -114,7 +114,7 @@ public final class PrefactorClient: Service, Sendable {
         let settings = TelemetryStateMachine.Settings(
             coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
             retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations,
-            maxQueuedBytes: configuration.maxQueuedBytes)
+            maxQueuedBytes: configuration.maxQueuedBytes, bulkMaxItems: configuration.bulkMaxItems)
         var machine = TelemetryStateMachine(settings: settings)
         if store.isDurable {
             // Take over what an earlier process left: same ids, keys and dependencies; recorded API ids.
@@ -279,6 +279,9 @@ public final class PrefactorClient: Service, Sendable {
                 logger.info("The API rejected the token; delivery paused", metadata: ["prefactor.reason": "\(reason)"])
             case .resumedAfterAuth:
                 logger.info("The API accepts the token again; delivery resumed")
+            case .bulkUnavailable(let reason):
+                logger.info(
+                    "Span creates go as single requests from now on", metadata: ["prefactor.reason": "\(reason)"])
             }
         }
     }

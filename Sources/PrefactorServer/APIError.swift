@@ -67,6 +67,19 @@ public struct APIError: Error, Sendable, Hashable {
         status: 401, code: "unauthorized", message: "Missing or invalid bearer token")
 
     /// 500 `internal_error`: a failure the server did not expect; the details are logged, never sent.
+    /// A scripted fault's answer. The code is the one the status usually comes with (a bulk item's output carries
+    /// the code, not the status).
+    static func injected(status: Int) -> APIError {
+        let codes = [
+            401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "validation_error",
+            429: "too_many_requests", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+            504: "gateway_timeout",
+        ]
+        return APIError(
+            status: status, code: codes[status] ?? "injected_fault",
+            message: "Fault injected by the test server (HTTP \(status))")
+    }
+
     public static let internalError = APIError(status: 500, code: "internal_error", message: "Internal server error")
 
     /// 413 `payload_too_large`.

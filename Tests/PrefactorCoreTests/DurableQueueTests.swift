@@ -33,9 +33,10 @@ struct DurableQueueTests {
 
     /// An agent queues every kind of operation while the API is down (children and finishes queued before their
     /// parent's create was delivered, a cancel-unstarted, a quality record, the instance finish) and stops; a new
-    /// client on the same file delivers all of it, each once, with the right statuses and parents.
-    @Test(arguments: [true, false])
-    func aNewClientOnTheFileDeliversWhatAnEarlierOneLeft(coalesce: Bool) async throws {
+    /// client on the same file delivers all of it, each once, with the right statuses and parents (with bulk requests
+    /// for the restored creates, or without).
+    @Test(arguments: [true, false], [0, 50])
+    func aNewClientOnTheFileDeliversWhatAnEarlierOneLeft(coalesce: Bool, bulk: Int) async throws {
         let file = temporaryQueuePath()
         try await withTestServer { server in
             for rule in queuedRoutesDown { server.faults.add(rule) }
@@ -67,7 +68,9 @@ struct DurableQueueTests {
                 "failed attempts are recorded for inspection: \(inFile.map { "\($0.attempts) \($0.lastError ?? "-")" })")
 
             server.faults.removeAll()
-            let (notices, second) = try await withRunningClient(configuration(server, file: file)) { client in
+            var restarted = configuration(server, file: file)
+            restarted.bulkMaxItems = bulk
+            let (notices, second) = try await withRunningClient(restarted) { client in
                 try await eventually("the recovered backlog drains") { client.snapshot().queue.depth == 0 }
                 return client.queueNotices
             }
@@ -228,6 +231,28 @@ struct DurableQueueTests {
                 #expect(client.snapshot().queue.depth == 4, "nothing queued was dropped")
                 #expect(try SQLiteTelemetryQueueStore.inspect(path: file).entries().count == 4)
             }
+        }
+    }
+
+    /// Each item of a bulk request is settled in the file as its own request would be: the delivered ones leave it,
+    /// the refused one stays with its reason (after a failed attempt of the whole request, retried).
+    @Test func theFileKeepsEachItemOfABulkRequestRight() async throws {
+        let file = temporaryQueuePath()
+        try await withTestServer { server in
+            var settings = configuration(server, file: file)
+            settings.bulkMaxItems = 50
+            let (_, report) = try await withRunningClient(settings) { client in
+                let run = try await slowlyStartedInstance(client, server)
+                server.faults.add(FaultRule(method: "POST", path: "/api/v1/bulk", status: 503, count: 1))
+                _ = try await run.createSpan(schemaName: "agent:first")
+                _ = try await run.createSpan(schemaName: "agent:orphan", parentSpanID: "sp_no_such_parent")
+                _ = try await run.createSpan(schemaName: "agent:third")
+                try await drained(client)
+            }
+            #expect(report.failed.count == 1)
+            let entries = try SQLiteTelemetryQueueStore.inspect(path: file).entries()
+            #expect(entries.count == 1, "the delivered items left the file")
+            #expect(entries.first?.failedReason?.contains("parent_span_id") == true, "\(entries)")
         }
     }
 

@@ -63,8 +63,8 @@ func apply(_ event: ClientEvent, to snapshot: inout ClientSnapshot) {
         snapshot.queue = stats
     case .healthChanged(let health):
         snapshot.health = health
-    case .queueNotice:
-        break  // news about the store; no state of its own
+    case .queueNotice, .batchSent, .bulkUnavailable:
+        break  // news about the store and the requests; no state of their own (the counts come with queueChanged)
     case .eventsDropped:
         Issue.record("events were dropped")
     }

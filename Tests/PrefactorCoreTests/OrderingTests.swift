@@ -180,12 +180,21 @@ struct SendingRecord {
     var settledAt: [UInt64: Int] = [:]
     var firstSentAt: [UInt64: Int] = [:]
     var operations: [UInt64: TelemetryOperation] = [:]
+    /// Span creates whose delivered attempt went in a bulk request.
+    var createsDeliveredInBulk = 0
 
     init(_ events: [ClientEvent]) {
+        var lastSentInBulk: Set<UInt64> = []
         for (position, event) in events.enumerated() {
             switch event {
             case .operationEnqueued(let snapshot): operations[snapshot.id] = snapshot.operation
-            case .operationSent(let id, _): if firstSentAt[id] == nil { firstSentAt[id] = position }
+            case .batchSent(let ids): lastSentInBulk.formUnion(ids)
+            case .operationDelivered(let id, _) where lastSentInBulk.contains(id) && operations[id]?.kind == .createSpan:
+                createsDeliveredInBulk += 1
+                settledAt[id] = position
+            case .operationSent(let id, _):
+                lastSentInBulk.remove(id)  // a bulk request announces its items after their attempts
+                if firstSentAt[id] == nil { firstSentAt[id] = position }
             case .operationDelivered(let id, _): settledAt[id] = position
             case .operationFailed(let failure): settledAt[failure.operation.id] = position
             default: break

@@ -72,10 +72,12 @@ struct Workload: Sendable {
 }
 
 /// Transient faults only: 503s, dropped connections, and (rarely) a 401 that pauses delivery until the ping works.
-func randomFault(_ random: inout SeededGenerator) -> FaultRule {
-    let paths = [
-        spansPath, spansPath + "/*/finish", "/api/v1/agent_instance/*/start", "/api/v1/agent_instance/*/finish",
-    ]
+/// With `bulk`, bulk requests fail too (a status fault on span creates also fails bulk items).
+func randomFault(_ random: inout SeededGenerator, bulk: Bool = false) -> FaultRule {
+    let paths =
+        [
+            spansPath, spansPath + "/*/finish", "/api/v1/agent_instance/*/start", "/api/v1/agent_instance/*/finish",
+        ] + (bulk ? ["/api/v1/bulk"] : [])
     let path = paths.randomElement(using: &random)!
     let count = Int.random(in: 1...3, using: &random)
     switch Int.random(in: 0..<10, using: &random) {
@@ -84,6 +86,9 @@ func randomFault(_ random: inout SeededGenerator) -> FaultRule {
     default: return FaultRule(method: "POST", path: path, status: 503, count: count)
     }
 }
+
+/// Whether a seed's workload runs with bulk requests on: half of them, with and without combined finishes.
+func usesBulk(seed: UInt64) -> Bool { seed % 4 >= 2 }
 
 func makeWorkload(seed: UInt64) -> Workload {
     var random = SeededGenerator(seed: seed)
@@ -114,13 +119,17 @@ func makeWorkload(seed: UInt64) -> Workload {
         let roots = (0..<Int.random(in: 1...4, using: &random)).map { _ in
             planSpan(instance: index, depth: 0, parentIsClosure: nil)
         }
-        let lateFaults = (0..<Int.random(in: 0...2, using: &random)).map { _ in randomFault(&random) }
+        let lateFaults = (0..<Int.random(in: 0...2, using: &random)).map { _ in
+            randomFault(&random, bulk: usesBulk(seed: seed))
+        }
         instances.append(
             PlannedInstance(
                 index: index, start: start, finish: finish, concurrentRoots: Bool.random(using: &random), roots: roots,
                 lateFaults: lateFaults))
     }
-    let initialFaults = (0..<Int.random(in: 2...6, using: &random)).map { _ in randomFault(&random) }
+    let initialFaults = (0..<Int.random(in: 2...6, using: &random)).map { _ in
+        randomFault(&random, bulk: usesBulk(seed: seed))
+    }
     return Workload(instances: instances, initialFaults: initialFaults)
 }
 
@@ -183,7 +192,7 @@ func performAll(
 
 /// Random workloads with three workers and injected transient faults: the server must end up with exactly what the
 /// agent did — every span once, with the right status and parent, and the right instance statuses — and the wire
-/// must show no ordering error.
+/// must show no ordering error. Half of the seeds run with bulk requests on (a backlog of span creates in one request).
 @Suite(.timeLimit(.minutes(1)))
 struct PropertyTests {
     @Test(arguments: Array(1...16) as [UInt64])
@@ -193,7 +202,7 @@ struct PropertyTests {
             for fault in workload.initialFaults { server.faults.add(fault) }
             server.faults.add(FaultRule(path: "/api/v1/agent_spans*", latencyMilliseconds: Int(seed % 3) * 5 + 1))
             // Odd seeds combine creates with queued finishes: the server must end up the same either way.
-            var configuration = coreConfiguration(server, workers: 3)
+            var configuration = coreConfiguration(server, workers: 3, bulkMaxItems: usesBulk(seed: seed) ? 4 : 0)
             configuration.coalesceSpanFinishes = seed % 2 == 1
             let (instanceIDs, recorder) = try await withPrefactorClient(configuration: configuration) {
                 client in
@@ -242,7 +251,11 @@ struct PropertyTests {
             // On the wire: each span was created and finished exactly once, and the server never refused a request
             // for a reason other than an injected fault (a 404, 409 or 422 would mean an ordering or id error).
             let log = server.posts(spansPath)
-            #expect(log.filter { isSpanCreate($0) && $0.status == 200 }.count == totalSpans, "seed \(seed)")
+            // Creates delivered in a bulk request count once each (their items; the request is one POST).
+            let batched = SendingRecord(events).createsDeliveredInBulk
+            if !usesBulk(seed: seed) { #expect(batched == 0, "seed \(seed)") }
+            let singles = log.filter { isSpanCreate($0) && $0.status == 200 }.count
+            #expect(singles + batched == totalSpans, "seed \(seed)")
             // Finishes that travelled with their create (odd seeds) need no request of their own.
             let travelling = SendingRecord(events).finishesSentWithTheirCreate.count
             if !configuration.coalesceSpanFinishes { #expect(travelling == 0, "seed \(seed)") }

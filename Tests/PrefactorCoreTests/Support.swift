@@ -8,7 +8,7 @@ import PrefactorWire
 /// A core client configuration for a test server, with short delays so tests never wait long.
 func coreConfiguration(
     _ server: TestServer, workers: Int = 3, mode: PrefactorClient.SpanStartMode = .queued,
-    drainTimeout: Duration = .seconds(60), maxDeliveryAttempts: Int? = nil, coalesce: Bool? = nil
+    drainTimeout: Duration = .seconds(60), maxDeliveryAttempts: Int? = nil, coalesce: Bool? = nil, bulkMaxItems: Int = 0
 ) -> PrefactorClient.Configuration {
     var api = APIClient.Configuration(apiURL: server.baseURL, apiToken: server.token)
     api.retryPolicy = RetryPolicy(maxRetries: 0, initialDelay: .milliseconds(2), maxDelay: .milliseconds(20))
@@ -17,6 +17,9 @@ func coreConfiguration(
         api: api, workers: workers, spanStartMode: mode, maxDeliveryAttempts: maxDeliveryAttempts,
         drainTimeout: drainTimeout, terminationPollInterval: .milliseconds(100), maintenanceInterval: .milliseconds(20))
     if let coalesce { configuration.coalesceSpanFinishes = coalesce }
+    // Off unless a test asks for it: most tests check each operation's own request on the wire; the bulk tests and
+    // the property test turn it on.
+    configuration.bulkMaxItems = bulkMaxItems
     return configuration
 }
 

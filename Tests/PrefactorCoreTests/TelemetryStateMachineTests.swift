@@ -8,12 +8,12 @@ import Testing
 // The queue's rules, input by input, with no server, no clock and no sleeps: each test feeds the machine and checks
 // the actions it returns and the state it reports (docs/queue-semantics.md).
 
-/// Keys "key-1", "key-2", ... so tests can name them.
+/// Keys "counted-key-1", "counted-key-2", ... so tests can name them (long enough for a bulk request: 8 or more).
 struct CountingKeys: KeySource {
     var count = 0
     mutating func next() -> String {
         count += 1
-        return "key-\(count)"
+        return "counted-key-\(count)"
     }
 }
 
@@ -24,11 +24,11 @@ struct Harness {
     var now = Date(timeIntervalSince1970: 1_700_000_000)
     var nextWorker: TelemetryStateMachine.WorkerID = 0
 
-    init(coalesce: Bool = true, maxAttempts: Int? = nil, maxOperations: Int? = nil, maxBytes: Int? = nil) {
+    init(coalesce: Bool = true, maxAttempts: Int? = nil, maxOperations: Int? = nil, maxBytes: Int? = nil, bulk: Int = 0) {
         machine = TelemetryStateMachine(
             settings: .init(
                 coalesceSpanFinishes: coalesce, maxDeliveryAttempts: maxAttempts, retryPolicy: RetryPolicy(),
-                maxQueuedOperations: maxOperations, maxQueuedBytes: maxBytes))
+                maxQueuedOperations: maxOperations, maxQueuedBytes: maxBytes, bulkMaxItems: bulk))
     }
 
     mutating func advance(_ seconds: TimeInterval) { now = now.addingTimeInterval(seconds) }

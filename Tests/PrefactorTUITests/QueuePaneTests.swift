@@ -15,6 +15,21 @@ struct QueuePaneTests {
         return model
     }
 
+    @Test func theStripShowsBulkRequestsAndWhatTheLatestCarried() {
+        var model = emptyModel()
+        #expect(!lines(model.frame(160, 30)).joined().contains("batches"), "no bulk request yet: nothing shown")
+        model.apply(
+            at: 1,
+            [
+                .batchSent(operationIDs: Array(1...10)),
+                .batchSent(operationIDs: [11, 12, 13, 14]),
+                .queueChanged(QueueStats(inFlight: 4, delivered: 10, bulkRequests: 2, bulkOperations: 14)),
+            ])
+        #expect(lines(model.frame(160, 30)).joined().contains("batches 2, last 4 ops"))
+        model.apply(at: 2, [.bulkUnavailable(reason: "the API has no bulk endpoint (HTTP 404)")])
+        #expect(model.message?.text.contains("no bulk endpoint") == true)
+    }
+
     @Test func everyAttemptIsRecordedFromTheClientsEvents() {
         var model = emptyModel()
         model.apply(at: 0, [.instanceStarted(instance("inst"))])

@@ -40,6 +40,10 @@ public enum ClientEvent: Sendable, Hashable {
     case operationRetrying(operationID: UInt64, attempt: Int, nextAttemptAt: Date, delay: Duration, error: String)
     /// An operation failed permanently and will not be sent again.
     case operationFailed(FailedOperation)
+    /// A bulk request went out carrying these operations: span creates, and the finishes that travel with them.
+    case batchSent(operationIDs: [UInt64])
+    /// The API has no bulk endpoint (it answered 404 or 405): every operation goes as its own request from now on.
+    case bulkUnavailable(reason: String)
     /// The queue counts changed.
     case queueChanged(QueueStats)
     /// The API health changed.

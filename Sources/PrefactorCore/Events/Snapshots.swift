@@ -189,6 +189,10 @@ public struct QueueStats: Sendable, Hashable {
     public var failed = 0
     /// When the oldest undelivered operation was enqueued.
     public var oldestEnqueuedAt: Date?
+    /// Bulk requests sent since start (retries included).
+    public var bulkRequests = 0
+    /// Operations those bulk requests carried (span creates and the finishes that travelled with them).
+    public var bulkOperations = 0
 
     /// Operations not yet settled.
     public var depth: Int { pending + blocked + inFlight + retrying }
@@ -196,7 +200,7 @@ public struct QueueStats: Sendable, Hashable {
     /// Creates queue counts.
     public init(
         pending: Int = 0, blocked: Int = 0, inFlight: Int = 0, retrying: Int = 0, delivered: Int = 0, failed: Int = 0,
-        oldestEnqueuedAt: Date? = nil
+        oldestEnqueuedAt: Date? = nil, bulkRequests: Int = 0, bulkOperations: Int = 0
     ) {
         self.pending = pending
         self.blocked = blocked
@@ -205,6 +209,8 @@ public struct QueueStats: Sendable, Hashable {
         self.delivered = delivered
         self.failed = failed
         self.oldestEnqueuedAt = oldestEnqueuedAt
+        self.bulkRequests = bulkRequests
+        self.bulkOperations = bulkOperations
     }
 }
 

@@ -27,6 +27,8 @@ struct TelemetryStateMachine {
         /// About the most bytes the queued operations take (their payloads and fixed fields, as
         /// ``TelemetryOperation/estimatedSize`` counts them); a new one beyond it is refused.
         var maxQueuedBytes: Int?
+        /// The most span creates one bulk request carries; below 2, every operation goes as its own request.
+        var bulkMaxItems = 0
     }
 
     /// A delivery worker of the shell.
@@ -45,6 +47,30 @@ struct TelemetryStateMachine {
         var spanAPIID: String?
         /// For a span create: the span's finish, sent in the same request.
         var combinedFinish: TelemetryOperation?
+        /// Further span creates sent with this one in one bulk request (`POST /api/v1/bulk`), in order after it;
+        /// empty for a request of its own.
+        var batch: [Dispatch] = []
+
+        /// Every operation of the request, in order: this one first, then ``batch``.
+        var items: [Dispatch] {
+            var lead = self
+            lead.batch = []
+            return [lead] + batch
+        }
+
+        /// The operations the request carries: the items and the finishes that travel with them.
+        var carriedOperationIDs: [UInt64] {
+            items.flatMap { item in [item.operation.id] + (item.combinedFinish.map { [$0.id] } ?? []) }
+        }
+    }
+
+    /// What the API answered for one item of a bulk request. An item it did not answer (processing stopped at an
+    /// earlier failure) has no outcome.
+    enum BulkItemOutcome: Sendable, Hashable {
+        /// The item ran; for a span create, `spanAPIID` is the id the API gave the span.
+        case delivered(spanAPIID: String?)
+        /// The item failed, as its own request would have.
+        case failed(AttemptFailure)
     }
 
     /// How an attempt failed, as the machine needs to know it.
@@ -83,6 +109,7 @@ struct TelemetryStateMachine {
         case failedPermanently(kind: TelemetryOperation.Kind, reason: String)
         case pausedForAuth(reason: String)
         case resumedAfterAuth
+        case bulkUnavailable(reason: String)
     }
 
     /// What the shell does after an input, in this order: persist and forget operations, resume workers, release
@@ -125,6 +152,9 @@ struct TelemetryStateMachine {
         /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
         /// already hold the API's answer to the body it had then).
         var restored = false
+        /// The most items of a bulk request this operation may travel in: halved each time the API refuses a
+        /// whole bulk request that carried it (1: it goes alone).
+        var batchCap = Int.max
     }
 
     /// A span as the machine tracks it.
@@ -196,6 +226,11 @@ struct TelemetryStateMachine {
     private var backingOff: Set<UInt64> = []
     private(set) var isPaused = false
     private(set) var isClosed = false
+    /// The API answered the bulk endpoint with 404 or 405: every operation goes as its own request from now on.
+    private(set) var bulkUnavailable = false
+    /// The items of a bulk request waiting out a backoff together, each mapped to the first (whose worker waits):
+    /// a retry brought forward for any of them wakes that worker.
+    private var batchLeads: [UInt64: UInt64] = [:]
 
     init(settings: Settings) {
         self.settings = settings
@@ -535,10 +570,15 @@ struct TelemetryStateMachine {
     /// An attempt was delivered. For a span create, `spanAPIID` is the id the API gave the span.
     mutating func attemptSucceeded(_ id: UInt64, spanAPIID: String?) -> Actions {
         var actions = Actions()
+        succeed(id, spanAPIID: spanAPIID, &actions)
+        return actions
+    }
+
+    private mutating func succeed(_ id: UInt64, spanAPIID: String?, _ actions: inout Actions) {
         if let kind = entries[id]?.operation.kind {
             // The API answers again: operations waiting out a transport or 5xx backoff go out now, not after it.
             if !kindHealth.isEmpty || directHealth != .ok {
-                actions.expedite = backingOff.sorted()
+                actions.expedite = expeditable(backingOff)
             }
             kindHealth[kind] = nil  // its last outcome is a success
             if directHealth != .authFailed { directHealth = .ok }
@@ -547,7 +587,6 @@ struct TelemetryStateMachine {
             resolve(spanID, apiID: spanAPIID, &actions)
         }
         settleDelivered(id, &actions)
-        return actions
     }
 
     /// An attempt failed. Returns what the worker does next.
@@ -559,35 +598,55 @@ struct TelemetryStateMachine {
         _ id: UInt64, _ failure: AttemptFailure, now: Date, jitter: Double
     ) -> (NextStep, Actions) {
         var actions = Actions()
-        guard let entry = entries[id] else { return (.done, actions) }
+        let step = fail(id, failure, now: now, jitter: jitter, &actions)
+        return (step, actions)
+    }
+
+    private mutating func fail(
+        _ id: UInt64, _ failure: AttemptFailure, now: Date, jitter: Double, _ actions: inout Actions
+    ) -> NextStep {
+        guard let entry = entries[id] else { return .done }
         switch failure.kind {
         case .conflict where entry.operation.kind == .finishSpan || entry.operation.kind == .finishInstance:
             // Already finished: the API has what we wanted.
             settleDelivered(id, &actions)
-            return (.done, actions)
+            return .done
         case .auth:
-            isPaused = true
-            kindHealth[entry.operation.kind] = .authFailed
-            refreshHealth(&actions)
-            actions.notices.append(.pausedForAuth(reason: failure.message))
+            pauseForAuth(kind: entry.operation.kind, failure, &actions)
             requeueFront(id, &actions)
-            return (.done, actions)
+            return .done
         case .unreachable, .transient:
-            kindHealth[entry.operation.kind] = failure.kind == .unreachable ? .unreachable : .retrying
-            refreshHealth(&actions)
-            if let limit = settings.maxDeliveryAttempts, entry.attempts >= limit {
-                failPermanently(
-                    id, reason: "Gave up after \(entry.attempts) attempts: \(failure.message)", status: failure.status,
-                    &actions)
-                return (.done, actions)
+            noteTransient(kind: entry.operation.kind, failure, &actions)
+            if gaveUp(id, entry, failure, &actions) {
+                afterSettling(&actions)
+                return .done
             }
             let delay = settings.retryPolicy.delay(beforeRetry: min(entry.attempts - 1, 30), unit: jitter)
             scheduleRetry(id, at: now.addingTimeInterval(delay.seconds), delay: delay, error: failure.message, &actions)
-            return (.retry(after: delay), actions)
+            return .retry(after: delay)
         case .conflict, .permanent:
             failPermanently(id, reason: failure.message, status: failure.status, &actions)
-            return (.done, actions)
+            return .done
         }
+    }
+
+    private mutating func pauseForAuth(kind: TelemetryOperation.Kind, _ failure: AttemptFailure, _ actions: inout Actions) {
+        isPaused = true
+        kindHealth[kind] = .authFailed
+        refreshHealth(&actions)
+        actions.notices.append(.pausedForAuth(reason: failure.message))
+    }
+
+    private mutating func noteTransient(kind: TelemetryOperation.Kind, _ failure: AttemptFailure, _ actions: inout Actions) {
+        kindHealth[kind] = failure.kind == .unreachable ? .unreachable : .retrying
+        refreshHealth(&actions)
+    }
+
+    /// Fails an operation that used up its attempts (``Settings/maxDeliveryAttempts``); `false` when it has more.
+    private mutating func gaveUp(_ id: UInt64, _ entry: Entry, _ failure: AttemptFailure, _ actions: inout Actions) -> Bool {
+        guard let limit = settings.maxDeliveryAttempts, entry.attempts >= limit else { return false }
+        failOne(id, reason: "Gave up after \(entry.attempts) attempts: \(failure.message)", status: failure.status, &actions)
+        return true
     }
 
     /// A retrying operation's backoff is over: it goes out again, or back to the front of the queue while delivery is
@@ -609,8 +668,134 @@ struct TelemetryStateMachine {
     /// An operator asks to retry an operation now instead of waiting out its backoff.
     mutating func retryNow(_ id: UInt64) -> Actions {
         var actions = Actions()
-        if backingOff.contains(id) { actions.expedite = [id] }
+        if backingOff.contains(id) { actions.expedite = expeditable([id]) }
         return actions
+    }
+
+    /// The operations whose workers to wake so that `ids` are retried now: a bulk request's items wake the worker
+    /// that holds them, through its first item.
+    private func expeditable(_ ids: Set<UInt64>) -> [UInt64] {
+        Set(ids.map { batchLeads[$0] ?? $0 }).sorted()
+    }
+
+    // MARK: Inputs: bulk requests
+
+    /// The API answered a bulk request (items `ids`, in request order). Each item is settled as its own request
+    /// would have been: delivered, failed for good (with what requires it), or retried. Items the API did not answer
+    /// (it stops at the first that fails) go back to the front of the queue, in order, with their keys.
+    ///
+    /// - Returns: An item to retry after a backoff (the worker keeps it and sends it as its own request), if any:
+    ///   the first that failed transiently (the API reports at most one failure; a further one goes back to the queue
+    ///   as if unanswered).
+    mutating func bulkAnswered(
+        _ ids: [UInt64], outcomes: [UInt64: BulkItemOutcome], now: Date, jitter: Double
+    ) -> ((id: UInt64, delay: Duration)?, Actions) {
+        var actions = Actions()
+        var held: (id: UInt64, delay: Duration)?
+        var unanswered: [UInt64] = []
+        for id in ids where entries[id] != nil {
+            switch outcomes[id] {
+            case .delivered(let spanAPIID)?:
+                succeed(id, spanAPIID: spanAPIID, &actions)
+            case .failed(let failure)? where held == nil || (failure.kind != .transient && failure.kind != .unreachable):
+                if case .retry(let delay) = fail(id, failure, now: now, jitter: jitter, &actions) { held = (id, delay) }
+            case .failed?, nil:
+                unanswered.append(id)
+            }
+        }
+        requeueAll(unanswered, &actions)
+        return (held, actions)
+    }
+
+    /// A bulk request (items `ids`) failed as a whole. 401/403 pause delivery; 404/405 mean the API has no bulk
+    /// endpoint: every operation goes as its own request from now on; any other refusal (422 and the like) halves
+    /// the bulk requests its items may travel in. In those cases the items go back to the front of the queue with
+    /// their keys. No answer, 429 or 5xx: every item is retried after the backoff, in the same request.
+    mutating func bulkFailed(
+        _ ids: [UInt64], _ failure: AttemptFailure, now: Date, jitter: Double
+    ) -> (NextStep, Actions) {
+        var actions = Actions()
+        let live = ids.filter { entries[$0] != nil }
+        guard !live.isEmpty else { return (.done, actions) }
+        switch failure.kind {
+        case .auth:
+            pauseForAuth(kind: .createSpan, failure, &actions)
+        case .unreachable, .transient:
+            noteTransient(kind: .createSpan, failure, &actions)
+            var survivors: [UInt64] = []
+            var attempts = 1
+            for id in live {
+                guard let entry = entries[id], !gaveUp(id, entry, failure, &actions) else { continue }
+                survivors.append(id)
+                attempts = max(attempts, entry.attempts)
+            }
+            if survivors.count < live.count { afterSettling(&actions) }
+            guard let lead = survivors.first else { return (.done, actions) }
+            let delay = settings.retryPolicy.delay(beforeRetry: min(attempts - 1, 30), unit: jitter)
+            for id in survivors {
+                scheduleRetry(id, at: now.addingTimeInterval(delay.seconds), delay: delay, error: failure.message, &actions)
+                if id != lead { batchLeads[id] = lead }
+            }
+            return (.retry(after: delay), actions)
+        case .conflict where Self.noBulkEndpoint(failure), .permanent where Self.noBulkEndpoint(failure):
+            bulkUnavailable = true
+            let reason = "the API has no bulk endpoint (HTTP \(failure.status ?? 0)): \(failure.message)"
+            actions.notices.append(.bulkUnavailable(reason: reason))
+            emit(.bulkUnavailable(reason: reason), &actions)
+        case .conflict, .permanent:
+            let cap = max(1, live.count / 2)
+            for id in live {
+                guard var entry = entries[id] else { continue }
+                entry.batchCap = min(entry.batchCap, cap)
+                entries[id] = entry
+            }
+        }
+        requeueAll(live, &actions)
+        return (.done, actions)
+    }
+
+    /// Whether the API answered a bulk request as a route it does not have.
+    private static func noBulkEndpoint(_ failure: AttemptFailure) -> Bool {
+        failure.status == 404 || failure.status == 405
+    }
+
+    /// The backoff of a bulk request's items is over: those still waiting go out again (in one bulk request when
+    /// there are two or more, with the same keys), or back to the front of the queue while delivery is paused.
+    mutating func bulkRetryDue(_ ids: [UInt64]) -> (Dispatch?, Actions) {
+        var actions = Actions()
+        let due = ids.filter { id in
+            guard let entry = entries[id], case .retrying = entry.state else { return false }
+            return true
+        }
+        for id in due {
+            backingOff.remove(id)
+            batchLeads[id] = nil
+        }
+        guard !due.isEmpty else { return (nil, actions) }
+        if isPaused {
+            requeueAll(due, &actions)
+            return (nil, actions)
+        }
+        stats.retrying -= due.count
+        var dispatches = due.compactMap { beginAttempt($0, &actions) }
+        guard !dispatches.isEmpty else { return (nil, actions) }
+        var lead = dispatches.removeFirst()
+        if !dispatches.isEmpty {
+            lead.batch = dispatches
+            noteBatchSent(lead, &actions)
+        }
+        emitStats(&actions)
+        return (lead, actions)
+    }
+
+    /// Puts operations back at the front of the ready queue, in their order, and hands them to parked workers.
+    private mutating func requeueAll(_ ids: [UInt64], _ actions: inout Actions) {
+        guard !ids.isEmpty else { return }
+        for id in ids.reversed() {
+            batchLeads[id] = nil
+            requeueFront(id, &actions)
+        }
+        wakeWorkers(&actions)
     }
 
     /// The API accepts the token again: delivery resumes.
@@ -632,7 +817,7 @@ struct TelemetryStateMachine {
         var actions = Actions()
         switch failure {
         case nil:
-            if health != .ok && !isPaused { actions.expedite = backingOff.sorted() }
+            if health != .ok && !isPaused { actions.expedite = expeditable(backingOff) }
             directHealth = .ok
         case .auth?: directHealth = .authFailed
         case .unreachable?: directHealth = .unreachable
@@ -876,12 +1061,67 @@ struct TelemetryStateMachine {
     private mutating func takeReady(_ actions: inout Actions) -> Dispatch? {
         guard !isPaused, let id = ready.popFirst(), let entry = entries[id] else { return nil }
         stats.pending -= 1
+        guard var dispatch = beginSending(id, entry, &actions) else { return nil }
+        if bulkEnabled, batchable(entry) {
+            let mates = takeBatchMates(limit: min(settings.bulkMaxItems, entry.batchCap) - 1, &actions)
+            if !mates.isEmpty {
+                dispatch.batch = mates
+                noteBatchSent(dispatch, &actions)
+            }
+        }
+        return dispatch
+    }
+
+    /// Begins an attempt of a ready operation; a never-attempted span create takes its queued finish along when
+    /// combining is on.
+    private mutating func beginSending(_ id: UInt64, _ entry: Entry, _ actions: inout Actions) -> Dispatch? {
         var dispatch = beginAttempt(id, &actions)
         if settings.coalesceSpanFinishes, entry.attempts == 0, !entry.restored, entry.operation.kind == .createSpan {
             // Announced right after the create: the two travel in one request.
             dispatch?.combinedFinish = combineFinish(into: id, entry: entry, &actions)
         }
         return dispatch
+    }
+
+    /// Whether span creates travel in bulk requests: configured (at least 2 items) and the API has the endpoint.
+    private var bulkEnabled: Bool { settings.bulkMaxItems >= 2 && !bulkUnavailable }
+
+    /// Whether an operation may be an item of a bulk request: a span create whose key the bulk endpoint accepts
+    /// (8 to 64 characters) and that was not split down to going alone.
+    private func batchable(_ entry: Entry) -> Bool {
+        entry.operation.kind == .createSpan && entry.batchCap >= 2
+            && BulkRequest.keyLength.contains(entry.operation.idempotencyKey.utf8.count)
+    }
+
+    /// Takes up to `limit` more ready span creates for the bulk request of the one just taken, from the oldest ready
+    /// operations on (a window of them, so a long ready queue costs no more than a short one). Every ready operation
+    /// has its dependencies settled, so none of them waits for another: a child's create is only ready once its
+    /// parent's API id is known. Operations passed over keep their place.
+    private mutating func takeBatchMates(limit: Int, _ actions: inout Actions) -> [Dispatch] {
+        var limit = limit
+        var mates: [Dispatch] = []
+        var passedOver: [UInt64] = []
+        var window = max(64, 4 * settings.bulkMaxItems)
+        while mates.count < limit, window > 0, let id = ready.popFirst() {
+            window -= 1
+            guard let entry = entries[id], batchable(entry), entry.batchCap >= mates.count + 2 else {
+                passedOver.append(id)
+                continue
+            }
+            limit = min(limit, entry.batchCap - 1)
+            stats.pending -= 1
+            if let dispatch = beginSending(id, entry, &actions) { mates.append(dispatch) }
+        }
+        for id in passedOver.reversed() { ready.prepend(id) }
+        return mates
+    }
+
+    /// Counts a bulk request going out and announces what it carries.
+    private mutating func noteBatchSent(_ dispatch: Dispatch, _ actions: inout Actions) {
+        let carried = dispatch.carriedOperationIDs
+        stats.bulkRequests += 1
+        stats.bulkOperations += carried.count
+        emit(.batchSent(operationIDs: carried), &actions)
     }
 
     /// Counts a new attempt and builds what the worker sends.

@@ -39,6 +39,20 @@ public final class FaultInjector: Sendable {
         rules.withLock { $0 }
     }
 
+    /// The status a failing rule gives one item of a bulk request (`method` and `path` of the item's own request),
+    /// using up one application of it; latency and dropped connections apply to the bulk request as a whole only.
+    func itemStatus(method: String, path: String) -> Int? {
+        rules.withLock { rules in
+            guard let index = rules.firstIndex(where: { $0.status != nil && $0.matches(method: method, path: path) })
+            else { return nil }
+            let status = rules[index].status
+            if let count = rules[index].count {
+                if count <= 1 { rules.remove(at: index) } else { rules[index].count = count - 1 }
+            }
+            return status
+        }
+    }
+
     /// Decides the fate of one request and uses up one application of each counted rule that applies.
     func decide(method: String, path: String) -> Decision? {
         rules.withLock { rules in

@@ -18,6 +18,9 @@ import PrefactorWire
 struct Bulk {
     let store: Store
     let logger: Logger
+    /// Scripted faults (when fault injection is on): a rule with a status fails a matching item as it would fail the
+    /// item's own request.
+    var faults: FaultInjector?
 
     /// A `_type` of the Python dialect: the endpoint it runs, and whether its parameters are that endpoint's `details`.
     struct Action {
@@ -167,6 +170,11 @@ struct Bulk {
                 "_type",
                 "must be one of \(Self.actions.keys.sorted().joined(separator: ", ")), got \(JSONText.quoted(String(item.type.prefix(40))))"
             )
+        }
+        if let faults, faults.isActive,
+            let status = faults.itemStatus(method: action.endpoint.method.rawValue, path: "/api/v1/\(action.endpoint.path)")
+        {
+            throw APIError.injected(status: status)
         }
         var parameters = item.parameters
         let call: EndpointCall

@@ -28,9 +28,10 @@ extension PrefactorAPIServer {
             }
         }
         let logger = configuration.logger
+        let itemFaults = configuration.faultInjection ? faults : nil
         api.post("bulk") { request, _ in
             let body = try await Self.jsonObject(request, limit: limit)
-            return Self.send(try await Bulk(store: store, logger: logger).run(body))
+            return Self.send(try await Bulk(store: store, logger: logger, faults: itemFaults).run(body))
         }
 
         // The server's own control routes: statistics, and faults when fault injection is on (tests and demos).

@@ -30,6 +30,8 @@ public struct AppModel: Sendable {
     public internal(set) var settledOperations: [NodeID: [SettledOperation]] = [:]
     /// Queue counts.
     public var queue = QueueStats()
+    /// How many operations the latest bulk request carried, once one went out.
+    public var lastBatchSize: Int?
     /// Every attempt at each operation, as the client reported them, by operation id.
     public internal(set) var attempts: [UInt64: [OperationAttempt]] = [:]
     /// Failed operations the operator discarded (no longer listed).
@@ -194,6 +196,10 @@ public struct AppModel: Sendable {
             settle(failure.operation, .failed(reason: failure.reason))
             failures.append(failure)
             if failures.count > 100 { failures.removeFirst(failures.count - 100) }
+        case .batchSent(let ids):
+            lastBatchSize = ids.count
+        case .bulkUnavailable(let reason):
+            message = Message(text: "Bulk requests off: \(reason)", isError: false)
         case .queueChanged(let stats):
             queue = stats
         case .healthChanged(let health):

@@ -680,6 +680,11 @@ public struct Layout {
         x = buffer.write(retryText, row: row, column: x, style: listed.retrying > 0 ? theme.warning : .plain)
         x = buffer.write(" failed \(queue.failed)", row: row, column: x, style: queue.failed > 0 ? theme.error : .plain)
         x = buffer.write(" delivered \(queue.delivered)", row: row, column: x, style: theme.good)
+        if queue.bulkRequests > 0 {
+            // Bulk requests: how many went out, and how many operations the latest one carried.
+            let last = model.lastBatchSize.map { ", last \($0) ops" } ?? ""
+            x = buffer.write(" batches \(queue.bulkRequests)\(last)", row: row, column: x, style: theme.style(.active))
+        }
         let recent = Array(model.throughput.suffix(12))
         if !recent.isEmpty, x + 16 < geometry.width {
             let peak = max(1, recent.max() ?? 1)
