@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "PrefactorWire"),
@@ -90,6 +91,7 @@ let package = Package(
             name: "PrefactorTUI",
             dependencies: [
                 "PrefactorCore", "PrefactorHTTP", "PrefactorWire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .systemLibrary(name: "CNCursesW", providers: [.apt(["libncursesw5-dev"])]),

@@ -21,5 +21,13 @@ static inline attr_t nc_a_normal(void) { return A_NORMAL; }
 static inline attr_t nc_color_pair(int n) { return COLOR_PAIR(n); }
 static inline int nc_set_escdelay(int ms) { return set_escdelay(ms); }
 static inline FILE *nc_fdopen(int fd, const char *mode) { return fdopen(fd, mode); }
+// Mouse button masks (expression macros).
+static inline mmask_t nc_button1_pressed(void) { return BUTTON1_PRESSED; }
+static inline mmask_t nc_button4_pressed(void) { return BUTTON4_PRESSED; }
+#if defined(BUTTON5_PRESSED)
+static inline mmask_t nc_button5_pressed(void) { return BUTTON5_PRESSED; }
+#else
+static inline mmask_t nc_button5_pressed(void) { return 0; }
+#endif
 
 #endif

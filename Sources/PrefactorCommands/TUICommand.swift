@@ -91,11 +91,13 @@ struct TUICommand: AsyncParsableCommand {
     @Flag(help: "Show only this process's runs, even with the embedded server.")
     var noWatch = false
 
-    @Option(help: "Seconds between polls of the API when watching.")
-    var pollInterval = 1.0
+    @Option(help: "Seconds between polls of the API when watching (default: the config file's, else 1).")
+    var pollInterval: Double?
 
-    @Option(help: "Minutes after which finished runs of other processes leave the view.")
-    var ageOut = 15.0
+    @Option(help: "Minutes after which finished runs of other processes leave the view (default: the config file's, else 15).")
+    var ageOut: Double?
+
+    @OptionGroup var configOptions: ConfigOptions
 
     @Option(help: "The most finished runs of other processes kept in view.")
     var maxFinished = 200
@@ -118,18 +120,21 @@ struct TUICommand: AsyncParsableCommand {
             throw ValidationError("--demo-speed must be greater than 0 and at most 100 (1 is real time; p pauses the demo)")
         }
         if watch && noWatch { throw ValidationError("--watch and --no-watch cannot be used together") }
-        guard (0.1...3600).contains(pollInterval) else {
+        if let pollInterval, !(0.1...3600).contains(pollInterval) {
             throw ValidationError("--poll-interval must be from 0.1 to 3600 seconds")
         }
-        guard ageOut > 0, ageOut <= 60 * 24 * 365 else { throw ValidationError("--age-out must be a positive number of minutes") }
+        if let ageOut, !(ageOut > 0 && ageOut <= 60 * 24 * 365) {
+            throw ValidationError("--age-out must be a positive number of minutes")
+        }
         guard (1...100_000).contains(maxFinished) else { throw ValidationError("--max-finished must be from 1 to 100000") }
     }
 
     /// The remote watcher, when watching.
-    func makeWatcher(api: APIClient.Configuration, embedded: Bool) throws -> RemoteWatcher? {
+    func makeWatcher(api: APIClient.Configuration, embedded: Bool, settings: TUISettings) throws -> RemoteWatcher? {
         guard watch || (embedded && !noWatch) else { return nil }
         let options = WatchOptions(
-            interval: .milliseconds(Int(pollInterval * 1000)), ageOut: .seconds(Int(ageOut * 60)), maxFinished: maxFinished)
+            interval: .milliseconds(Int(settings.pollInterval * 1000)), ageOut: .seconds(Int(settings.ageOut * 60)),
+            maxFinished: maxFinished)
         // The watcher backs off on its own and shows failures at once, so its requests are not retried.
         var configuration = api
         configuration.retryPolicy = .none
@@ -146,13 +151,20 @@ struct TUICommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "prefactor.tui") { FileLogHandler(label: $0, sink: sink) }
         logger.logLevel = .info
-        let theme = Theme.fromEnvironment(environment, forceASCII: ascii, forceMonochrome: noColor)
+        // The config file first: a mistake in it stops here, before the terminal is taken.
+        let settings: TUISettings
+        do { settings = try resolveSettings(environment: environment) } catch {
+            printError("error: the config file cannot be used:\n\(error)")
+            printError("  `prefactor config check` checks it; `prefactor config example` prints a commented example.")
+            throw ExitCode.validationFailure
+        }
+        let theme = settings.theme
 
         // A terminal first (unless rendering), so a missing one fails before anything starts.
         var backend: CursesBackend?
         if !render {
             do {
-                backend = try CursesBackend.start(environment: environment)
+                backend = try CursesBackend.start(environment: environment, mouse: settings.mouse)
             } catch {
                 printError("error: the terminal UI needs a terminal: \(error).")
                 printError(
@@ -195,7 +207,9 @@ struct TUICommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let agent = runDemo ? DemoAgent(client: client, speed: demoSpeed) : nil
-        let options = TUIOptions(apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme)
+        let options = TUIOptions(
+            apiURL: clientConfiguration.apiURL, readonly: readonly, noConfirm: noConfirm, theme: theme,
+            keyMap: settings.config.keyMap, exportDirectory: settings.config.exportDirectory, prices: settings.config.prices)
         // The check at start answers quickly or not at all: no retries, a short limit.
         var probeConfiguration = clientConfiguration
         probeConfiguration.retryPolicy = .none
@@ -203,7 +217,7 @@ struct TUICommand: AsyncParsableCommand {
         probeConfiguration.connectTimeout = .seconds(5)
         let probe = try? APIClient(configuration: probeConfiguration)
         let watcher: RemoteWatcher?
-        do { watcher = try makeWatcher(api: clientConfiguration, embedded: wantsEmbedded) } catch {
+        do { watcher = try makeWatcher(api: clientConfiguration, embedded: wantsEmbedded, settings: settings) } catch {
             backend?.stop()
             printError("error: \(Self.describe(error))")
             throw ExitCode.failure
@@ -224,7 +238,8 @@ struct TUICommand: AsyncParsableCommand {
             }
             let controller = TUIController(
                 client: client, backend: backend!, options: options, demo: demoControl, watcher: watcher, probe: probe,
-                logger: logger, queueFiles: queueFileControl(api: clientConfiguration, environment: environment))
+                logger: logger,
+                queueFiles: queueFileControl(api: clientConfiguration, environment: environment, settings: settings))
             let exit = await controller.run()
             try? await probe?.shutdown()
             backend?.stop()
@@ -280,9 +295,11 @@ struct TUICommand: AsyncParsableCommand {
 
     /// Other processes' queue files: the one given with `--queue FILE`, the picker with `--queue` alone, and take-overs
     /// delivered to this session's API.
-    func queueFileControl(api: APIClient.Configuration, environment: [String: String]) -> QueueFileControl {
+    func queueFileControl(api: APIClient.Configuration, environment: [String: String], settings: TUISettings)
+        -> QueueFileControl
+    {
         QueueFileControl(
-            directory: QueueFiles.defaultDirectory(environment), interval: .milliseconds(Int(pollInterval * 1000)),
+            directory: QueueFiles.defaultDirectory(environment), interval: .milliseconds(Int(settings.pollInterval * 1000)),
             initial: openQueue ? queueToOpen : nil, showPicker: openQueue && queueToOpen == nil
         ) { path in
             await Self.takeOver(path, api: api)

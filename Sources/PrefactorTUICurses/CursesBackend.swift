@@ -12,9 +12,12 @@ public struct TerminalUnavailable: Error, CustomStringConvertible {
 /// The ncurses backend: one dedicated thread owns ncurses (it is not thread-safe); keys go out through an
 /// `AsyncStream`, frames come in through a mutex-guarded inbox. SIGINT, SIGTERM and SIGHUP reach the UI as
 /// ``TerminalInput/terminate(signal:)``; the terminal is restored on stop, on a second such signal, and on a crash.
-public final class CursesBackend: TerminalBackend {
+/// With the mouse on, clicks and the wheel come as ``TerminalInput/mouse(_:)``; text to copy goes out as OSC 52.
+public final class CursesBackend: TerminalBackend, ClipboardBackend {
     private struct Inbox {
         var frame: CellBuffer?
+        /// Text to put on the clipboard, written after the next frame.
+        var copies: [String] = []
         var width = 80
         var height = 24
         var stop = false
@@ -24,24 +27,31 @@ public final class CursesBackend: TerminalBackend {
     private let inbox = Mutex(Inbox())
     private let continuation: AsyncStream<TerminalInput>.Continuation
     private let finished = DispatchSemaphore(value: 0)
+    private let mouse: Bool
     /// Keys and resizes.
     public let inputs: AsyncStream<TerminalInput>
 
-    private init() {
+    private init(mouse: Bool) {
+        self.mouse = mouse
         (inputs, continuation) = AsyncStream.makeStream()
     }
 
     /// Checks that a terminal is there, then starts ncurses on its own thread.
     ///
+    /// - Parameters:
+    ///   - environment: Where `TERM` is read.
+    ///   - mouse: Whether to ask the terminal for clicks and the wheel (then selecting text needs Shift).
     /// - Throws: ``TerminalUnavailable`` without a TTY or with an unusable `TERM`.
-    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> CursesBackend {
+    public static func start(
+        environment: [String: String] = ProcessInfo.processInfo.environment, mouse: Bool = true
+    ) throws -> CursesBackend {
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw TerminalUnavailable(description: "standard input and output must be a terminal")
         }
         guard let term = environment["TERM"], !term.isEmpty, term != "dumb" else {
             throw TerminalUnavailable(description: "TERM is not set to a usable terminal type")
         }
-        let backend = CursesBackend()
+        let backend = CursesBackend(mouse: mouse)
         let started = DispatchSemaphore(value: 0)
         let failure = FailureBox()
         let thread = Thread {
@@ -61,6 +71,11 @@ public final class CursesBackend: TerminalBackend {
     /// Queues a frame; the UI thread draws the newest one.
     public func present(_ buffer: CellBuffer) {
         inbox.withLock { $0.frame = buffer }
+    }
+
+    /// Puts text on the clipboard with OSC 52, after the next frame.
+    public func copyToClipboard(_ text: String) {
+        inbox.withLock { $0.copies.append(text) }
     }
 
     /// Ends ncurses (restoring the terminal) and waits for the UI thread.
@@ -101,6 +116,11 @@ public final class CursesBackend: TerminalBackend {
             for color in 0..<8 { init_pair(Int16(color + 1), Int16(color), -1) }
         }
         wtimeout(nc_stdscr(), 50)
+        if mouse {
+            mousemask(nc_button1_pressed() | nc_button4_pressed() | nc_button5_pressed(), nil)
+            // Presses at once: no waiting to tell a click from a double click.
+            mouseinterval(0)
+        }
         TerminalRestore.install()
         inbox.withLock {
             $0.width = Int(nc_cols())
@@ -117,12 +137,20 @@ public final class CursesBackend: TerminalBackend {
             }
             let signal = TerminalRestore.pendingSignal.exchange(0, ordering: .relaxed)
             if signal != 0 { continuation.yield(.terminate(signal: signal)) }
-            let (frame, stop) = inbox.withLock { inbox -> (CellBuffer?, Bool) in
-                defer { inbox.frame = nil }
-                return (inbox.frame, inbox.stop)
+            let (frame, stop, copies) = inbox.withLock { inbox -> (CellBuffer?, Bool, [String]) in
+                defer {
+                    inbox.frame = nil
+                    inbox.copies = []
+                }
+                return (inbox.frame, inbox.stop, inbox.copies)
             }
             if stop { break }
             if let frame { draw(frame) }
+            for text in copies {
+                // After ncurses flushed its output, on the same stream, so the sequence is never cut into.
+                fputs(OSC52.sequence(for: text), output)
+                fflush(output)
+            }
         }
         endwin()
         delscreen(screen)
@@ -146,6 +174,22 @@ public final class CursesBackend: TerminalBackend {
                     $0.height = height
                 }
                 continuation.yield(.resize(width: width, height: height))
+                return true
+            }
+            if code == KEY_MOUSE {
+                var event = MEVENT()
+                guard getmouse(&event) == OK else { return true }
+                let kind: MouseEvent.Kind? =
+                    if event.bstate & nc_button1_pressed() != 0 {
+                        .press
+                    } else if event.bstate & nc_button4_pressed() != 0 {
+                        .wheelUp
+                    } else if nc_button5_pressed() != 0, event.bstate & nc_button5_pressed() != 0 {
+                        .wheelDown
+                    } else {
+                        nil
+                    }
+                if let kind { continuation.yield(.mouse(MouseEvent(kind, row: Int(event.y), column: Int(event.x)))) }
                 return true
             }
             let key: Key? =
@@ -176,8 +220,7 @@ public final class CursesBackend: TerminalBackend {
                 case 12: .redraw
                 case 27: .escape
                 case 8, 127: .backspace
-                case 21: .control("u")
-                case 23: .control("w")
+                case 1...26: Unicode.Scalar(UInt32(character) + 96).map { .control(Character($0)) }
                 case 0..<32: nil
                 default: Unicode.Scalar(UInt32(character)).map { .character(Character($0)) }
                 }

@@ -99,6 +99,8 @@ public struct AppModel: Sendable {
     public var readonly: Bool
     /// Skip y/n questions.
     public var noConfirm: Bool
+    /// Which key does what (the config file's `keys`).
+    public var keyMap = KeyMap.default
     /// The demo agent, when one runs.
     public var demo: DemoState?
     /// Set while quitting: the queue is draining.

@@ -15,13 +15,25 @@ public struct TUIOptions: Sendable {
     public var noConfirm: Bool
     /// Glyphs and colours.
     public var theme: Theme
+    /// Which key does what.
+    public var keyMap: KeyMap
+    /// Where `E` writes exports (`nil`: the current directory).
+    public var exportDirectory: String?
+    /// LLM prices per model (from the config file).
+    public var prices: PriceTable
 
     /// Creates options.
-    public init(apiURL: String, readonly: Bool = false, noConfirm: Bool = false, theme: Theme = Theme()) {
+    public init(
+        apiURL: String, readonly: Bool = false, noConfirm: Bool = false, theme: Theme = Theme(), keyMap: KeyMap = .default,
+        exportDirectory: String? = nil, prices: PriceTable = PriceTable()
+    ) {
         self.apiURL = apiURL
         self.readonly = readonly
         self.noConfirm = noConfirm
         self.theme = theme
+        self.keyMap = keyMap
+        self.exportDirectory = exportDirectory
+        self.prices = prices
     }
 }
 
@@ -110,6 +122,7 @@ public actor TUIController {
     }
     private let probe: APIClient?
     private let theme: Theme
+    private let exportDirectory: String?
     private let logger: Logger
     private let tickInterval: Duration
     private let endpoint: String?
@@ -191,6 +204,7 @@ public actor TUIController {
         viewedFile.set(queueFiles?.initial)
         self.probe = probe
         self.theme = options.theme
+        self.exportDirectory = options.exportDirectory
         self.logger = logger
         self.tickInterval = tickInterval
         self.endpoint = client.configuration.api.endpoint
@@ -201,6 +215,7 @@ public actor TUIController {
             model.focus = .queue
         }
         model.queueFile = client.queueFilePath
+        model.keyMap = options.keyMap
         let size = backend.size
         model.width = size.width
         model.height = size.height
@@ -377,6 +392,10 @@ public actor TUIController {
             let effects = model.handle(key)
             dirty = true
             for effect in effects { perform(effect) }
+        case .terminal(.mouse(let event)):
+            let effects = model.handle(event)
+            dirty = true
+            for effect in effects { perform(effect) }
         case .terminal(.resize(let width, let height)):
             model.width = width
             model.height = height
@@ -542,6 +561,25 @@ public actor TUIController {
                 let outcome = await takeOver(path)
                 logger.notice("\(outcome)")
                 inbox.send(.takeOverEnded(path: path, outcome: outcome))
+            }
+        case .copyToClipboard(let text):
+            guard let clipboard = backend as? any ClipboardBackend else {
+                model.message = Message(text: "This terminal backend cannot copy", isError: true)
+                return
+            }
+            clipboard.copyToClipboard(text)
+        case .exportRun(let id):
+            let api = client.configuration.api
+            let directory = exportDirectory
+            // Apart from the client's effects: a run of many spans takes a while to read.
+            watcherQueue.yield {
+                let message = await ExportJob.run(instanceID: id, api: api, directory: directory)
+                if message.isError {
+                    logger.error("Export failed", metadata: ["run": "\(id)", "reason": "\(message.text)"])
+                    inbox.send(.effectFailed(message.text))
+                } else {
+                    inbox.send(.notice(message.text))
+                }
             }
         case .retryNow(let id):
             client.retryNow(operationID: id)

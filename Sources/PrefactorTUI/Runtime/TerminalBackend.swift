@@ -4,6 +4,8 @@ import Synchronization
 public enum TerminalInput: Hashable, Sendable {
     /// A key press.
     case key(Key)
+    /// The mouse was clicked or its wheel turned.
+    case mouse(MouseEvent)
     /// The terminal was resized.
     case resize(width: Int, height: Int)
     /// The process got a termination signal (SIGINT, SIGTERM, SIGHUP): quit at once, saying what is left.

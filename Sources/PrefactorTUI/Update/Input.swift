@@ -57,6 +57,10 @@ public enum Effect: Hashable, Sendable {
     case closeQueueFile
     /// Deliver a dead process's queue file with a client of this process on it.
     case takeOverQueueFile(String)
+    /// Put text on the terminal's clipboard (OSC 52).
+    case copyToClipboard(String)
+    /// Write a run with all its spans, as the API has them, to a JSON file.
+    case exportRun(String)
 }
 
 /// The pane that has the keyboard.

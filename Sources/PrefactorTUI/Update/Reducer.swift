@@ -14,13 +14,16 @@ extension AppModel {
         defer { refreshRows() }
         if key == .interrupt { return [.interrupt] }
         if quitting {
-            if key == .character("q") { return [.quit(drain: false)] }
+            if keyMap.translate(key) == .character("q") { return [.quit(drain: false)] }
             return []
         }
         if showHelp {
             // Scroll keys scroll the overlay when it does not fit; any other key closes it and does nothing else.
             let overflow = HelpBox(width: width, height: height).overflow
-            if overflow > 0, let step = Self.scrollStep(for: key, page: HelpBox(width: width, height: height).visibleLines) {
+            if overflow > 0,
+                let step = Self.scrollStep(
+                    for: keyMap.translate(key) ?? key, page: HelpBox(width: width, height: height).visibleLines)
+            {
                 helpScroll = min(max(0, helpScroll + step), overflow)
             } else {
                 showHelp = false
@@ -37,6 +40,7 @@ extension AppModel {
         if let effects = handlePicker(key) { return effects }
         if filterEditing { return handleFilter(key) }
         message = nil
+        guard let key = keyMap.translate(key) else { return unboundKey(key) }
         switch key {
         case .character("q"):
             quitting = true
@@ -81,6 +85,10 @@ extension AppModel {
         case .character("O"):
             message = Message(text: "Looking for queue files…", isError: false)
             return [.listQueueFiles]
+        case .character("y"):
+            return copySelection()
+        case .character("E"):
+            return exportSelection()
         case .character("F"):
             follow.toggle()
             message = Message(text: follow ? "Follow on: the newest activity stays in view" : "Follow off", isError: false)

@@ -6,11 +6,14 @@ public struct Theme: Sendable, Hashable {
     public var unicode: Bool
     /// Whether to use colours (off for `NO_COLOR` and monochrome).
     public var color: Bool
+    /// The colours, by role (the config file's `theme.colors`).
+    public var palette: ThemePalette
 
     /// Creates a theme.
-    public init(unicode: Bool = true, color: Bool = true) {
+    public init(unicode: Bool = true, color: Bool = true, palette: ThemePalette = ThemePalette()) {
         self.unicode = unicode
         self.color = color
+        self.palette = palette
     }
 
     /// The theme for an environment: `NO_COLOR` turns colours off; a non-UTF-8 locale selects ASCII glyphs.
@@ -55,12 +58,12 @@ public struct Theme: Sendable, Hashable {
         }
         switch status {
         case .prepared: return CellStyle(dim: true)
-        case .pending: return .plain
-        case .active: return CellStyle(foreground: .cyan)
-        case .complete: return CellStyle(foreground: .green)
-        case .failed: return CellStyle(foreground: .red, bold: true)
-        case .cancelled: return CellStyle(foreground: .yellow)
-        case .terminated: return CellStyle(foreground: .magenta)
+        case .pending: return CellStyle(foreground: palette.pending)
+        case .active: return CellStyle(foreground: palette.active)
+        case .complete: return CellStyle(foreground: palette.complete)
+        case .failed: return CellStyle(foreground: palette.failed, bold: true)
+        case .cancelled: return CellStyle(foreground: palette.cancelled)
+        case .terminated: return CellStyle(foreground: palette.terminated)
         case .gone: return CellStyle(dim: true)
         }
     }
@@ -83,15 +86,15 @@ public struct Theme: Sendable, Hashable {
     }
 
     /// The style of headers and hints.
-    public var accent: CellStyle { color ? CellStyle(foreground: .blue, bold: true) : CellStyle(bold: true) }
+    public var accent: CellStyle { color ? CellStyle(foreground: palette.accent, bold: true) : CellStyle(bold: true) }
     /// Dim text.
     public var dim: CellStyle { CellStyle(dim: true) }
     /// The selected row.
     public var selection: CellStyle { CellStyle(reverse: true) }
     /// Warnings (retrying, too small).
-    public var warning: CellStyle { color ? CellStyle(foreground: .yellow, bold: true) : CellStyle(bold: true) }
+    public var warning: CellStyle { color ? CellStyle(foreground: palette.warning, bold: true) : CellStyle(bold: true) }
     /// Errors.
-    public var error: CellStyle { color ? CellStyle(foreground: .red, bold: true) : CellStyle(bold: true) }
+    public var error: CellStyle { color ? CellStyle(foreground: palette.error, bold: true) : CellStyle(bold: true) }
     /// Good news.
-    public var good: CellStyle { color ? CellStyle(foreground: .green) : .plain }
+    public var good: CellStyle { color ? CellStyle(foreground: palette.good) : .plain }
 }
