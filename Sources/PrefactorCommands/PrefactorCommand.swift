@@ -20,12 +20,18 @@ public struct PrefactorCommand: AsyncParsableCommand {
                                          the demo agent without the UI
               prefactor ping --api-url URL
                                          check that an API accepts the token
+              prefactor export RUN_ID --api-url URL --output run.json
+                                         a run with all its spans as JSON
+              prefactor config check     check the terminal UI's config file
 
             The token comes from PREFACTOR_API_TOKEN, or --token-file PATH (--token TOKEN works too, but shows
             the token to every user in `ps`). The API URL can also come from PREFACTOR_API_URL.
             """,
         version: APIClient.sdkVersion,
-        subcommands: [TUICommand.self, ServeCommand.self, PingCommand.self, DemoCommand.self, QueueCommand.self],
+        subcommands: [
+            TUICommand.self, ServeCommand.self, PingCommand.self, DemoCommand.self, QueueCommand.self, ExportCommand.self,
+            ConfigCommand.self,
+        ],
         defaultSubcommand: TUICommand.self
     )
 

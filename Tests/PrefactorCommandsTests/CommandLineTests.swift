@@ -31,6 +31,9 @@ struct Executable {
         environment["PREFACTOR_API_TOKEN"] = nil
         environment["PREFACTOR_QUEUE_FILE"] = nil
         environment["XDG_STATE_HOME"] = stateHome
+        // No config file of the user's: every setting at its default unless a test gives one.
+        environment["XDG_CONFIG_HOME"] = stateHome + "/config"
+        environment["PREFACTOR_CONFIG"] = nil
         environment.merge(additions) { _, new in new }
         return environment
     }

@@ -148,16 +148,18 @@ struct ConfigReader {
             guard let fields = mapping(value, path: path) else { continue }
             var input: Double?
             var output: Double?
+            var given = Set<String>()
             for (fieldNode, amount) in fields {
                 guard let field = name(of: fieldNode, in: path) else { continue }
+                given.insert(field)
                 switch field {
                 case "input-per-million": input = number(amount, path: path + "." + field, range: 0...1_000_000, unit: nil)
                 case "output-per-million": output = number(amount, path: path + "." + field, range: 0...1_000_000, unit: nil)
                 default: unknown(fieldNode, field, path: path, expected: Self.priceKeys)
                 }
             }
-            let missing = [("input-per-million", input), ("output-per-million", output)].filter { $0.1 == nil }.map(\.0)
-            if !missing.isEmpty, fields.allSatisfy({ Self.priceKeys.contains($0.key.string ?? "") }) {
+            let missing = Self.priceKeys.filter { !given.contains($0) }
+            if !missing.isEmpty, given.isSubset(of: Self.priceKeys) {
                 report(value, path, "needs " + missing.joined(separator: " and ") + " (a price per million tokens)")
             }
             if let input, let output {
@@ -244,8 +246,14 @@ struct ConfigReader {
         }
     }
 
-    /// The type YAML resolved a scalar to (`!!int`, `!!str`...).
-    static func type(of scalar: Node.Scalar) -> Tag.Name { Tag.Name(rawValue: scalar.tag.rawValue) }
+    /// The type YAML resolves a scalar to (`!!int`, `!!str`...): quoted and block text is text; a plain scalar is
+    /// what it looks like (`true`, `1.5`, `~`).
+    static func type(of scalar: Node.Scalar) -> Tag.Name {
+        switch scalar.style {
+        case .plain, .any: return Resolver.default.resolveTag(of: Node.scalar(scalar))
+        default: return .str
+        }
+    }
 
     static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
