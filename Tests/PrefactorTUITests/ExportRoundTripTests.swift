@@ -20,7 +20,7 @@ func seedRun(on server: TestServer, spans count: Int) async throws -> String {
                 payload: ["n": .int(Int64(index)), "text": .string("日本語 \(index)")],
                 parentSpanID: index % 10 == 9 ? previous : nil,
                 startedAt: Date(timeIntervalSince1970: 1_767_225_600 + Double(index))))
-        if index % 3 == 0 { _ = try await api.finishSpan(id: created.span.id, status: .complete, resultPayload: ["ok": true]) }
+        if index % 20 == 0 { _ = try await api.finishSpan(id: created.span.id, status: .complete, resultPayload: ["ok": true]) }
         previous = created.span.id
     }
     try await api.shutdown()
@@ -49,7 +49,7 @@ struct ExportRoundTripTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await withTestServer { server in
-            let count = 2 * RunExport.pageSize + 37
+            let count = 2 * RunExport.pageSize + 1
             let run = try await seedRun(on: server, spans: count)
             let listed = try await listedSpans(on: server, run: run)
             #expect(listed.count == count)

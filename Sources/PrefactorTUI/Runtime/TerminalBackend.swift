@@ -22,9 +22,10 @@ public protocol TerminalBackend: Sendable {
     func present(_ buffer: CellBuffer)
 }
 
-/// A backend in memory: keeps the last frame; inputs are fed by ``send(_:)``.
-public final class MemoryBackend: TerminalBackend {
+/// A backend in memory: keeps the last frame and what was copied; inputs are fed by ``send(_:)``.
+public final class MemoryBackend: TerminalBackend, ClipboardBackend {
     private let state: Mutex<(width: Int, height: Int, frame: CellBuffer?, frames: Int)>
+    private let clipboard = Mutex<[String]>([])
     private let continuation: AsyncStream<TerminalInput>.Continuation
     /// The inputs fed with ``send(_:)``.
     public let inputs: AsyncStream<TerminalInput>
@@ -51,6 +52,12 @@ public final class MemoryBackend: TerminalBackend {
 
     /// Frames shown so far.
     public var frameCount: Int { state.withLock { $0.frames } }
+
+    /// Keeps the text.
+    public func copyToClipboard(_ text: String) { clipboard.withLock { $0.append(text) } }
+
+    /// Every text copied, oldest first.
+    public var copied: [String] { clipboard.withLock { $0 } }
 
     /// Feeds an input.
     public func send(_ input: TerminalInput) {
