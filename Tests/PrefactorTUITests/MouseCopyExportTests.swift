@@ -270,3 +270,34 @@ struct RemappedKeyTests {
         #expect(model.helpScroll == 1)
     }
 }
+
+@Suite("Key labels")
+struct KeyLabelTests {
+    @Test(arguments: [
+        ("↑ ↓  k j", "↑ j C-n ↓  k"),
+        ("x", "—"),
+        ("n", "N"),
+        ("↑↓", "↑ j C-n ↓"),
+        ("q", "q"),
+        ("PgUp PgDn  g G", "PgUp PgDn  g G"),
+        ("← →  h l  Space", "← →  h l  Space"),
+    ])
+    func theHelpAndTheHintsShowTheBoundKeys(label: String, expected: String) throws {
+        let map = try KeyMap(overriding: [
+            .moveDown: [.character("j"), .control("n"), .down], .fail: [], .newRun: [.character("N")],
+        ])
+        #expect(map.label(label) == expected)
+        #expect(KeyMap.default.label(label) == label, "the defaults keep the label")
+    }
+
+    @Test func theHelpOverlayAndTheHintLineShowARemappedKey() throws {
+        var model = mouseModel()
+        model.keyMap = try KeyMap(overriding: [.newRun: [.character("N")], .fail: []])
+        let hints = lines(model.frame(80, 24))[23]
+        #expect(hints.hasPrefix("N new run "), "\(hints)")
+        #expect(hints.contains("— fail"))
+        model.press(.character("?"))
+        let help = lines(model.frame(80, 24)).joined(separator: "\n")
+        #expect(help.contains("N                 new agent run"), "\(help)")
+    }
+}

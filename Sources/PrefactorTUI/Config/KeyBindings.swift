@@ -1,3 +1,5 @@
+import Foundation
+
 /// Something a key does, named as the config file's `keys` section names it.
 ///
 /// Each action has default keys (tui.md's contract); the first of them is the key the reducer understands, so a
@@ -300,5 +302,67 @@ extension AppModel {
     mutating func unboundKey(_ key: Key) -> [Effect] {
         message = Message(text: "\(KeyName.describe(key)) is not bound to anything (config file `keys`)", isError: false)
         return []
+    }
+}
+
+extension KeyMap {
+    /// How the help overlay and the hint line write a key: arrows and short names, as the default labels do.
+    public static func display(_ key: Key) -> String {
+        switch key {
+        case .up: "↑"
+        case .down: "↓"
+        case .left: "←"
+        case .right: "→"
+        case .pageUp: "PgUp"
+        case .pageDown: "PgDn"
+        case .home: "Home"
+        case .end: "End"
+        case .enter: "Enter"
+        case .escape: "Esc"
+        case .tab: "Tab"
+        case .backTab: "S-Tab"
+        case .backspace: "Bksp"
+        case .delete: "Del"
+        case .character(" "): "Space"
+        case .character(let character): String(character)
+        case .control(let letter): "C-" + String(letter)
+        case .interrupt: "C-c"
+        case .redraw: "C-l"
+        }
+    }
+
+    /// The key a word of a default label stands for (`↑`, `PgUp`, `Space`, `q`).
+    private static func key(inLabel word: String) -> Key? {
+        let names: [String: Key] = [
+            "↑": .up, "↓": .down, "←": .left, "→": .right, "PgUp": .pageUp, "PgDn": .pageDown, "Home": .home, "End": .end,
+            "Enter": .enter, "Esc": .escape, "Tab": .tab, "Space": .character(" "),
+        ]
+        if let key = names[word] { return key }
+        return word.count == 1 ? .character(word.first!) : nil
+    }
+
+    /// A key label of the help overlay or the hint line (`↑ ↓  k j`, `x`, `←→`) as this map binds those actions: the
+    /// keys of an action the config changed replace its default keys (`—` when it is disabled); the rest is kept.
+    public func label(_ defaultLabel: String) -> String {
+        guard !changedActions.isEmpty else { return defaultLabel }
+        var shown = Set<KeyAction>()
+        var changed = false
+        func rewrite(_ word: String) -> String? {
+            guard let key = Self.key(inLabel: word), let action = Self.defaultActions[key], bindings[action] != action.defaultKeys
+            else { return word }
+            changed = true
+            guard shown.insert(action).inserted else { return nil }
+            let keys = keys(for: action)
+            return keys.isEmpty ? "—" : keys.map(Self.display).joined(separator: " ")
+        }
+        let groups = defaultLabel.components(separatedBy: "  ").map { group in
+            group.split(separator: " ").flatMap { word -> [String] in
+                // Adjacent arrows (`↑↓`, `←→`) are two keys.
+                let text = String(word)
+                if text.count > 1, text.allSatisfy({ "↑↓←→".contains($0) }) { return text.map(String.init) }
+                return [text]
+            }.compactMap(rewrite).joined(separator: " ")
+        }
+        return changed ? groups.filter { !$0.isEmpty }.joined(separator: "  ") : defaultLabel
     }
 }

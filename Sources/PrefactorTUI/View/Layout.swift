@@ -839,7 +839,10 @@ public struct Layout {
                 + [("?", "help"), ("q", "quit")]
         }
         // The last two hints (help and quit) always show; the others as room allows.
-        func hintWidth(_ hint: (String, String)) -> Int { TextWidth.columns(of: hint.0) + TextWidth.columns(of: hint.1) + 2 }
+        // Keys as the config file binds them.
+        func hintWidth(_ hint: (String, String)) -> Int {
+            TextWidth.columns(of: model.keyMap.label(hint.0)) + TextWidth.columns(of: hint.1) + 2
+        }
         let tail = hints.suffix(2)
         let tailWidth = tail.reduce(0) { $0 + hintWidth($1) }
         var x = 0
@@ -851,7 +854,7 @@ public struct Layout {
                 continue
             }
             guard x + hintWidth(hint) <= geometry.width else { break }
-            x = buffer.write(hint.0, row: row, column: x, style: theme.accent)
+            x = buffer.write(model.keyMap.label(hint.0), row: row, column: x, style: theme.accent)
             x = buffer.write(" " + hint.1 + " ", row: row, column: x, style: theme.dim)
         }
     }
@@ -919,7 +922,8 @@ public struct Layout {
         let scroll = min(model.helpScroll, box.overflow)
         for (offset, line) in Self.helpLines.dropFirst(scroll).prefix(box.visibleLines).enumerated() {
             let x = buffer.write(
-                TextWidth.pad(line.0, to: 18), row: box.top + 1 + offset, column: box.left + 2, style: theme.accent)
+                TextWidth.pad(model.keyMap.label(line.0), to: 18), row: box.top + 1 + offset, column: box.left + 2,
+                style: theme.accent)
             buffer.write(TextWidth.truncate(line.1, to: right - x - 1), row: box.top + 1 + offset, column: x)
         }
         let footer: String
