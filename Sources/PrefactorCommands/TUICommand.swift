@@ -17,7 +17,7 @@ struct TUICommand: AsyncParsableCommand {
         discussion: """
             With no API given (no --api-url and no $PREFACTOR_API_URL) it starts an embedded local API server in memory with a demo agent, so live runs appear at once. With --api-url and --token (or the environment variables) it shows what this process's client does against that API; --demo adds the demo agent, and --watch adds the runs of every other process on that API (polled every --poll-interval seconds; runs finished more than --age-out minutes ago leave the view). The embedded server is watched by default. The API is checked before the first frame: the header says when the token is rejected, nothing answers, or the address is not a Prefactor API.
 
-            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, p pause the demo, W poll interval when watching, O queue files, ? help, q quit (drains the queue). In the queue pane: arrows select an operation, Enter shows it in full, t goes to its span, r retries it now, d discards a failed one (y/n), D takes over a dead process's file (y/n), Esc goes back.
+            Keys: arrows or j/k move, h/l fold, n new run, a add span, s start, f finish, x fail, c cancel, T terminate, / filter, e errors only, F follow, y copy (OSC 52), E export the run as JSON, p pause the demo, W poll interval when watching, O queue files, ? help, q quit (drains the queue). The mouse selects, folds and scrolls (--no-mouse turns it off). In the queue pane: arrows select an operation, Enter shows it in full, t goes to its span, r retries it now, d discards a failed one (y/n), D takes over a dead process's file (y/n), Esc goes back.
 
             q cancels what this process left open (spans and runs, the reason in the result), then delivers the queue; it exits 1 when something could not be delivered.
             Ctrl-C quits at once (exit status 130), printing what it leaves behind. SIGTERM and SIGHUP deliver the queue first, for at most the drain timeout as q does, then exit with 143 and 129; every exit says on standard error and in the log what it left undelivered.
@@ -25,6 +25,8 @@ struct TUICommand: AsyncParsableCommand {
             The queue is kept in a file of this process under $XDG_STATE_HOME/prefactor/queues (--queue-file chooses another, --memory-queue keeps it in memory), so a crash loses nothing that was queued. On a clean exit with nothing left in it, the process's own file is removed; a file with undelivered or failed operations is kept, and the summary names it with `prefactor queue deliver FILE` and `prefactor queue show FILE`.
 
             --queue FILE shows another process's queue file in the queue pane, read again every --poll-interval seconds: read-only while its owner runs; when the owner is dead, D takes it over (after y/n) and delivers it to this session's API. --queue alone (or O in the UI) lists the queue files found to pick one.
+
+            The config file ($XDG_CONFIG_HOME/prefactor/config.yml, or --config FILE) sets the theme, key bindings, mouse, poll interval, age-out, export directory and LLM prices; flags win over it. `prefactor config check` checks it, `prefactor config example` prints a commented one.
 
             --render prints one frame as text without a terminal (for docs and tests). Logs go to --log-file, never to the screen: every change of the API's health and every operation that failed for good. NO_COLOR turns colours off.
             """)
