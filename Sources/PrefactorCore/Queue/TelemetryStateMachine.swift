@@ -854,6 +854,9 @@ struct TelemetryStateMachine {
     ) -> Actions {
         var actions = Actions()
         let sorted = operations.sorted { $0.id < $1.id }
+        spans.reserveCapacity(spans.count + resolvedSpans.count + operations.count / 2)
+        apiToLocal.reserveCapacity(apiToLocal.count + resolvedSpans.count)
+        dependents.reserveCapacity(dependents.count + operations.count)
         for (localID, apiID) in resolvedSpans {
             if spans[localID] == nil {
                 let snapshot = SpanSnapshot(
