@@ -175,6 +175,9 @@ struct FreezeKeyTests {
         let frame = model.frame(120, 30).plainText()
         #expect(frame.contains("frozen, 3 waiting"))
         #expect(!frame.contains("sql"))
+        // At 80 columns the header has no room left: the hint line says it.
+        model.message = nil
+        #expect(lines(model.frame(80, 24))[23].hasPrefix("FROZEN 3 waiting  "))
     }
 
     @Test func zAgainAppliesWhatWaited() {

@@ -48,6 +48,15 @@ extension Layout {
         return segments
     }
 
+    /// While frozen, the hint line starts by saying so (the header's right side may have no room for it).
+    ///
+    /// - Returns: The column after it.
+    func frozenHint(_ buffer: inout CellBuffer, row: Int) -> Int {
+        guard let frozen = model.frozen else { return 0 }
+        return buffer.write("FROZEN \(frozen.waiting) waiting ", row: row, column: 0, style: CellStyle(bold: true, reverse: true))
+            + 1
+    }
+
     /// One span's usage as totals (for ``usageLines(_:_:model:)``).
     func spanTotals(_ id: String) -> UsageTotals? {
         guard let found = model.tree.spanUsage[id] else { return nil }

@@ -856,7 +856,7 @@ public struct Layout {
         func hintWidth(_ hint: (String, String)) -> Int { TextWidth.columns(of: hint.0) + TextWidth.columns(of: hint.1) + 2 }
         let tail = hints.suffix(2)
         let tailWidth = tail.reduce(0) { $0 + hintWidth($1) }
-        var x = 0
+        var x = frozenHint(&buffer, row: row)
         var skipping = false
         for (index, hint) in hints.enumerated() {
             let reserve = index < hints.count - 2 ? tailWidth : 0
