@@ -12,7 +12,10 @@ struct CoreBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prefactor-core-benchmark",
         abstract: "Benchmarks of PrefactorCore.",
-        subcommands: [AgentLatency.self, Drain.self, QueueMemory.self, Recovery.self, SoakAgent.self, CrashInTransaction.self])
+        subcommands: [
+            AgentLatency.self, Drain.self, QueueMemory.self, Recovery.self, SoakAgent.self, CrashInTransaction.self,
+            StoreWrite.self,
+        ])
 }
 
 func percentile(_ sorted: [Duration], _ p: Double) -> Double {

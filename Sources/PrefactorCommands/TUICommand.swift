@@ -438,15 +438,20 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Speed factor (2 runs twice as fast).")
     var speed = 1.0
 
+    @Option(help: "Seconds to keep delivering the queue once the runs stopped; what is left is kept in the queue file.")
+    var drainTimeout: Double = 10
+
     func validate() throws {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more") }
         guard (1...50).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 50") }
         guard speed > 0, speed <= 100 else { throw ValidationError("--speed must be greater than 0 and at most 100") }
     }
 
     func run() async throws {
         var configuration = PrefactorClient.Configuration(
-            api: try api.clientConfiguration(), schemaRegistry: DemoAgent.schemaRegistry)
+            api: try api.clientConfiguration(), drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+            schemaRegistry: DemoAgent.schemaRegistry)
         try await Self.checkToken(configuration.api)
         let queueChoice = queueFileOptions.apply(to: &configuration, command: "demo")
         let client: PrefactorClient

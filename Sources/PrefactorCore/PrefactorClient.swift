@@ -120,6 +120,8 @@ public final class PrefactorClient: Service, Sendable {
             // Take over what an earlier process left: same ids, keys and dependencies; recorded API ids.
             let recovered = store.recover()
             if !recovered.operations.isEmpty {
+                // Nobody subscribes yet: no events to build for what is taken over (the first snapshot has it all).
+                machine.publishing = false
                 _ = machine.restore(recovered.operations, resolvedSpans: recovered.resolved, now: clock.now())
                 notices.append(.recovered(path: configuration.queueFile ?? "store", count: recovered.operations.count))
             }

@@ -44,7 +44,10 @@ struct QueueFileCommandLineTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         try await withTestServer { server in
             let result = try await Self.run(
-                ["demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20"],
+                [
+                    "demo", "--api-url", server.baseURL, "--token", server.token, "--duration", "1", "--speed", "20",
+                    "--drain-timeout", "60",
+                ],
                 environment: ["XDG_STATE_HOME": state])
             #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
             let file = try #require(Self.path(after: "demo: queue file ", in: result.stdout), "\(result.stdout)")
@@ -145,6 +148,14 @@ struct QueueFileCommandLineTests {
                 #expect(result.stdout.contains("0 left in the file"), "\(result.stdout)")
             }
         }
+    }
+
+    @Test func theDemoSaysHowLongItDeliversAndRefusesANegativeTime() async throws {
+        let help = try await Self.run(["help", "demo"], environment: ["COLUMNS": "250"])
+        #expect(help.stdout.contains("--drain-timeout"), "\(help.stdout)")
+        let negative = try await Self.run(["demo", "--drain-timeout=-1"])
+        #expect(negative.status == 64, "\(negative.stderr)")
+        #expect(negative.stderr.contains("--drain-timeout must be 0 or more"), "\(negative.stderr)")
     }
 
     @Test func theQueueOptionsAreDocumentedAndCheckedTogether() async throws {

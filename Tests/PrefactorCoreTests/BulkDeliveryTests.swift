@@ -141,8 +141,11 @@ struct BulkDeliveryTests {
                 return run.id
             }
             #expect(report.isComplete)
+            // A loaded machine may time a request out: it is then sent again whole (same items, same keys).
             let bulks = transport.bulkRequests
-            #expect(bulks.count == 1)
+            let itemKeys = Set(
+                bulks.map { ($0.body?["items"]?.arrayValue ?? []).compactMap { $0["idempotency_key"]?.stringValue } })
+            #expect(!bulks.isEmpty && itemKeys.count == 1, "one bulk request, possibly retried: \(itemKeys)")
             let items = bulks.first?.body?["items"]?.arrayValue ?? []
             #expect(items.count == 5)
             #expect(items.allSatisfy { $0["_type"]?.stringValue == "agent_spans/create" })
@@ -157,7 +160,7 @@ struct BulkDeliveryTests {
                 if case .batchSent(let ids) = event { return ids.count }
                 return nil
             }
-            #expect(batches == [10], "the event says how many operations the request carried")
+            #expect(!batches.isEmpty && batches.allSatisfy { $0 == 10 }, "the event says how many operations the request carried")
         }
     }
 

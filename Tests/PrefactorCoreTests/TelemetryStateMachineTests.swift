@@ -325,6 +325,20 @@ func required<T>(_ value: T?, sourceLocation: SourceLocation = #_sourceLocation)
         }
     }
 
+    @Test func registeredInstancesCarryTheAgentNameAndVersion() {
+        // A UI shows local runs by agent name and version, as the API's agent list lets it show other processes' runs.
+        var h = Harness()
+        let actions = h.machine.instanceRegistered(
+            id: "inst", agentID: "agent", agentName: "support-bot", agentVersion: "support-bot-1.4.0", now: h.now)
+        guard case .instanceRegistered(let instance) = actions.events.first else {
+            Issue.record("no registration event: \(actions.events)")
+            return
+        }
+        #expect(instance.agentName == "support-bot")
+        #expect(instance.agentVersion == "support-bot-1.4.0")
+        #expect(h.machine.snapshot().instances.first?.agentName == "support-bot")
+    }
+
     @Test func healthFollowsTheOutcomes() throws {
         var h = Harness()
         h.register()

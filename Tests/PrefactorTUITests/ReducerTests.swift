@@ -613,7 +613,7 @@ struct ActionTests {
         var model = richModel()
         model.press(.character("?"))
         #expect(model.showHelp)
-        #expect(model.frame(80, 24).plainText().contains("any key closes"))
+        #expect(model.frame(80, 24).plainText().contains("key closes"))
         // The closing key does nothing else.
         #expect(model.handle(.character("n")).isEmpty)
         #expect(!model.showHelp)

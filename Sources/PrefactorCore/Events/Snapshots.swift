@@ -116,6 +116,10 @@ public struct InstanceSnapshot: Sendable, Hashable, Identifiable {
     public var id: String
     /// The agent.
     public var agentID: String?
+    /// The agent's name, as this client registered it (`agent_version.name`); `nil` when not known here.
+    public var agentName: String?
+    /// The agent version's identifier, as this client registered it (`agent_version.external_identifier`).
+    public var agentVersion: String?
     /// The local phase.
     public var phase: InstancePhase
     /// When registered.
@@ -132,10 +136,13 @@ public struct InstanceSnapshot: Sendable, Hashable, Identifiable {
     /// Creates an instance snapshot.
     public init(
         id: String, agentID: String? = nil, phase: InstancePhase, registeredAt: Date, startedAt: Date? = nil,
-        finishedAt: Date? = nil, terminationReason: String? = nil, quality: [String: JSONValue] = [:]
+        finishedAt: Date? = nil, terminationReason: String? = nil, quality: [String: JSONValue] = [:],
+        agentName: String? = nil, agentVersion: String? = nil
     ) {
         self.id = id
         self.agentID = agentID
+        self.agentName = agentName
+        self.agentVersion = agentVersion
         self.phase = phase
         self.registeredAt = registeredAt
         self.startedAt = startedAt

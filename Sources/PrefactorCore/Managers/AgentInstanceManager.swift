@@ -52,7 +52,12 @@ public struct AgentInstanceManager: Sendable {
         }
         client.noteDirectCall(failure: nil)
         let now = client.clock.now()
-        client.send { $0.instanceRegistered(id: instance.id, agentID: instance.agentID, now: now) }
+        // The API answers with the version's id only: the name and identifier given here are what a UI can show.
+        let name = agentVersion["name"]?.stringValue
+        let version = agentVersion["external_identifier"]?.stringValue
+        client.send {
+            $0.instanceRegistered(id: instance.id, agentID: instance.agentID, agentName: name, agentVersion: version, now: now)
+        }
         return instance.id
     }
 

@@ -178,36 +178,45 @@ extension TelemetryOperation {
     /// directly rather than through `Codable` (several times cheaper). Dates are seconds since the reference date,
     /// written with every digit they need, so they read back exactly.
     package var recordText: String {
-        var body: [String: JSONValue] = ["t": .string(kind.rawValue)]
+        // Written member by member (no dictionaries built and sorted: the agent's call pays for this).
+        var body = JSONObjectText()
+        body.string("t", kind.rawValue)
         switch self.body {
         case .startInstance(let timestamp):
-            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+            body.value("at", .double(timestamp.timeIntervalSinceReferenceDate))
         case .finishInstance(let status, let timestamp):
-            body["status"] = .string(status.rawValue)
-            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+            body.string("status", status.rawValue)
+            body.value("at", .double(timestamp.timeIntervalSinceReferenceDate))
         case .recordQuality(let name, let payload):
-            body["name"] = .string(name)
-            body["payload"] = payload.map { .object($0) } ?? .null
+            body.string("name", name)
+            body.value("payload", payload.map { .object($0) } ?? .null)
         case .createSpan(let spanID, let parentSpanID, let schemaName, let status, let payload, let startedAt):
-            body["span"] = .string(spanID)
-            body["parent"] = parentSpanID.map { .string($0) } ?? .null
-            body["schema"] = .string(schemaName)
-            body["status"] = .string(status.rawValue)
-            body["payload"] = .object(payload)
-            body["started"] = .double(startedAt.timeIntervalSinceReferenceDate)
+            body.string("span", spanID)
+            body.string("parent", parentSpanID)
+            body.string("schema", schemaName)
+            body.string("status", status.rawValue)
+            body.value("payload", .object(payload))
+            body.value("started", .double(startedAt.timeIntervalSinceReferenceDate))
         case .finishSpan(let spanID, let status, let resultPayload, let timestamp):
-            body["span"] = .string(spanID)
-            body["status"] = .string(status.rawValue)
-            body["result"] = resultPayload.map { .object($0) } ?? .null
-            body["at"] = .double(timestamp.timeIntervalSinceReferenceDate)
+            body.string("span", spanID)
+            body.string("status", status.rawValue)
+            body.value("result", resultPayload.map { .object($0) } ?? .null)
+            body.value("at", .double(timestamp.timeIntervalSinceReferenceDate))
         }
-        let record: [String: JSONValue] = [
-            "id": .int(Int64(bitPattern: id)), "instance": .string(instanceID), "key": .string(idempotencyKey),
-            "given": .bool(idempotencyKeyGiven), "queued": .double(enqueuedAt.timeIntervalSinceReferenceDate),
-            "deps": .array(dependencies.map { .array([.int(Int64(bitPattern: $0.operationID)), .string($0.kind.rawValue)]) }),
-            "body": .object(body),
-        ]
-        return JSONText.serialize(record)
+        var record = JSONObjectText()
+        record.value("id", .int(Int64(bitPattern: id)))
+        record.string("instance", instanceID)
+        record.string("key", idempotencyKey)
+        record.bool("given", idempotencyKeyGiven)
+        record.value("queued", .double(enqueuedAt.timeIntervalSinceReferenceDate))
+        var deps = "["
+        for (index, dependency) in dependencies.enumerated() {
+            if index > 0 { deps += "," }
+            deps += "[\(Int64(bitPattern: dependency.operationID)),\"\(dependency.kind.rawValue)\"]"
+        }
+        record.raw("deps", deps + "]")
+        record.raw("body", body.result)
+        return record.result
     }
 
     /// Reads an operation from its ``recordText``.

@@ -302,11 +302,15 @@ struct TelemetryStateMachine {
 
     // MARK: Inputs: instances
 
-    /// An instance was registered with the API (a direct call).
-    mutating func instanceRegistered(id: String, agentID: String?, now: Date) -> Actions {
+    /// An instance was registered with the API (a direct call), with the agent's name and version as registered.
+    mutating func instanceRegistered(
+        id: String, agentID: String?, agentName: String? = nil, agentVersion: String? = nil, now: Date
+    ) -> Actions {
         var actions = Actions()
         guard instances[id] == nil else { return actions }
-        let snapshot = InstanceSnapshot(id: id, agentID: agentID, phase: .registered, registeredAt: now, quality: [:])
+        let snapshot = InstanceSnapshot(
+            id: id, agentID: agentID, phase: .registered, registeredAt: now, quality: [:], agentName: agentName,
+            agentVersion: agentVersion)
         instances[id] = InstanceRecord(snapshot: snapshot)
         instanceOrder.append(id)
         emit(.instanceRegistered(snapshot), &actions)
@@ -854,6 +858,9 @@ struct TelemetryStateMachine {
     ) -> Actions {
         var actions = Actions()
         let sorted = operations.sorted { $0.id < $1.id }
+        spans.reserveCapacity(spans.count + resolvedSpans.count + operations.count / 2)
+        apiToLocal.reserveCapacity(apiToLocal.count + resolvedSpans.count)
+        dependents.reserveCapacity(dependents.count + operations.count)
         for (localID, apiID) in resolvedSpans {
             if spans[localID] == nil {
                 let snapshot = SpanSnapshot(

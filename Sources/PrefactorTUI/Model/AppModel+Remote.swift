@@ -53,6 +53,19 @@ extension AppModel {
     /// - Returns: Instances that left the view (the watcher can stop following them).
     @discardableResult
     public mutating func apply(_ event: RemoteEvent) -> [String] {
+        if frozen != nil {
+            hold(.remote(event))
+            return []
+        }
+        merge(event)
+        let removed = ageOutRemote()
+        refreshRows()
+        if follow { followNewest() }
+        return removed
+    }
+
+    /// Merges what the remote watcher reported, without ageing runs out (the next report does that, and returns them).
+    mutating func merge(_ event: RemoteEvent) {
         var view = remote ?? RemoteView()
         defer { remote = view }
         switch event {
@@ -82,10 +95,6 @@ extension AppModel {
             self.message = Message(text: "Run \(id) is gone: \(reason)", isError: true)
         }
         remote = view
-        let removed = ageOutRemote()
-        refreshRows()
-        if follow { followNewest() }
-        return removed
     }
 
     /// Removes finished remote runs that ended longer ago than the age-out time, and all but the newest

@@ -105,8 +105,23 @@ public struct AppModel: Sendable {
     public var demo: DemoState?
     /// Set while quitting: the queue is draining.
     public var quitting = false
-    /// The time durations are computed against (ticks once a second).
-    public var now: Date
+    /// The time durations are computed against (ticks once a second); while frozen, the moment of the freeze.
+    public var now: Date {
+        get { frozen?.at ?? clock }
+        set { clock = newValue }
+    }
+    /// The time, ticking even while frozen.
+    public private(set) var clock: Date
+    /// The order of siblings (`S`).
+    public var sort: RowSort = .start
+    /// Only rows of one status (`v`).
+    public var statusFilter: StatusFilter = .all
+    /// The timeline of the selected run (`w`), while shown.
+    public var timeline: TimelineState?
+    /// Prices of LLM tokens, for the cost of their usage (none built in).
+    public var pricing: (any TokenPricing)?
+    /// Updates held back while frozen (`Z`).
+    public internal(set) var frozen: FrozenUpdates?
     /// The screen size.
     public var width = 80
     /// The screen size.
@@ -138,6 +153,8 @@ public struct AppModel: Sendable {
         var collapsed: Set<NodeID>
         var filter: String
         var errorsOnly: Bool
+        var sort: RowSort
+        var statusFilter: StatusFilter
     }
 
     /// Creates a model.
@@ -146,13 +163,14 @@ public struct AppModel: Sendable {
         self.readonly = readonly
         self.noConfirm = noConfirm
         self.demo = demo
-        self.now = now
+        self.clock = now
     }
 
     // MARK: Client state
 
     /// Replaces the data with a snapshot, keeping the interface state.
     public mutating func load(_ snapshot: ClientSnapshot) {
+        if frozen != nil { return hold(.snapshot(snapshot)) }
         let previous = tree
         tree = TraceTree()
         for instance in snapshot.instances {
@@ -168,6 +186,7 @@ public struct AppModel: Sendable {
 
     /// Applies one event of the core client.
     public mutating func apply(_ event: ClientEvent) {
+        if frozen != nil { return hold(.client(event)) }
         switch event {
         case .instanceRegistered(let instance), .instanceStarted(let instance), .instanceFinished(let instance),
             .instanceTerminated(let instance):
@@ -241,17 +260,18 @@ public struct AppModel: Sendable {
 
     /// Brings the visible rows up to date when something they depend on changed, and keeps the selection valid.
     public mutating func refreshRows() {
-        let filtering = !filter.isEmpty || errorsOnly
+        let filtering = !filter.isEmpty || errorsOnly || statusFilter != .all
+        // A filter looks at statuses and contents, and so do sorts other than by start.
         let key = RowsKey(
-            tree: tree.identity, version: filtering ? tree.version : tree.structureVersion, collapsed: collapsed, filter: filter,
-            errorsOnly: errorsOnly)
+            tree: tree.identity, version: filtering || sort != .start ? tree.version : tree.structureVersion,
+            collapsed: collapsed, filter: filter, errorsOnly: errorsOnly, sort: sort, statusFilter: statusFilter)
         guard key != rowsKey else { return }
         let previous = rowsKey
         rowsKey = key
         // Where the selected row is on screen, so that rows added or removed above it do not move it.
         let anchor = selection.flatMap { node in selectedIndex.map { (node: node, offset: $0 - scroll) } }
         if !filtering, let previous, previous.tree == tree.identity, previous.collapsed == collapsed, previous.filter == filter,
-            previous.errorsOnly == errorsOnly,
+            previous.errorsOnly == errorsOnly, sort == .start, previous.sort == sort,
             insertAppendedRows(since: previous.version)
         {
             // Updated in place.
@@ -342,7 +362,7 @@ public struct AppModel: Sendable {
         return true
     }
 
-    private func matchesFilter(_ node: NodeID) -> Bool {
+    func matchesFilter(_ node: NodeID) -> Bool {
         let needle = filter.lowercased()
         switch node {
         case .instance(let id):
@@ -358,14 +378,12 @@ public struct AppModel: Sendable {
     }
 
     private func computeRows() -> [VisibleRow] {
-        let filtering = !filter.isEmpty || errorsOnly
+        let filtering = !filter.isEmpty || errorsOnly || statusFilter != .all
         var keep: Set<NodeID>?
         if filtering {
             var set = Set<NodeID>()
             func consider(_ node: NodeID) {
-                let errorOK = !errorsOnly || tree.isError(node)
-                let textOK = filter.isEmpty || matchesFilter(node)
-                guard errorOK && textOK else { return }
+                guard matchesCriteria(node) else { return }
                 var current: NodeID? = node
                 while let node = current, set.insert(node).inserted { current = tree.parent(of: node) }
             }
@@ -375,14 +393,14 @@ public struct AppModel: Sendable {
         }
         var result: [VisibleRow] = []
         result.reserveCapacity(min(tree.spanCount + tree.instanceOrder.count, 100_000))
-        var stack: [(NodeID, Int)] = tree.instanceOrder.reversed().map { (.instance($0), 0) }
+        var stack: [(NodeID, Int)] = sorted(tree.instanceOrder.map(NodeID.instance)).reversed().map { ($0, 0) }
         while let (node, depth) = stack.popLast() {
             if let keep, !keep.contains(node) { continue }
             result.append(VisibleRow(node: node, depth: depth))
             // While filtering, matches inside collapsed nodes are shown anyway.
             guard filtering || !collapsed.contains(node) else { continue }
             if let children = tree.children[node] {
-                for child in children.reversed() { stack.append((.span(child), depth + 1)) }
+                for child in sorted(children.map(NodeID.span)).reversed() { stack.append((child, depth + 1)) }
             }
         }
         return result

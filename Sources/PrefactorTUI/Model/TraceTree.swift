@@ -142,6 +142,12 @@ public struct TraceTree: Sendable {
     public private(set) var loadedRemoteInstances: Set<String> = []
     /// The API's span counts of remote instances.
     public private(set) var remoteSpanCounts: [String: SpanCounts] = [:]
+    /// The token usage each span recorded (LLM calls), with the model it names.
+    public internal(set) var spanUsage: [String: SpanUsage] = [:]
+    /// Token usage added up by instance.
+    public internal(set) var instanceUsage: [String: UsageTotals] = [:]
+    /// Token usage of every span in the tree (the header).
+    public internal(set) var totalUsage = UsageTotals()
 
     /// An empty tree.
     public init() {}
@@ -188,6 +194,7 @@ public struct TraceTree: Sendable {
 
     private mutating func store(_ span: SpanSnapshot, at time: Date) {
         version += 1
+        noteUsage(of: span)
         if let apiID = span.apiID { apiToLocal[apiID] = span.id }
         if var node = spans[span.id] {
             let previousParent = node.span.parentID
@@ -475,6 +482,7 @@ extension TraceTree {
     private mutating func forgetSpan(_ id: String) {
         guard let node = spans.removeValue(forKey: id) else { return }
         spanStatusCounts[node.status, default: 0] -= 1
+        forgetUsage(of: id)
         attachedTo[id] = nil
         statusChangeOrder[id] = nil
         remoteSpans.remove(id)

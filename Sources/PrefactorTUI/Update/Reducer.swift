@@ -67,6 +67,8 @@ extension AppModel {
                 filter = ""
             } else if errorsOnly {
                 errorsOnly = false
+            } else if statusFilter != .all {
+                statusFilter = .all
             }
         case .character("e"):
             errorsOnly.toggle()
@@ -96,6 +98,7 @@ extension AppModel {
         case .redraw:
             break
         default:
+            if let effects = handleViewKey(key) { return effects }
             // Action keys act on the selection whichever pane has the focus; movement keys move in the focused pane.
             if focus == .queue, let effects = handleQueue(key) { return effects }
             if focus == .tree || key.isAction { return handleTree(key) }

@@ -106,11 +106,15 @@ public struct Layout {
             return buffer
         }
         drawHeader(&buffer, geometry)
-        drawTree(&buffer, geometry)
-        for row in geometry.bodyTop..<(geometry.bodyTop + geometry.bodyHeight) {
-            buffer.write(theme.separator, row: row, column: geometry.treeWidth, style: theme.dim)
+        if model.timeline != nil {
+            drawTimeline(&buffer, geometry)
+        } else {
+            drawTree(&buffer, geometry)
+            for row in geometry.bodyTop..<(geometry.bodyTop + geometry.bodyHeight) {
+                buffer.write(theme.separator, row: row, column: geometry.treeWidth, style: theme.dim)
+            }
+            drawDetail(&buffer, geometry)
         }
-        drawDetail(&buffer, geometry)
         drawQueue(&buffer, geometry)
         drawHints(&buffer, geometry)
         if model.showHelp { drawHelp(&buffer, geometry) }
@@ -134,7 +138,8 @@ public struct Layout {
             [(" ", CellStyle.plain), ("[" + healthText + "]", healthStyle)]
             + countSegments(model.tree.instanceOrder.count, noun: "run", byStatus: counts.instances)
             + countSegments(model.headerSpanCounts.total, noun: "span", byStatus: model.headerSpanCounts.byStatus)
-        var right: [(String, CellStyle)] = []
+            + usageSegments()
+        var right: [(String, CellStyle)] = viewSegments()
         if let remote = model.remote { right.append(remoteFreshness(remote)) }
         if let demo = model.demo {
             right.append(("demo " + (demo == .running ? "running" : "paused"), demo == .running ? theme.good : theme.warning))
@@ -311,7 +316,10 @@ public struct Layout {
             var summary = ""
             if model.tree.remoteInstances.contains(id) {
                 summary = "@" + (instance.agentID.flatMap { model.remote?.agentNames[$0] } ?? "remote")
+            } else if let agent = Self.agentLabel(instance) {
+                summary = agent
             }
+            if let usage = usageSummary(instanceID: id) { summary += (summary.isEmpty ? "" : " ") + usage }
             if let reason = instance.terminationReason { summary += (summary.isEmpty ? "" : " ") + "terminated: " + reason }
             let gone = model.tree.instances[id]?.gone
             if gone != nil { summary += (summary.isEmpty ? "" : " ") + "gone from the API" }
@@ -321,7 +329,7 @@ public struct Layout {
             // The time of a span of a run that is gone stops with the run.
             let goneAt = model.tree.instances[span.instanceID]?.gone?.at
             return (
-                span.schemaName, Self.summary(of: span.payload), span.startedAt,
+                span.schemaName, spanSummary(span), span.startedAt,
                 span.finishedAt ?? (span.phase.isFinished ? span.startedAt : goneAt)
             )
         }
@@ -329,7 +337,7 @@ public struct Layout {
 
     /// One or two telling payload fields: model, tool, query.
     static func summary(of payload: [String: JSONValue]) -> String {
-        for key in ["model", "tool", "name", "query", "prompt", "input", "url", "step"] {
+        for key in ["model", "model_name", "tool", "tool_name", "name", "query", "prompt", "input", "url", "step"] {
             guard let value = payload[key] else { continue }
             switch value {
             case .string(let text): return text.replacingOccurrences(of: "\n", with: " ")
@@ -388,6 +396,9 @@ public struct Layout {
             if let agent = instance.agentID {
                 text.field("agent", model.remote?.agentNames[agent].map { "\($0) (\(agent))" } ?? agent)
             }
+            if let name = instance.agentName { text.field("name", name) }
+            if let version = instance.agentVersion { text.field("version", version) }
+            usageLines(&text, model.tree.instanceUsage[id], model: nil)
             if model.tree.remoteInstances.contains(id) { text.field("source", "another process (read-only; T terminates)") }
             text.time("started", instance.startedAt)
             text.time("finished", instance.finishedAt)
@@ -419,6 +430,7 @@ public struct Layout {
             if let data = dataLocationText(model.dataLocation(of: selection)) { text.field("data", data.0, data.1, words: true) }
             text.time("started", span.startedAt)
             text.time("finished", span.finishedAt)
+            usageLines(&text, spanTotals(id), model: model.tree.spanUsage[id]?.model)
             if let error = span.deliveryError {
                 text.wrapped(Self.syncFailedLabel + ": " + error, indent: 0, continuation: 2, theme.error, words: true)
             }
@@ -808,6 +820,8 @@ public struct Layout {
         }
         let hints: [(String, String)]
         switch model.focus {
+        case .tree where model.timeline != nil:
+            hints = Self.timelineHints
         case .tree:
             hints =
                 model.readonly
@@ -845,7 +859,7 @@ public struct Layout {
         }
         let tail = hints.suffix(2)
         let tailWidth = tail.reduce(0) { $0 + hintWidth($1) }
-        var x = 0
+        var x = frozenHint(&buffer, row: row)
         var skipping = false
         for (index, hint) in hints.enumerated() {
             let reserve = index < hints.count - 2 ? tailWidth : 0
@@ -894,7 +908,9 @@ public struct Layout {
         ("a", "add a span under the selection"),
         ("s", "start the selected prepared span"), ("f", "finish as complete"), ("x", "fail (asks y/n)"),
         ("c", "cancel (asks y/n)"), ("T", "terminate the run on the server (asks y/n)"), ("p", "pause or resume the demo"),
-        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("?", "this help"),
+        ("W", "watching: poll every 1, 2, 5, 10 or 30 s"), ("w  i o  < >  0", "timeline; zoom in, out; pan; fit"),
+        ("S  v", "sort; only running, failed or finished"), ("]  [  Z", "next, previous match; freeze updates"),
+        ("?", "this help"),
         ("q", "quit (drains the queue; q again quits now)"),
     ]
 
