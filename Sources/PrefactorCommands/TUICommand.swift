@@ -350,6 +350,7 @@ struct TUICommand: AsyncParsableCommand {
         model.width = width
         model.height = height
         model.queueFile = client.queueFilePath
+        model.apply(options)
         model.load(snapshot)
         if let check { model.applyCheck(check) }
         let wait = after ?? (demo == nil ? 0.5 : 4)

@@ -32,8 +32,8 @@ struct ConfigFileTests {
         expected.pollInterval = 1
         expected.ageOut = 15
         expected.prices = PriceTable(models: [
-            "example-model": ModelPrice(inputPerMillion: 1, outputPerMillion: 2),
-            "another-model": ModelPrice(inputPerMillion: 0.15, outputPerMillion: 0.6),
+            "example-model": TokenPrice(inputPerMillion: 1, outputPerMillion: 2),
+            "another-model": TokenPrice(inputPerMillion: 0.15, outputPerMillion: 0.6),
         ])
         #expect(config == expected)
         #expect(config.keyMap == .default)
@@ -80,9 +80,12 @@ struct ConfigFileTests {
         #expect(config.pollInterval == 2.5)
         #expect(config.ageOut == 60)
         #expect(config.exportDirectory == "/tmp/exports")
-        #expect(config.prices.price(for: "gpt-4o-mini") == ModelPrice(inputPerMillion: 0.15, outputPerMillion: 0.6))
-        #expect(config.prices.price(for: "GPT-4o-mini") != nil, "model names compare ignoring case")
-        #expect(config.prices.price(for: "gpt-4o") == nil, "no price is built in")
+        #expect(config.prices.price(forModel: "gpt-4o-mini") == TokenPrice(inputPerMillion: 0.15, outputPerMillion: 0.6))
+        #expect(config.prices.price(forModel: "GPT-4o-mini") != nil, "model names compare ignoring case")
+        #expect(config.prices.price(forModel: "gpt-4o") == nil, "no price is built in")
+        #expect(
+            config.prices.price(forModel: "gpt-4o-mini-2024-07-18") == config.prices.price(forModel: "gpt-4o-mini"),
+            "a dated model takes the price of its family")
     }
 
     /// Each mistake: the file, the line and column, the key, and what is expected.

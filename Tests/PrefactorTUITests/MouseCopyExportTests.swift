@@ -301,3 +301,35 @@ struct KeyLabelTests {
         #expect(help.contains("N                 new agent run"), "\(help)")
     }
 }
+
+@Suite("Mouse in the timeline, and the config's prices")
+struct TimelineMouseAndPricesTests {
+    @Test func aClickInTheTimelineSelectsAndFoldsAndTheWheelMovesTheSelection() {
+        var model = mouseModel()
+        model.press(.character("w"))
+        #expect(model.timeline != nil)
+        let layout = TimelineGeometry(bodyTop: 1, bodyHeight: Geometry(for: model).bodyHeight, width: 80)
+        // The selected run's rows from the first bar row: the run, sp-plan, sp-llm...
+        model.click(row: layout.rowsTop + 2, column: 30)
+        #expect(model.selection == .span("sp-llm"))
+        model.click(row: layout.rowsTop + 1, column: 1)  // sp-plan's marker: one column a level in the timeline
+        #expect(model.selection == .span("sp-plan"))
+        #expect(model.collapsed.contains(.span("sp-plan")))
+        model.click(row: layout.rowsTop + 1, column: 1)
+        #expect(!model.collapsed.contains(.span("sp-plan")))
+        model.wheel(.wheelDown, row: layout.rowsTop, column: 40)
+        #expect(model.selection == .span("sp-search"), "three rows down")
+        model.click(row: layout.detailTop + 1, column: 40)
+        #expect(model.focus == .detail, "the detail pane is below the waterfall")
+    }
+
+    @Test func theConfigPricesPriceTheModelsUsage() throws {
+        var model = emptyModel()
+        model.apply(TUIOptions(apiURL: "http://x"))
+        #expect(model.pricing == nil, "no prices: no cost")
+        let table = PriceTable(models: ["gpt-4o-mini": TokenPrice(inputPerMillion: 0.15, outputPerMillion: 0.6)])
+        model.apply(TUIOptions(apiURL: "http://x", keyMap: try KeyMap(overriding: [.copy: [.character("Y")]]), prices: table))
+        #expect(model.pricing?.price(forModel: "gpt-4o-mini") == TokenPrice(inputPerMillion: 0.15, outputPerMillion: 0.6))
+        #expect(model.keyMap.keys(for: .copy) == [.character("Y")])
+    }
+}

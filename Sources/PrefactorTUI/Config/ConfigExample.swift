@@ -63,6 +63,17 @@ extension TUIConfig {
           take-over: D
           copy: "y"
           export: E
+          timeline: w
+          zoom-in: i
+          zoom-out: o
+          pan-left: <
+          pan-right: ">"
+          fit: "0"
+          sort: S
+          status-filter: v
+          next-match: "]"
+          previous-match: "["
+          freeze: Z
           help: "?"
           quit: q
 

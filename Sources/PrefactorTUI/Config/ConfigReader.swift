@@ -163,7 +163,7 @@ struct ConfigReader {
                 report(value, path, "needs " + missing.joined(separator: " and ") + " (a price per million tokens)")
             }
             if let input, let output {
-                config.prices.models[model] = ModelPrice(inputPerMillion: input, outputPerMillion: output)
+                config.prices.models[model] = TokenPrice(inputPerMillion: input, outputPerMillion: output)
             }
         }
     }

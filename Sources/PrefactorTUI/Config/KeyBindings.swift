@@ -39,6 +39,17 @@ public enum KeyAction: String, Sendable, Hashable, CaseIterable {
     case takeOver = "take-over"
     case copy
     case export
+    case timeline
+    case zoomIn = "zoom-in"
+    case zoomOut = "zoom-out"
+    case panLeft = "pan-left"
+    case panRight = "pan-right"
+    case fit
+    case sort
+    case statusFilter = "status-filter"
+    case nextMatch = "next-match"
+    case previousMatch = "previous-match"
+    case freeze
     case help
     case quit
 
@@ -79,6 +90,17 @@ public enum KeyAction: String, Sendable, Hashable, CaseIterable {
         case .takeOver: [.character("D")]
         case .copy: [.character("y")]
         case .export: [.character("E")]
+        case .timeline: [.character("w")]
+        case .zoomIn: [.character("i")]
+        case .zoomOut: [.character("o")]
+        case .panLeft: [.character("<")]
+        case .panRight: [.character(">")]
+        case .fit: [.character("0")]
+        case .sort: [.character("S")]
+        case .statusFilter: [.character("v")]
+        case .nextMatch: [.character("]")]
+        case .previousMatch: [.character("[")]
+        case .freeze: [.character("Z")]
         case .help: [.character("?")]
         case .quit: [.character("q")]
         }
@@ -121,6 +143,17 @@ public enum KeyAction: String, Sendable, Hashable, CaseIterable {
         case .takeOver: "in the queue: take over a dead process's queue file (asks y/n)"
         case .copy: "copy the selection's id, payload or idempotency key (OSC 52)"
         case .export: "export the selected run with all its spans as JSON"
+        case .timeline: "the timeline of the selected run, or back to the tree"
+        case .zoomIn: "in the timeline: zoom in"
+        case .zoomOut: "in the timeline: zoom out"
+        case .panLeft: "in the timeline: pan to earlier"
+        case .panRight: "in the timeline: pan to later"
+        case .fit: "in the timeline: the whole run"
+        case .sort: "sort by start time, duration or status"
+        case .statusFilter: "only running, failed or finished"
+        case .nextMatch: "the next row that matches the filters"
+        case .previousMatch: "the previous row that matches the filters"
+        case .freeze: "freeze updates, or apply those held"
         case .help: "the help overlay"
         case .quit: "quit (drains the queue; again quits at once)"
         }

@@ -57,3 +57,11 @@ public struct TUISettings: Sendable, Hashable {
         ageOut = flags.ageOut ?? config.ageOut ?? Self.defaultAgeOut
     }
 }
+
+extension AppModel {
+    /// Takes what the config file gives the model: the key bindings, and the prices (none: no cost is shown).
+    public mutating func apply(_ options: TUIOptions) {
+        keyMap = options.keyMap
+        pricing = options.prices.isEmpty ? nil : options.prices
+    }
+}

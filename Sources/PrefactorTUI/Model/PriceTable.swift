@@ -1,40 +1,23 @@
-/// What one model's tokens cost, in the operator's currency per million tokens.
-public struct ModelPrice: Sendable, Hashable {
-    /// The price of a million input (prompt) tokens.
-    public var inputPerMillion: Double
-    /// The price of a million output (completion) tokens.
-    public var outputPerMillion: Double
-
-    /// Creates a price.
-    public init(inputPerMillion: Double, outputPerMillion: Double) {
-        self.inputPerMillion = inputPerMillion
-        self.outputPerMillion = outputPerMillion
-    }
-
-    /// The cost of some tokens at this price.
-    public func cost(inputTokens: Int, outputTokens: Int) -> Double {
-        (Double(inputTokens) * inputPerMillion + Double(outputTokens) * outputPerMillion) / 1_000_000
-    }
-}
-
 /// LLM prices by model name, from the `prices` section of the config file. None are built in: a price the operator
 /// did not give is unknown, and no cost is shown for that model.
-public struct PriceTable: Sendable, Hashable {
-    /// Prices by model name, exactly as agents record it (`gpt-4o-mini`, `claude-3-5-haiku-latest`...).
-    public var models: [String: ModelPrice]
+public struct PriceTable: TokenPricing, Hashable {
+    /// Prices by model name, as written in the config file (`gpt-4o-mini`, `claude-3-5-haiku-latest`...).
+    public var models: [String: TokenPrice]
 
     /// Creates a table (empty: no prices known).
-    public init(models: [String: ModelPrice] = [:]) {
+    public init(models: [String: TokenPrice] = [:]) {
         self.models = models
     }
 
     /// Whether no price is known.
     public var isEmpty: Bool { models.isEmpty }
 
-    /// The price of a model, when the table has one (names compare exactly, then ignoring case).
-    public func price(for model: String) -> ModelPrice? {
+    /// The price of a model: its own entry, else one whose name differs only in case, else the longest entry it
+    /// starts with (`gpt-4o-mini-2024-07-18` takes the `gpt-4o-mini` price), as ``TokenPriceList`` does.
+    public func price(forModel model: String) -> TokenPrice? {
         if let price = models[model] { return price }
         let lowered = model.lowercased()
-        return models.first { $0.key.lowercased() == lowered }?.value
+        if let price = models.first(where: { $0.key.lowercased() == lowered })?.value { return price }
+        return models.filter { lowered.hasPrefix($0.key.lowercased()) }.max { $0.key.count < $1.key.count }?.value
     }
 }

@@ -215,7 +215,7 @@ public actor TUIController {
             model.focus = .queue
         }
         model.queueFile = client.queueFilePath
-        model.keyMap = options.keyMap
+        model.apply(options)
         let size = backend.size
         model.width = size.width
         model.height = size.height

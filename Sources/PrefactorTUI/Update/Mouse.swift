@@ -29,6 +29,8 @@ public struct MouseEvent: Hashable, Sendable {
 enum ScreenRegion: Equatable {
     /// A tree line (0-based from the first tree line).
     case tree(line: Int)
+    /// A row of the timeline's bars (0-based from the first, below the axis).
+    case timeline(line: Int)
     case detail
     /// A line of the queue strip (0: the counts line).
     case queue(line: Int)
@@ -54,6 +56,15 @@ extension AppModel {
         case (.press, .tree(let line)):
             focus = .tree
             return click(treeLine: line, column: event.column)
+        case (.press, .timeline(let line)):
+            focus = .tree
+            let layout = Layout(model: self, theme: Theme())
+            let shown = layout.timelineRows()
+            let rowCount = TimelineGeometry(bodyTop: 0, bodyHeight: Geometry(for: self).bodyHeight, width: width).rowCount
+            let index = layout.firstTimelineRow(shown, rowCount: rowCount) + line
+            guard shown.indices.contains(index) else { break }
+            // The timeline indents one column a level.
+            return click(shown[index], marker: min(shown[index].depth, 12), column: event.column)
         case (.press, .detail):
             focus = .detail
         case (.press, .queue(let line)):
@@ -72,6 +83,14 @@ extension AppModel {
             focus = .queue
         case (.wheelUp, .tree), (.wheelDown, .tree):
             scrollTree(by: event.kind == .wheelUp ? -Self.wheelStep : Self.wheelStep)
+        case (.wheelUp, .timeline), (.wheelDown, .timeline):
+            // The timeline keeps the selection in view: the wheel moves it, within the run.
+            let shown = Layout(model: self, theme: Theme()).timelineRows()
+            guard let current = shown.firstIndex(where: { $0.node == selection }) else { break }
+            let target = min(max(0, current + (event.kind == .wheelUp ? -Self.wheelStep : Self.wheelStep)), shown.count - 1)
+            selection = shown[target].node
+            follow = false
+            detailScroll = 0
         case (.wheelUp, .detail), (.wheelDown, .detail):
             detailScroll = max(0, detailScroll + (event.kind == .wheelUp ? -Self.wheelStep : Self.wheelStep))
         case (.wheelUp, .queue), (.wheelDown, .queue):
@@ -86,6 +105,12 @@ extension AppModel {
     func region(at row: Int, column: Int) -> ScreenRegion {
         let geometry = Geometry(for: self)
         guard geometry.fits, row >= 0, column >= 0, column < geometry.width else { return .elsewhere }
+        if timeline != nil, row >= geometry.bodyTop, row < geometry.bodyTop + geometry.bodyHeight {
+            // The waterfall across the whole width, the detail pane below it.
+            let layout = TimelineGeometry(bodyTop: geometry.bodyTop, bodyHeight: geometry.bodyHeight, width: geometry.width)
+            if row >= layout.rowsTop, row < layout.rowsTop + layout.rowCount { return .timeline(line: row - layout.rowsTop) }
+            return row >= layout.detailTop ? .detail : .elsewhere
+        }
         if row >= geometry.bodyTop, row < geometry.bodyTop + geometry.bodyHeight {
             if column < geometry.treeWidth { return .tree(line: row - geometry.bodyTop) }
             return column >= geometry.detailLeft ? .detail : .elsewhere
@@ -103,14 +128,17 @@ extension AppModel {
         guard line < max(1, treeRowsVisible) else { return [] }  // the position line under an overflowing tree
         let index = firstVisibleRow + line
         guard rows.indices.contains(index) else { return [] }
-        let row = rows[index]
+        // The fold marker sits after the indent (two columns a level, at most twelve levels).
+        return click(rows[index], marker: 2 * min(rows[index].depth, 12), column: column)
+    }
+
+    /// Selects a row; a click on its fold marker (or just after it) folds or unfolds it.
+    private mutating func click(_ row: VisibleRow, marker: Int, column: Int) -> [Effect] {
         selection = row.node
-        noteSelection(at: index)
+        if let index = rowIndex(of: row.node) { noteSelection(at: index) }
         follow = false
         operationDetail = nil
         detailScroll = 0
-        // The fold marker sits after the indent (two columns a level, at most twelve levels).
-        let marker = 2 * min(row.depth, 12)
         guard column == marker || column == marker + 1 else { return [] }
         let node = row.node
         if needsRemoteSpans(node) {

@@ -66,10 +66,7 @@ extension Layout {
             return
         }
         let scale = TimelineScale(run: range.duration, state: model.timeline ?? TimelineState(), columns: layout.barWidth)
-        let selected = rows.firstIndex { $0.node == model.selection } ?? 0
-        // The selection stays in view; otherwise the rows stay where the tree's scroll put them.
-        let anchor = (model.rowIndex(of: rows[0].node)).map { model.scroll - $0 } ?? 0
-        let first = min(max(0, min(selected, max(anchor, selected - layout.rowCount + 1))), max(0, rows.count - layout.rowCount))
+        let first = firstTimelineRow(rows, rowCount: layout.rowCount)
         drawAxis(&buffer, layout, scale: scale, rows: (first, rows.count))
         let gridColumns = Set(scale.ticks().map(\.column))
         for (offset, row) in rows.dropFirst(first).prefix(layout.rowCount).enumerated() {
@@ -78,6 +75,15 @@ extension Layout {
                 grid: gridColumns, width: geometry.width)
         }
         drawTimelineDetail(&buffer, layout, width: geometry.width)
+    }
+
+    /// The first of the timeline's rows on screen: the selection stays in view; otherwise the rows stay where the
+    /// tree's scroll put them.
+    func firstTimelineRow(_ rows: [VisibleRow], rowCount: Int) -> Int {
+        guard let head = rows.first else { return 0 }
+        let selected = rows.firstIndex { $0.node == model.selection } ?? 0
+        let anchor = (model.rowIndex(of: head.node)).map { model.scroll - $0 } ?? 0
+        return min(max(0, min(selected, max(anchor, selected - rowCount + 1))), max(0, rows.count - rowCount))
     }
 
     /// The axis: the zoom and the rows shown on the left, the time since the run started over the bars.
