@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes PNG screenshots of the terminal UI from real runs, into screenshots/:
-#   live-demo.png          the default `prefactor` (embedded server + demo agent) after a few seconds
+#   live-demo.png          the default `prefactor` (embedded server + demo agent) after a few seconds, with token
+#                          usage and cost (example prices for the demo's models in a config file)
+#   timeline.png           the same run as a timeline (w)
 #   failed-llm-detail.png  the detail pane of a failed llm:chat span (the UI with --demo against `prefactor serve`,
 #                          errors only (e) and filtered to llm:chat, the newest failure selected)
 #   queue-backlog.png      the queue while the API fails: every POST answers 503 (a fault injected through
@@ -156,13 +158,31 @@ api() { curl -fsS --max-time 10 -H "Authorization: Bearer $TOKEN" "$@"; }
 # ------------------------------------------------------------- live-demo ----
 # The default command: embedded server and demo agent. Wait until a fair number of spans have completed, then
 # select the first run's planning LLM call so the detail pane shows a span with its payload and result.
-start_ui live
+# Example prices for the demo's models (not real ones: none are built in), so the runs show their LLM cost.
+cat >"$WORK/config.yml" <<'YAML'
+prices:
+  gpt-4o:
+    input-per-million: 2.00
+    output-per-million: 8.00
+  claude-sonnet-4:
+    input-per-million: 3.00
+    output-per-million: 12.00
+  llama-3.1-70b:
+    input-per-million: 0.50
+    output-per-million: 0.80
+YAML
+start_ui live --config "$WORK/config.yml"
 wait_for live 'demo running' 20 || die "the demo agent is not running"
 wait_number live '✓([0-9]+)' 15 30 || die "the demo completed fewer than 15 spans in 30 s"
 keys live j j
 wait_for live '│ llm:chat' 5 || echo "screenshots: note: the third row is not an llm:chat span" >&2
 sleep 0.3  # let the selection's frame be drawn
 shoot live live-demo
+# The same run as a timeline (w): one bar per span along the run's time, token usage on the LLM calls.
+keys live w
+wait_for live 'Timeline of the selected run' 5 || die "the timeline did not open"
+sleep 0.3
+shoot live timeline
 stop_ui live
 
 # ------------------------------------------------------- a prefactor serve ----
