@@ -5,14 +5,14 @@ import Synchronization
 /// Group commit: applies queued write jobs in one SQLite transaction, each in its own savepoint.
 ///
 /// A job that throws rolls back to its savepoint and fails alone; the others commit together. Jobs run in arrival
-/// order, so two requests with the same idempotency key in one batch see each other.
+/// order, so two requests with the same idempotency key in one batch see each other. A run (the items of a bulk
+/// request) is queued as one: its jobs run back to back, and the first that fails ends it.
 final class WriteBatcher: Sendable {
-    typealias Job = @Sendable (GRDB.Database, Int64) throws -> StoredResponse
+    typealias Outcome = Result<StoredResponse, any Error>
 
     private struct Pending {
-        var job: Job
-        var isolated: Bool
-        var continuation: CheckedContinuation<StoredResponse, any Error>
+        var writes: [PreparedWrite]
+        var continuation: CheckedContinuation<[Outcome], Never>
     }
 
     private struct State {
@@ -62,12 +62,20 @@ final class WriteBatcher: Sendable {
         }
     }
 
-    /// Queues a job. `isolated: false` is for jobs that throw only before their first write, which then need no
-    /// savepoint of their own.
-    func submit(isolated: Bool = true, _ job: @escaping Job) async throws -> StoredResponse {
-        try await withCheckedThrowingContinuation { continuation in
+    /// Queues one write.
+    func submit(_ write: PreparedWrite) async -> Outcome {
+        await submit(run: [write]).first ?? .failure(CancellationError())
+    }
+
+    /// Queues a run of writes, applied in order in one transaction; the run stops at the first write that throws
+    /// (rolled back to its savepoint) or answers with a status outside 2xx.
+    ///
+    /// - Returns: The outcome of each write that ran.
+    func submit(run writes: [PreparedWrite]) async -> [Outcome] {
+        guard !writes.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
             let start = state.withLock { state -> Bool in
-                state.pending.append(Pending(job: job, isolated: isolated, continuation: continuation))
+                state.pending.append(Pending(writes: writes, continuation: continuation))
                 if state.running { return false }
                 state.running = true
                 return true
@@ -78,43 +86,58 @@ final class WriteBatcher: Sendable {
         }
     }
 
+    /// Applies a run's writes, each in its own savepoint when it needs one, up to the first that fails.
+    private static func apply(_ writes: [PreparedWrite], _ db: GRDB.Database, now: () -> Int64) throws -> [Outcome] {
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(writes.count)
+        for write in writes {
+            let outcome: Outcome
+            if write.isolated {
+                try db.execute(cached: "SAVEPOINT request")
+                do {
+                    let response = try write.job(db, now())
+                    try db.execute(cached: "RELEASE SAVEPOINT request")
+                    outcome = .success(response)
+                } catch {
+                    try db.execute(cached: "ROLLBACK TO SAVEPOINT request")
+                    try db.execute(cached: "RELEASE SAVEPOINT request")
+                    outcome = .failure(error)
+                }
+            } else {
+                do { outcome = .success(try write.job(db, now())) } catch { outcome = .failure(error) }
+            }
+            outcomes.append(outcome)
+            guard case .success(let response) = outcome, response.succeeded else { break }
+        }
+        return outcomes
+    }
+
     private func drain() async {
         while true {
             let batch = state.withLock { state -> [Pending] in
-                let batch = Array(state.pending.prefix(WriteBatcher.maximumBatch))
-                state.pending.removeFirst(batch.count)
+                var count = 0
+                var taken = 0
+                for pending in state.pending {
+                    if taken > 0 && count + pending.writes.count > WriteBatcher.maximumBatch { break }
+                    count += pending.writes.count
+                    taken += 1
+                }
+                let batch = Array(state.pending.prefix(taken))
+                state.pending.removeFirst(taken)
                 if batch.isEmpty { state.running = false }
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let jobs = batch.map { ($0.job, $0.isolated) }
+            let runs = batch.map(\.writes)
             let now = self.now
             do {
-                let results = try await writer.write { db -> [Result<StoredResponse, any Error>] in
-                    var results: [Result<StoredResponse, any Error>] = []
-                    results.reserveCapacity(jobs.count)
-                    for (job, isolated) in jobs {
-                        guard isolated else {
-                            do { results.append(.success(try job(db, now()))) } catch { results.append(.failure(error)) }
-                            continue
-                        }
-                        try db.execute(cached: "SAVEPOINT request")
-                        do {
-                            let response = try job(db, now())
-                            try db.execute(cached: "RELEASE SAVEPOINT request")
-                            results.append(.success(response))
-                        } catch {
-                            try db.execute(cached: "ROLLBACK TO SAVEPOINT request")
-                            try db.execute(cached: "RELEASE SAVEPOINT request")
-                            results.append(.failure(error))
-                        }
-                    }
-                    return results
+                let outcomes = try await writer.write { db -> [[Outcome]] in
+                    try runs.map { try WriteBatcher.apply($0, db, now: now) }
                 }
-                for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+                for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(returning: outcome) }
                 await boundWAL()
             } catch {
-                for pending in batch { pending.continuation.resume(throwing: error) }
+                for pending in batch { pending.continuation.resume(returning: [.failure(error)]) }
             }
         }
     }
