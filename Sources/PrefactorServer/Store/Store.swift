@@ -43,9 +43,9 @@ final class Store: Sendable {
     init(location: DatabaseLocation, walCheckpointBytes: Int = 32 << 20, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
-        var walPath: String?
-        if case .file(let path) = location { walPath = path + "-wal" }
-        self.batcher = WriteBatcher(writer: writer, walPath: walPath, walCheckpointBytes: walCheckpointBytes, now: now)
+        var hasLog = false
+        if case .file = location { hasLog = true }
+        self.batcher = try WriteBatcher(writer: writer, hasLog: hasLog, walCheckpointBytes: walCheckpointBytes, now: now)
         try writer.write { db in
             let time = now()
             try db.execute(

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Group commit: applies queued write jobs in one SQLite transaction, each in its own savepoint.
@@ -23,41 +24,43 @@ final class WriteBatcher: Sendable {
     private let writer: any DatabaseWriter
     private let now: @Sendable () -> Int64
     private let state = Mutex(State())
-    /// The write-ahead log of a database file, watched after each batch.
-    private let walPath: String?
-    /// The size of the write-ahead log past which the next batch is followed by a checkpoint that truncates it.
+    /// How much the write-ahead log holds, as the writer connection reports after each commit; `nil` without a log
+    /// (an in-memory database).
+    private let log: LogLength?
+    /// How much the write-ahead log may hold before the next batch is followed by a checkpoint that starts it over.
     ///
     /// Background checkpoints (``Checkpointer``) are passive: under a steady stream of writes they never catch up
     /// with the end of the log, so the log could never start over and would grow without bound. This one runs on the
-    /// writer connection, between two batches, so no write can overtake it.
+    /// writer connection, between two batches, so no write can overtake it. It is a `RESTART` checkpoint: the next
+    /// write goes back to the start of the file, which keeps its size; writing over pages the file already has is
+    /// cheaper than growing a truncated file again.
     private let walCheckpointBytes: Int
-    /// The most jobs applied in one transaction.
+    /// The most jobs applied in one transaction (a longer run goes alone).
     static let maximumBatch = 256
 
     init(
-        writer: any DatabaseWriter, walPath: String? = nil, walCheckpointBytes: Int = 32 << 20,
+        writer: any DatabaseWriter, hasLog: Bool = false, walCheckpointBytes: Int = 32 << 20,
         now: @escaping @Sendable () -> Int64
-    ) {
+    ) throws {
         self.writer = writer
-        self.walPath = walPath
+        self.log = hasLog ? try LogLength(writer) : nil
         self.walCheckpointBytes = walCheckpointBytes
         self.now = now
     }
 
-    /// Truncates the write-ahead log when it has grown past ``walCheckpointBytes``. When the checkpoint cannot
+    /// Starts the write-ahead log over when it holds more than ``walCheckpointBytes``. When the checkpoint cannot
     /// finish (the background one holds the checkpoint lock, or readers still use old pages) it is tried again after
     /// the next batch; past 7/4 of the threshold, writes wait for it (at most about a second).
     private func boundWAL() async {
-        guard let walPath else { return }
-        func size() -> Int {
-            var status = stat()
-            return stat(walPath, &status) == 0 ? Int(status.st_size) : 0
-        }
-        guard size() > walCheckpointBytes else { return }
+        guard let log, log.bytes > walCheckpointBytes else { return }
         for attempt in 0..<200 {
-            _ = try? await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-            let now = size()
-            if now <= walCheckpointBytes || now <= walCheckpointBytes / 4 * 7 { return }
+            if (try? await writer.writeWithoutTransaction({ db in try db.checkpoint(.restart) })) != nil {
+                // Every frame is in the database file and no reader needs the log: the next commit writes from its
+                // start (and reports its new length).
+                log.reset()
+                return
+            }
+            if log.bytes <= walCheckpointBytes / 4 * 7 { return }
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
@@ -141,4 +144,37 @@ final class WriteBatcher: Sendable {
             }
         }
     }
+}
+
+/// The length of a connection's write-ahead log, kept up to date by its WAL hook (`sqlite3_wal_hook`), which SQLite
+/// calls after each commit with the number of frames in the log: no file system call on the write path, and unlike
+/// the file's size it drops when the log starts over.
+final class LogLength: Sendable {
+    private let frames = Atomic<Int>(0)
+    private let frameBytes: Int
+
+    /// Installs the hook on the writer connection (which then no longer checkpoints on its own: the server's
+    /// checkpoints are explicit).
+    init(_ writer: any DatabaseWriter) throws {
+        frameBytes = (try writer.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096) + 24
+        // The hook's context lives as long as the connection, which may outlive this object: it is retained once and
+        // never released (a few bytes per store).
+        let context = Unmanaged.passRetained(self).toOpaque()
+        writer.writeWithoutTransaction { db in
+            _ = sqlite3_wal_hook(
+                db.sqliteConnection,
+                { context, _, _, frames in
+                    guard let context else { return SQLITE_OK }
+                    Unmanaged<LogLength>.fromOpaque(context).takeUnretainedValue().frames.store(
+                        Int(frames), ordering: .relaxed)
+                    return SQLITE_OK
+                }, context)
+        }
+    }
+
+    /// The bytes of the frames in the log.
+    var bytes: Int { frames.load(ordering: .relaxed) * frameBytes }
+
+    /// Records that the log starts over with the next commit.
+    func reset() { frames.store(0, ordering: .relaxed) }
 }
