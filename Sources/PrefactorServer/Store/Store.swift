@@ -43,9 +43,9 @@ final class Store: Sendable {
     init(location: DatabaseLocation, walCheckpointBytes: Int = 32 << 20, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
-        var hasLog = false
-        if case .file = location { hasLog = true }
-        self.batcher = try WriteBatcher(writer: writer, hasLog: hasLog, walCheckpointBytes: walCheckpointBytes, now: now)
+        var path: String?
+        if case .file(let file) = location { path = file }
+        self.batcher = try WriteBatcher(writer: writer, path: path, walCheckpointBytes: walCheckpointBytes, now: now)
         try writer.write { db in
             let time = now()
             try db.execute(

@@ -38,12 +38,24 @@ final class WriteBatcher: Sendable {
     /// The most jobs applied in one transaction (a longer run goes alone).
     static let maximumBatch = 256
 
+    /// A connection of its own for the passive checkpoints started while the log fills (see ``boundWAL()``).
+    private let eagerCheckpoints: DatabaseQueue?
+    private let eagerCheckpointRunning = Atomic<Bool>(false)
+
+    /// - Parameter path: The database file, for a database with a write-ahead log; `nil` for one in memory.
     init(
-        writer: any DatabaseWriter, hasLog: Bool = false, walCheckpointBytes: Int = 32 << 20,
+        writer: any DatabaseWriter, path: String? = nil, walCheckpointBytes: Int = 32 << 20,
         now: @escaping @Sendable () -> Int64
     ) throws {
         self.writer = writer
-        self.log = hasLog ? try LogLength(writer) : nil
+        self.log = path == nil ? nil : try LogLength(writer)
+        if let path {
+            var configuration = Configuration()
+            configuration.label = "prefactor.checkpoint.eager"
+            self.eagerCheckpoints = try DatabaseQueue(path: path, configuration: configuration)
+        } else {
+            self.eagerCheckpoints = nil
+        }
         self.walCheckpointBytes = walCheckpointBytes
         self.now = now
     }
@@ -51,8 +63,22 @@ final class WriteBatcher: Sendable {
     /// Starts the write-ahead log over when it holds more than ``walCheckpointBytes``. When the checkpoint cannot
     /// finish (the background one holds the checkpoint lock, or readers still use old pages) it is tried again after
     /// the next batch; past 7/4 of the threshold, writes wait for it (at most about a second).
+    ///
+    /// Once the log is half full, passive checkpoints run one after another on a connection of their own, beside the
+    /// writes, so that the checkpoint on the write path has only the last frames to copy and writes pause briefly.
     private func boundWAL() async {
-        guard let log, log.bytes > walCheckpointBytes else { return }
+        guard let log else { return }
+        let bytes = log.bytes
+        if bytes > walCheckpointBytes / 2, bytes <= walCheckpointBytes, let eagerCheckpoints,
+            eagerCheckpointRunning.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        {
+            let running = self
+            Task.detached {
+                _ = try? await eagerCheckpoints.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                running.eagerCheckpointRunning.store(false, ordering: .releasing)
+            }
+        }
+        guard bytes > walCheckpointBytes else { return }
         for attempt in 0..<200 {
             if (try? await writer.writeWithoutTransaction({ db in try db.checkpoint(.restart) })) != nil {
                 // Every frame is in the database file and no reader needs the log: the next commit writes from its
