@@ -8,7 +8,8 @@
 # Usage: Benchmarks/compare-drain.sh [INSTANCES] [SPANS] [ROUNDS]
 #   environment: WORKERS (both sides, default 3, the Python SDK's default); LATENCY (milliseconds the server adds to
 #   every request, as an API across the internet would; default 0: loopback); BULK (PrefactorCore's bulkMaxItems,
-#   default its own default)
+#   default its own default); BIN (the folder of the release binaries, default this package's release build: set it to
+#   compare copies of two builds)
 # Example: WORKERS=3 LATENCY=50 Benchmarks/compare-drain.sh 10 200 3
 # Needs release builds: swift build -c release --product prefactor && swift build -c release --product prefactor-core-benchmark
 set -euo pipefail
@@ -23,7 +24,7 @@ BULK_OPTION=()
 SERVE_OPTIONS=()
 # The server's fault injection adds the latency (docs/faults.md); it is on only when a --fault is given.
 [[ "$LATENCY" != 0 ]] && SERVE_OPTIONS=(--enable-fault-injection --fault "*:latency=$LATENCY")
-BIN="$(swift build -c release --show-bin-path)"
+BIN="${BIN:-$(swift build -c release --show-bin-path)}"
 for tool in prefactor prefactor-core-benchmark; do
     [[ -x "$BIN/$tool" ]] || { echo "missing $BIN/$tool: swift build -c release --product $tool" >&2; exit 1; }
 done

@@ -51,9 +51,17 @@ struct ServerBenchmark: AsyncParsableCommand {
     @Option(help: "Event loop threads of the nio load generator.")
     var clientThreads = 1
 
+    @Option(
+        name: .customLong("wal-checkpoint-mib"),
+        help:
+            "How much the in-process server's write-ahead log may hold before it starts over (0: no bound, to measure what the bound costs)."
+    )
+    var walCheckpointMiB = ServerConfiguration.defaultWALCheckpointBytes >> 20
+
     func validate() throws {
         guard pairs > 0, concurrency > 0 else { throw ValidationError("--pairs and --concurrency must be positive") }
         guard clientThreads > 0 else { throw ValidationError("--client-threads must be positive") }
+        guard walCheckpointMiB >= 0 else { throw ValidationError("--wal-checkpoint-mib must not be negative") }
         if apiURL != nil && token == nil { throw ValidationError("--api-url needs --token") }
     }
 
@@ -67,7 +75,9 @@ struct ServerBenchmark: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("bench.sqlite").path
         let location: DatabaseLocation = inMemory ? .inMemory : .file(path)
-        try await withTestServer(token: "bench", database: location) { server in
+        var server = ServerConfiguration(host: "127.0.0.1", port: 0, database: location, token: "bench")
+        server.walCheckpointBytes = walCheckpointMiB == 0 ? Int.max : walCheckpointMiB << 20
+        try await withTestServer(PrefactorAPIServer(configuration: server)) { server in
             // The write-ahead log's size, sampled every 10 ms while the load runs.
             let wal = path + "-wal"
             let sampler = Task.detached { () -> Int in

@@ -25,9 +25,12 @@ public struct ServerConfiguration: Sendable {
     public var faultInjection: Bool
     /// Timeouts and the connection limit.
     public var limits: ConnectionLimits
-    /// For a database file: the size of its write-ahead log past which writes pause for a checkpoint that empties
-    /// it, so that the log stays small under any sustained load (32 MiB by default; writes wait for it past 56 MiB).
-    public var walCheckpointBytes: Int = 32 << 20
+    /// For a database file: how much its write-ahead log may hold before a checkpoint between two write batches
+    /// starts it over, so that the log stays small under any sustained load (32 MiB by default; writes wait for it
+    /// past 56 MiB).
+    public var walCheckpointBytes: Int = ServerConfiguration.defaultWALCheckpointBytes
+    /// The default of ``walCheckpointBytes``: 32 MiB.
+    public static let defaultWALCheckpointBytes = 32 << 20
     /// Where the server logs.
     public var logger: Logger
 

@@ -248,6 +248,152 @@ struct BulkTests {
         }
     }
 
+    // MARK: Runs of writes
+
+    /// Span creates with these keys under `instance`; `parents` gives some of them a `parent_span_id`.
+    static func creates(_ keys: [String], instance: String, parents: [String: String] = [:]) -> [JSONValue] {
+        keys.map { key in
+            var item: [String: JSONValue] = [
+                "_type": "agent_spans/create", "idempotency_key": .string(key), "agent_instance_id": .string(instance),
+                "schema_name": "agent:llm", "status": "complete",
+            ]
+            if let parent = parents[key] { item["parent_span_id"] = .string(parent) }
+            return .object(item)
+        }
+    }
+
+    @Test func aFailingCreateInARunFailsAloneAfterTheOnesBeforeItCommitted() async throws {
+        try await withAPI { api in
+            let instance = try await api.registerID()
+            let keys = (1...5).map { "run-create-\($0)" }
+            // The third fails only once it runs: its parent does not exist.
+            let items = Self.creates(keys, instance: instance, parents: [keys[2]: "sp_missing"])
+            let first = try await api.bulk(items)
+            let outputs = try first.outputs()
+            #expect(Set(outputs.keys) == Set(keys.prefix(3)))
+            #expect(outputs[keys[0]]?["status"] == "success")
+            #expect(outputs[keys[1]]?["status"] == "success")
+            let failure = try itemError(outputs[keys[2]], "validation_error")
+            #expect(failure["errors"]?.objectValue?.keys.contains("parent_span_id") == true, "\(failure)")
+            let created = [outputs[keys[0]]?["details"]?["id"], outputs[keys[1]]?["details"]?["id"]]
+            #expect(Set(try await api.spans(of: instance).map { $0["id"] }) == Set(created))
+            #expect(try await api.spanCounts(instance)["complete"] == 2)
+
+            // Sent again: the two that succeeded replay byte for byte, the failed one was not remembered and fails
+            // again, and nothing after it runs.
+            let replay = try await api.bulk(items)
+            let replayed = try replay.outputs()
+            #expect(Set(replayed.keys) == Set(keys.prefix(3)))
+            #expect(replayed[keys[0]] == outputs[keys[0]])
+            #expect(replayed[keys[1]] == outputs[keys[1]])
+            _ = try itemError(replayed[keys[2]], "validation_error")
+            #expect(try await api.spanCounts(instance)["complete"] == 2)
+
+            // With the parent fixed, the rest runs; the first two still replay.
+            let parent = try #require(created[0]?.stringValue)
+            let fixed = try await api.bulk(Self.creates(keys, instance: instance, parents: [keys[2]: parent]))
+            let done = try fixed.outputs()
+            #expect(done.count == 5)
+            #expect(done[keys[0]] == outputs[keys[0]])
+            #expect(done[keys[2]]?["details"]?["parent_span_id"] == .string(parent))
+            #expect(try await api.spans(of: instance).count == 5)
+            #expect(try await api.spanCounts(instance)["complete"] == 5)
+        }
+    }
+
+    /// A write that fails after writing (a register whose instance id is taken, after its new schema version was
+    /// stored) rolls back alone: its writes are undone, the items before it stay.
+    @Test func aWriteThatFailsAfterWritingIsUndoneAloneInItsRun() async throws {
+        try await withAPI { api in
+            var doomedSchema = try #require(standardSchema.objectValue)
+            doomedSchema["external_identifier"] = "schema-rolled-back"
+            let reply = try await api.bulk([
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-first",
+                    "id": "ai_first",
+                ],
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-taken",
+                    "id": "ai_first", "agent_schema_version": .object(doomedSchema),
+                ],
+                [
+                    "_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "register-after",
+                    "id": "ai_after",
+                ],
+            ])
+            let outputs = try reply.outputs()
+            #expect(Set(outputs.keys) == ["register-first", "register-taken"])
+            _ = try itemError(outputs["register-taken"], "conflict")
+            try await api.getInstance("ai_first").expectSuccess()
+            try await api.getInstance("ai_after").expectError(404, "not_found")
+
+            // Had the failed item's schema version stayed, this register would reuse it (same external identifier)
+            // and the span below would get its title instead of this schema's.
+            var schema = doomedSchema
+            schema["span_type_schemas"] = [["name": "agent:llm", "params_schema": ["type": "object"], "title": "Kept"]]
+            let instance = try await api.registerID(["id": "ai_second", "agent_schema_version": .object(schema)])
+            let span = try await api.createSpan(instance: instance).details()
+            #expect(span["schema_title"] == "Kept")
+        }
+    }
+
+    @Test func aSpanCreateKeySharesItsScopeBetweenBulkAndSingleRequests() async throws {
+        try await withAPI { api in
+            let instance = try await api.registerID()
+            let single = try await api.post(
+                "/api/v1/agent_spans",
+                [
+                    "details": ["agent_instance_id": .string(instance), "schema_name": "agent:llm", "status": "active"],
+                    "idempotency_key": "span-shared-1",
+                ])
+            single.expectSuccess()
+            let reply = try await api.bulk(
+                Self.creates(["span-before-1", "span-shared-1", "span-shared-2", "span-after-1"], instance: instance))
+            let outputs = try reply.outputs()
+            #expect(outputs.count == 4)
+            #expect(outputs["span-shared-1"] == single.json, "the bulk item replays the single request")
+            #expect(outputs["span-shared-1"]?["details"]?["status"] == "active")
+
+            // And the other way round.
+            let again = try await api.post(
+                "/api/v1/agent_spans",
+                [
+                    "details": ["agent_instance_id": .string(instance), "schema_name": "agent:tool", "status": "active"],
+                    "idempotency_key": "span-shared-2",
+                ])
+            #expect(again.json == outputs["span-shared-2"])
+            #expect(try await api.spans(of: instance).count == 4)
+        }
+    }
+
+    /// A status fault fails the item it matches when that item runs, in a run of writes as anywhere: the items before
+    /// it commit, and the rule's count is used up by the items that ran only.
+    @Test func aStatusFaultFailsTheItemItMatchesInARun() async throws {
+        try await withAPI(allowServerErrors: true) { api in
+            let instance = try await api.registerID()
+            let keys = (1...4).map { "fault-run-\($0)" }
+            var items: [JSONValue] = [
+                ["_type": "agent_instances/register", "agent_version": [:], "idempotency_key": "fault-register", "id": "ai_run"]
+            ]
+            items += Self.creates(keys, instance: instance)
+            api.server.faults.add(FaultRule(method: "POST", path: "/api/v1/agent_spans", status: 503, count: 2))
+            let first = try await api.bulk(items)
+            let outputs = try first.outputs()
+            #expect(Set(outputs.keys) == ["fault-register", keys[0]])
+            _ = try itemError(outputs[keys[0]], "service_unavailable")
+            try await api.getInstance("ai_run").expectSuccess()
+            #expect(try await api.spans(of: instance).isEmpty)
+            #expect(api.server.faults.current.first?.count == 1, "one count used: the items after the failed one never ran")
+
+            let second = try await api.bulk(items)
+            #expect(Set(try second.outputs().keys) == ["fault-register", keys[0]])
+            #expect(api.server.faults.current.isEmpty)
+            let third = try await api.bulk(items)
+            #expect(try third.outputs().count == 5)
+            #expect(try await api.spans(of: instance).count == 4)
+        }
+    }
+
     // MARK: Request validation
 
     @Test(arguments: BadBulkRequest.all)

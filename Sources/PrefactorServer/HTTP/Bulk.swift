@@ -3,8 +3,9 @@ import HTTPTypes
 import Logging
 import PrefactorWire
 
-/// `POST /api/v1/bulk` (spec §3.9): many API calls in one request, run in order, each in its own transaction,
-/// stopping at the first that fails (which is reported; the ones after it are not run).
+/// `POST /api/v1/bulk` (spec §3.9): many API calls in one request, run in order, each as if in its own transaction,
+/// stopping at the first that fails (which is reported; the ones after it are not run). Consecutive writes share one
+/// transaction, each in its own savepoint, so that a backlog of span creates costs one commit, not one per item.
 ///
 /// Two dialects, told apart by the first item:
 /// - the Python SDK's: items `{"_type": "agent_spans/create", "idempotency_key": "...", ...parameters}`, answered
@@ -80,27 +81,66 @@ struct Bulk {
         switch try Self.parse(body) {
         case .typed(let items):
             var outputs = JSONObjectText()
-            for item in items {
-                let response = await respond { try await self.call(item) }
-                outputs.raw(item.key, response.body)
-                if !response.succeeded { break }
-            }
+            await run(items, step: step) { item, response in outputs.raw(item.key, response.body) }
             envelope.raw("outputs", outputs.result)
         case .http(let items):
             var results: [String] = []
-            for item in items {
-                let response = await respond { try await self.call(item) }
+            await run(items, step: step) { _, response in
                 var result = JSONObjectText()
                 result.int("status", response.status)
                 result.raw("body", response.body)
                 results.append(result.result)
-                if !response.succeeded { break }
             }
             var details = JSONObjectText()
             details.raw("items", "[" + results.joined(separator: ",") + "]")
             envelope.raw("details", details.result)
         }
         return .success(envelope.result)
+    }
+
+    /// What running an item takes: a write, which can share a transaction with the writes next to it, or anything
+    /// else (a read, or an item that fails before it could write), run on its own.
+    enum Step {
+        case write(PreparedWrite)
+        case call(() async throws -> StoredResponse)
+    }
+
+    /// Runs the items in order and hands each one's response to `output`, up to and including the first that fails.
+    ///
+    /// Consecutive writes run in one transaction (``Store/perform(run:)``), each in its own savepoint: the first that
+    /// fails is rolled back alone and ends the request, so the outcome is the one of running each item as a request
+    /// of its own, with one commit instead of one per item. Validating an item ahead of the ones before it is safe:
+    /// it reads nothing and changes nothing; anything that could (a scripted fault) happens when the item runs.
+    func run<Item>(
+        _ items: [Item], step: (Item) -> Step, output: (Item, StoredResponse) -> Void
+    ) async {
+        var index = 0
+        while index < items.count {
+            var writes: [PreparedWrite] = []
+            var other: (() async throws -> StoredResponse)?
+            while index + writes.count < items.count, other == nil {
+                switch step(items[index + writes.count]) {
+                case .write(let write): writes.append(write)
+                case .call(let call): other = call
+                }
+            }
+            if !writes.isEmpty {
+                let outcomes = await store.perform(run: writes)
+                for (offset, outcome) in outcomes.enumerated() {
+                    let response = respond(outcome)
+                    output(items[index + offset], response)
+                    if !response.succeeded { return }
+                }
+                guard outcomes.count == writes.count else { return }
+                index += writes.count
+            }
+            if let other {
+                let response = await respond(other)
+                output(items[index], response)
+                if !response.succeeded { return }
+                index += 1
+            }
+        }
     }
 
     // MARK: Validation
@@ -164,63 +204,108 @@ struct Bulk {
 
     // MARK: Items
 
-    func call(_ item: TypedItem) async throws -> StoredResponse {
+    func step(_ item: TypedItem) -> Step {
         guard let action = Self.actions[item.type] else {
-            throw APIError.invalidField(
-                "_type",
-                "must be one of \(Self.actions.keys.sorted().joined(separator: ", ")), got \(JSONText.quoted(String(item.type.prefix(40))))"
-            )
+            return .call {
+                throw APIError.invalidField(
+                    "_type",
+                    "must be one of \(Self.actions.keys.sorted().joined(separator: ", ")), got \(JSONText.quoted(String(item.type.prefix(40))))"
+                )
+            }
         }
-        if let faults, faults.isActive,
-            let status = faults.itemStatus(method: action.endpoint.method.rawValue, path: "/api/v1/\(action.endpoint.path)")
-        {
-            throw APIError.injected(status: status)
+        let endpoint = action.endpoint
+        // A scripted fault fails the item when it runs, ahead of anything else the item does.
+        let faults = self.faults
+        let checkFaults: @Sendable () throws -> Void = {
+            if let faults, faults.isActive,
+                let status = faults.itemStatus(method: endpoint.method.rawValue, path: "/api/v1/\(endpoint.path)")
+            {
+                throw APIError.injected(status: status)
+            }
         }
         var parameters = item.parameters
-        let call: EndpointCall
-        if action.endpoint.readsBody {
-            if action.wrapsDetails, parameters["details"] == nil {
-                parameters["idempotency_key"] = nil
-                parameters = ["details": .object(parameters), "idempotency_key": .string(item.key)]
-            }
-            call = EndpointCall(id: nil, body: parameters, query: QueryParameters(query: nil), scope: action.scope)
-        } else {
+        guard endpoint.readsBody else {
             parameters["idempotency_key"] = nil
-            call = EndpointCall(id: nil, body: [:], query: try QueryParameters(fields: parameters), scope: action.scope)
+            return .call { [store] in
+                try checkFaults()
+                let call = EndpointCall(
+                    id: nil, body: [:], query: try QueryParameters(fields: parameters), scope: action.scope)
+                return try await endpoint.handle(store, call)
+            }
         }
-        return try await action.endpoint.handle(store, call)
+        if action.wrapsDetails, parameters["details"] == nil {
+            parameters["idempotency_key"] = nil
+            parameters = ["details": .object(parameters), "idempotency_key": .string(item.key)]
+        }
+        let call = EndpointCall(id: nil, body: parameters, query: QueryParameters(query: nil), scope: action.scope)
+        return Self.step(endpoint, call, store: store, before: checkFaults)
     }
 
-    func call(_ item: HTTPItem) async throws -> StoredResponse {
+    func step(_ item: HTTPItem) -> Step {
         let parts = item.path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         var path = parts[0]
         if path.hasPrefix("/api/v1/") { path = path.dropFirst("/api/v1".count) }
         if path.hasPrefix("/") { path = path.dropFirst() }
         let method = item.method.rawValue
         guard let (endpoint, id) = Endpoint.route(method: item.method, path: path) else {
-            throw APIError.noRoute(method: method, path: "/api/v1/\(path)")
+            return .call { [path] in throw APIError.noRoute(method: method, path: "/api/v1/\(path)") }
         }
-        guard endpoint.method == item.method else { throw APIError.methodNotAllowed(method: method, path: "/api/v1/\(path)") }
+        guard endpoint.method == item.method else {
+            return .call { [path] in throw APIError.methodNotAllowed(method: method, path: "/api/v1/\(path)") }
+        }
         let call = EndpointCall(
             id: id.map { $0.removingPercentEncoding ?? String($0) }, body: endpoint.readsBody ? item.body : [:],
             query: QueryParameters(query: parts.count > 1 ? String(parts[1]) : nil), scope: "\(method) /api/v1/\(path)")
-        return try await endpoint.handle(store, call)
+        return Self.step(endpoint, call, store: store)
+    }
+
+    /// The step of a call of an endpoint; `before` runs first when the item runs, and may fail it.
+    static func step(
+        _ endpoint: Endpoint, _ call: EndpointCall, store: Store, before: @escaping @Sendable () throws -> Void = {}
+    ) -> Step {
+        switch endpoint.handler {
+        case .read(let read):
+            return .call {
+                try before()
+                return try await read(store, call)
+            }
+        case .write(let prepare):
+            let write: PreparedWrite
+            do {
+                write = try prepare(store, call)
+            } catch {
+                return .call {
+                    try before()
+                    throw error
+                }
+            }
+            return .write(
+                PreparedWrite(isolated: write.isolated) { db, time in
+                    try before()
+                    return try write.job(db, time)
+                })
+        }
     }
 
     /// The response of one item: its own, or its error envelope.
     func respond(_ operation: () async throws -> StoredResponse) async -> StoredResponse {
         do {
             return try await operation()
-        } catch let error as APIError {
-            return StoredResponse(status: error.status, body: error.body)
         } catch {
+            return respond(.failure(error))
+        }
+    }
+
+    /// The response of one item: its own, or its error envelope.
+    func respond(_ outcome: Result<StoredResponse, any Error>) -> StoredResponse {
+        switch outcome {
+        case .success(let response):
+            return response
+        case .failure(let error as APIError):
+            return StoredResponse(status: error.status, body: error.body)
+        case .failure(let error):
             logger.error("Unhandled error in a bulk item", metadata: ["error": "\(error)"])
             return StoredResponse(status: APIError.internalError.status, body: APIError.internalError.body)
         }
     }
-}
-
-extension StoredResponse {
-    /// Whether the status is 2xx.
-    var succeeded: Bool { (200..<300).contains(status) }
 }

@@ -31,8 +31,16 @@ struct Endpoint: Sendable {
     var method: HTTPRequest.Method
     /// The path under `/api/v1`, with `:id` for the path parameter.
     var path: String
-    /// Serves one call.
-    var handle: @Sendable (Store, EndpointCall) async throws -> StoredResponse
+    /// How the endpoint serves a call.
+    var handler: Handler
+
+    enum Handler: Sendable {
+        /// Serves a call that writes nothing.
+        case read(@Sendable (Store, EndpointCall) async throws -> StoredResponse)
+        /// Validates a call that writes and returns its write, to run alone (a request of its own) or in a run with
+        /// the writes next to it (the items of a bulk request).
+        case write(@Sendable (Store, EndpointCall) throws -> PreparedWrite)
+    }
 
     init(
         _ method: HTTPRequest.Method, _ path: String,
@@ -40,7 +48,24 @@ struct Endpoint: Sendable {
     ) {
         self.method = method
         self.path = path
-        self.handle = handle
+        self.handler = .read(handle)
+    }
+
+    init(
+        _ method: HTTPRequest.Method, _ path: String,
+        writes prepare: @escaping @Sendable (Store, EndpointCall) throws -> PreparedWrite
+    ) {
+        self.method = method
+        self.path = path
+        self.handler = .write(prepare)
+    }
+
+    /// Serves one call.
+    func handle(_ store: Store, _ call: EndpointCall) async throws -> StoredResponse {
+        switch handler {
+        case .read(let read): try await read(store, call)
+        case .write(let prepare): try await store.perform(prepare(store, call))
+        }
     }
 
     /// Whether the route reads a JSON body (every method but `GET`).
@@ -56,47 +81,65 @@ struct Endpoint: Sendable {
         },
 
         // Agent instances
-        Endpoint(.post, "agent_instance/register") { store, call in try await store.register(call.body, scope: call.scope) },
+        Endpoint(.post, "agent_instance/register", writes: { store, call in try store.register(call.body, scope: call.scope) }),
         Endpoint(.get, "agent_instance") { store, call in try await store.listInstances(call.query) },
         Endpoint(.get, "agent_instance/:id") { store, call in try await store.instance(id: call.requireID()) },
         Endpoint(.get, "agent_instance/:id/agent_context") { store, call in try await store.agentContext(id: call.requireID()) },
-        Endpoint(.post, "agent_instance/:id/start") { store, call in
-            try await store.startInstance(id: call.requireID(), body: call.body, scope: call.scope)
-        },
-        Endpoint(.post, "agent_instance/:id/finish") { store, call in
-            try await store.finishInstance(id: call.requireID(), body: call.body, scope: call.scope)
-        },
-        Endpoint(.post, "agent_instance/:id/terminate") { store, call in
-            try await store.terminateInstance(id: call.requireID(), body: call.body, scope: call.scope)
-        },
-        Endpoint(.post, "agent_instance/:id/record_quality") { store, call in
-            try await store.recordQuality(id: call.requireID(), body: call.body, scope: call.scope)
-        },
+        Endpoint(
+            .post, "agent_instance/:id/start",
+            writes: { store, call in
+                try store.startInstance(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .post, "agent_instance/:id/finish",
+            writes: { store, call in
+                try store.finishInstance(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .post, "agent_instance/:id/terminate",
+            writes: { store, call in
+                try store.terminateInstance(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .post, "agent_instance/:id/record_quality",
+            writes: { store, call in
+                try store.recordQuality(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
 
         // Spans
-        Endpoint(.post, "agent_spans") { store, call in try await store.createSpan(call.body, scope: call.scope) },
+        Endpoint(.post, "agent_spans", writes: { store, call in try store.createSpan(call.body, scope: call.scope) }),
         Endpoint(.get, "agent_spans") { store, call in try await store.listSpans(call.query) },
-        Endpoint(.post, "agent_spans/:id/finish") { store, call in
-            try await store.finishSpan(id: call.requireID(), body: call.body, scope: call.scope)
-        },
+        Endpoint(
+            .post, "agent_spans/:id/finish",
+            writes: { store, call in
+                try store.finishSpan(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
 
         // Agents
-        Endpoint(.post, "agent") { store, call in try await store.createAgent(call.body, scope: call.scope) },
+        Endpoint(.post, "agent", writes: { store, call in try store.createAgent(call.body, scope: call.scope) }),
         Endpoint(.get, "agent") { store, call in try await store.listAgents(call.query) },
         Endpoint(.get, "agent/show") { store, call in try await store.showAgent(call.query) },
         Endpoint(.get, "agent/:id") { store, call in try await store.agent(id: call.requireID()) },
-        Endpoint(.put, "agent/:id") { store, call in
-            try await store.updateAgent(id: call.requireID(), body: call.body, scope: call.scope)
-        },
-        Endpoint(.delete, "agent/:id") { store, call in
-            try await store.transitionAgent(id: call.requireID(), action: "delete", body: call.body, scope: call.scope)
-        },
-        Endpoint(.post, "agent/:id/retire") { store, call in
-            try await store.transitionAgent(id: call.requireID(), action: "retire", body: call.body, scope: call.scope)
-        },
-        Endpoint(.post, "agent/:id/reinstate") { store, call in
-            try await store.transitionAgent(id: call.requireID(), action: "reinstate", body: call.body, scope: call.scope)
-        },
+        Endpoint(
+            .put, "agent/:id",
+            writes: { store, call in
+                try store.updateAgent(id: call.requireID(), body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .delete, "agent/:id",
+            writes: { store, call in
+                try store.transitionAgent(id: call.requireID(), action: "delete", body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .post, "agent/:id/retire",
+            writes: { store, call in
+                try store.transitionAgent(id: call.requireID(), action: "retire", body: call.body, scope: call.scope)
+            }),
+        Endpoint(
+            .post, "agent/:id/reinstate",
+            writes: { store, call in
+                try store.transitionAgent(id: call.requireID(), action: "reinstate", body: call.body, scope: call.scope)
+            }),
     ]
 
     /// The endpoint a method and a path under `/api/v1` (e.g. `agent/ag_1/retire`) lead to, with the `:id` segment.

@@ -67,7 +67,7 @@ extension Store {
         try await read { db in try self.agentResponse(db, id: id) }
     }
 
-    func createAgent(_ body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func createAgent(_ body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var outer = FieldReader(body)
         let key = outer.idempotencyKey()
         guard let details = outer.optionalObject("details") else {
@@ -87,7 +87,7 @@ extension Store {
         fields.absorb(outer)
         try fields.check()
         guard let name else { throw APIError.invalidField("name", "is required") }
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let id = requestedID ?? Store.newID("agent")
             if try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM agents WHERE id = ?", arguments: [id]) != nil {
                 throw APIError.conflict("Agent \(id) already exists")
@@ -109,7 +109,7 @@ extension Store {
         }
     }
 
-    func updateAgent(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func updateAgent(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var outer = FieldReader(body)
         let key = outer.idempotencyKey()
         guard let details = outer.optionalObject("details") else {
@@ -125,7 +125,7 @@ extension Store {
         fields.absorb(outer)
         try fields.check()
         let changes = assignments
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireAgent(db, id: id)
             if (row["status"] as String) == "retired" {
                 throw APIError.invalidAction("Agent \(id) is retired; reinstate it before updating")
@@ -138,11 +138,11 @@ extension Store {
         }
     }
 
-    func transitionAgent(id: String, action: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func transitionAgent(id: String, action: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireAgent(db, id: id)
             let status: String = row["status"]
             switch action {

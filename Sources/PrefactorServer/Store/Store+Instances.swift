@@ -73,7 +73,7 @@ extension Store {
 
     // MARK: Register
 
-    func register(_ body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func register(_ body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         // The official SDKs always send agent_version (`{}` at least); agent_schema_version may be left out.
         if body["agent_version"] == nil || body["agent_version"] == .null {
@@ -108,7 +108,7 @@ extension Store {
         }
         try fields.check()
 
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             guard
                 let agentStatus = try String.fetchOne(
                     cached: db, sql: "SELECT status FROM agents WHERE id = ?", arguments: [agentID])
@@ -194,12 +194,12 @@ extension Store {
 
     // MARK: Transitions
 
-    func startInstance(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func startInstance(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let timestamp = fields.optionalTimestamp("timestamp")
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireInstance(db, id: id)
             let status: String = row["status"]
             guard status == AgentStatus.pending.rawValue else {
@@ -212,13 +212,13 @@ extension Store {
         }
     }
 
-    func finishInstance(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func finishInstance(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let status = fields.optionalEnum("status", FinishStatus.self) ?? .complete
         let timestamp = fields.optionalTimestamp("timestamp")
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireInstance(db, id: id)
             let current: String = row["status"]
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
@@ -231,12 +231,12 @@ extension Store {
         }
     }
 
-    func terminateInstance(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func terminateInstance(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let reason = fields.optionalString("reason")
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireInstance(db, id: id)
             let current: String = row["status"]
             guard current == AgentStatus.pending.rawValue || current == AgentStatus.active.rawValue else {
@@ -252,7 +252,7 @@ extension Store {
         }
     }
 
-    func recordQuality(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func recordQuality(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let name = fields.requiredString("name")
         if body["payload"] == nil {
@@ -262,7 +262,7 @@ extension Store {
         let key = fields.idempotencyKey()
         try fields.check()
         guard let name else { throw APIError.invalidField("name", "is required") }
-        return try await write(scope: scope, key: key) { db, time in
+        return write(scope: scope, key: key) { db, time in
             let row = try self.requireInstance(db, id: id)
             let info = try self.schemaInfo(db, id: row["schema_version_id"])
             guard info.qualityNames.contains(name) else {

@@ -95,7 +95,7 @@ extension Store {
 
     // MARK: Create
 
-    func createSpan(_ body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func createSpan(_ body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var outer = FieldReader(body)
         let topKey = outer.idempotencyKey()
         guard let details = outer.optionalObject("details") else {
@@ -123,7 +123,7 @@ extension Store {
         guard let instanceID, let schemaName else { throw APIError.invalidField("details", "is incomplete") }
         let key = topKey ?? innerKey
 
-        return try await write(scope: scope, key: key, writesLast: true) { db, time in
+        return write(scope: scope, key: key, writesLast: true) { db, time in
             guard
                 let instance = try db.fetchFirst(
                     cached:
@@ -183,14 +183,14 @@ extension Store {
 
     // MARK: Finish
 
-    func finishSpan(id: String, body: [String: JSONValue], scope: String) async throws -> StoredResponse {
+    func finishSpan(id: String, body: [String: JSONValue], scope: String) throws -> PreparedWrite {
         var fields = FieldReader(body)
         let status = fields.optionalEnum("status", FinishStatus.self) ?? .complete
         let resultPayload = fields.optionalObject("result_payload")
         let timestamp = fields.optionalTimestamp("timestamp")
         let key = fields.idempotencyKey()
         try fields.check()
-        return try await write(scope: scope, key: key, writesLast: true) { db, time in
+        return write(scope: scope, key: key, writesLast: true) { db, time in
             guard
                 let (found, instanceStatus, terminationReason) = try db.fetchFirst(
                     cached: """

@@ -9,6 +9,22 @@ struct StoredResponse: Sendable {
     var body: String
 
     static func success(_ body: String) -> StoredResponse { StoredResponse(status: 200, body: body) }
+
+    /// Whether the status is 2xx.
+    var succeeded: Bool { (200..<300).contains(status) }
+}
+
+/// A write request, validated and ready to run in a write transaction (``Store/perform(_:)``).
+struct PreparedWrite: Sendable {
+    /// Whether the job needs a savepoint of its own: `false` for jobs that throw only before their first write.
+    var isolated: Bool
+    /// The job: it gets the write transaction's connection and the time of the request.
+    var job: @Sendable (GRDB.Database, Int64) throws -> StoredResponse
+
+    init(isolated: Bool = true, _ job: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse) {
+        self.isolated = isolated
+        self.job = job
+    }
 }
 
 /// The emulator's data and the rules applied to it: the state machines of spec §4, idempotency, counts.
@@ -27,9 +43,9 @@ final class Store: Sendable {
     init(location: DatabaseLocation, walCheckpointBytes: Int = 32 << 20, now: @escaping @Sendable () -> Int64) throws {
         self.writer = try Database.open(location)
         self.now = now
-        var walPath: String?
-        if case .file(let path) = location { walPath = path + "-wal" }
-        self.batcher = WriteBatcher(writer: writer, walPath: walPath, walCheckpointBytes: walCheckpointBytes, now: now)
+        var path: String?
+        if case .file(let file) = location { path = file }
+        self.batcher = try WriteBatcher(writer: writer, path: path, walCheckpointBytes: walCheckpointBytes, now: now)
         try writer.write { db in
             let time = now()
             try db.execute(
@@ -69,16 +85,16 @@ final class Store: Sendable {
         }
     }
 
-    /// Runs `perform` in a write transaction, replaying the stored response when `key` was seen on `scope`.
+    /// A write request, validated and ready to run: `perform` wrapped in the idempotency rules of its scope.
     ///
-    /// Writes are group-committed: requests that arrive while a transaction runs are applied together in the next
-    /// one, each inside its own savepoint, so a rejected request rolls back alone and one commit serves many.
+    /// `write(scope:key:writesLast:_:)` makes one from the request; ``perform(_:)`` runs it alone and
+    /// ``perform(run:)`` runs several in one transaction (the items of a bulk request).
     func write(
         scope: String, key: String?, writesLast: Bool = false,
         _ perform: @escaping @Sendable (GRDB.Database, Int64) throws -> StoredResponse
-    ) async throws -> StoredResponse {
+    ) -> PreparedWrite {
         // `writesLast`: `perform` throws only before its first write, so it needs no savepoint.
-        try await batcher.submit(isolated: !writesLast) { db, time in
+        PreparedWrite(isolated: !writesLast) { db, time in
             if let key,
                 let stored = try db.fetchFirst(
                     cached: "SELECT status, body FROM idempotency_records WHERE scope = ? AND key = ?",
@@ -95,6 +111,27 @@ final class Store: Sendable {
             }
             return response
         }
+    }
+
+    /// Runs a write in a write transaction, replaying the stored response when its key was seen on its scope.
+    ///
+    /// Writes are group-committed: requests that arrive while a transaction runs are applied together in the next
+    /// one, each inside its own savepoint, so a rejected request rolls back alone and one commit serves many.
+    func perform(_ write: PreparedWrite) async throws -> StoredResponse {
+        try await batcher.submit(write).get()
+    }
+
+    /// Runs writes in order in one write transaction, each in its own savepoint, and stops at the first that throws
+    /// or answers with a status outside 2xx: that one is rolled back when it threw (its effects stay when it
+    /// answered), and the ones after it do not run.
+    ///
+    /// Each write sees the effects of the ones before it, as it would had each been a request of its own; one commit
+    /// serves them all.
+    ///
+    /// - Returns: The outcome of each write that ran, in order: all of them, or up to and including the first that
+    ///   failed.
+    func perform(run writes: [PreparedWrite]) async -> [Result<StoredResponse, any Error>] {
+        await batcher.submit(run: writes)
     }
 
     func read<T: Sendable>(_ perform: @escaping @Sendable (GRDB.Database) throws -> T) async throws -> T {
