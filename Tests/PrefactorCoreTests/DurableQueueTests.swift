@@ -70,6 +70,9 @@ struct DurableQueueTests {
             server.faults.removeAll()
             var restarted = configuration(server, file: file)
             restarted.bulkMaxItems = bulk
+            // No attempt may time out on a loaded machine: one that did would be answered twice (the second time from
+            // the idempotency record, under the same key), and the count of accepted writes below would not hold.
+            restarted.api.requestTimeout = .seconds(60)
             let (notices, second) = try await withRunningClient(restarted) { client in
                 try await eventually("the recovered backlog drains") { client.snapshot().queue.depth == 0 }
                 return client.queueNotices
