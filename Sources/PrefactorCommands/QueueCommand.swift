@@ -199,10 +199,7 @@ struct QueueCommand: AsyncParsableCommand {
                     )
                 }
             }
-            // An empty file needs no delivery: shutting down at once would race `run()` (which refuses a client
-            // already shut down).
             let report = try await withThrowingTaskGroup(of: Void.self) { group in
-                guard total > 0 else { return await client.shutdown() }
                 group.addTask { try await client.run() }
                 let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
                 while client.snapshot().queue.depth > 0, ContinuousClock.now < deadline {

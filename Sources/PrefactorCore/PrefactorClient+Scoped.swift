@@ -70,7 +70,7 @@ public func withPrefactorClient<T>(
     }
     // Marked running before `body` runs: a body that returns before the child task starts must still be drained
     // by `shutdown()` rather than reported undelivered.
-    guard client.beginRunning() else { throw PrefactorError.alreadyRunning }
+    guard client.beginRunning() == .started else { throw PrefactorError.alreadyRunning }
     return try await withThrowingTaskGroup(of: Void.self, isolation: isolation) { group in
         group.addTask { await client.runUntilShutdown() }
         let result: Result<T, any Error>

@@ -305,20 +305,37 @@ public final class PrefactorClient: Service, Sendable {
     // MARK: Lifecycle
 
     /// Runs the delivery workers and the termination poll until ``shutdown()`` or a graceful shutdown of the
-    /// surrounding service group; then drains the queue (up to ``Configuration/drainTimeout``) and returns.
+    /// surrounding service group; then drains the queue (up to ``Configuration/drainTimeout``) and returns. On a client
+    /// shut down before it ran, it returns at once: the shutdown already reported what was left, so a caller that
+    /// starts `run()` in a task and shuts down early has nothing to race.
     ///
     /// - Throws: ``PrefactorError`` with code ``PrefactorError/Code/clientAlreadyRunning`` when called a second time.
     public func run() async throws {
-        guard beginRunning() else { throw PrefactorError.alreadyRunning }
-        await runUntilShutdown()
+        switch beginRunning() {
+        case .started: await runUntilShutdown()
+        case .shutDownBeforeRunning: return
+        case .alreadyRan: throw PrefactorError.alreadyRunning
+        }
+    }
+
+    /// What ``beginRunning()`` found.
+    enum RunStart {
+        /// The client is now running.
+        case started
+        /// ``shutdown()`` came first: nothing to run.
+        case shutDownBeforeRunning
+        /// ``run()`` was called before.
+        case alreadyRan
     }
 
     /// Marks the client as running, so that a ``shutdown()`` from now on waits for ``runUntilShutdown()`` to drain
-    /// the queue; `false` when it ran (or was shut down) before.
-    func beginRunning() -> Bool {
+    /// the queue, unless it ran or was shut down before.
+    func beginRunning() -> RunStart {
         lifecycle.withLock { lifecycle in
-            defer { lifecycle.running = true }
-            return !(lifecycle.running || lifecycle.finished)
+            if lifecycle.running { return .alreadyRan }
+            if lifecycle.finished { return .shutDownBeforeRunning }
+            lifecycle.running = true
+            return .started
         }
     }
 

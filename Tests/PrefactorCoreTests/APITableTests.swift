@@ -96,6 +96,17 @@ struct APITableTests {
         }
     }
 
+    /// A caller that starts `run()` in a task and shuts down before the task began has nothing to race: `run()` then
+    /// returns at once (once it ran, a second `run()` is still refused).
+    @Test func runAfterAShutdownBeforeRunningReturnsAtOnce() async throws {
+        let configuration = PrefactorClient.Configuration(api: .init(apiURL: "http://127.0.0.1:9", apiToken: "t"))
+        let client = try PrefactorClient(configuration: configuration)
+        let report = await client.shutdown()
+        #expect(report.isComplete)
+        try await client.run()
+        #expect(client.isShutDown)
+    }
+
     @Test func runAndShutdownLifecycle() async throws {
         try await withTestServer { server in
             let client = try PrefactorClient(configuration: coreConfiguration(server))
