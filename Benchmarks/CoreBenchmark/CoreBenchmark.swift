@@ -109,7 +109,11 @@ struct Drain: AsyncParsableCommand {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "prefactor-drain-\(UUID().uuidString).sqlite"
             ).path
-            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+            defer {
+                for suffix in [""] + SQLiteTelemetryQueueStore.companionSuffixes {
+                    try? FileManager.default.removeItem(atPath: path + suffix)
+                }
+            }
             try await withTestServer(database: .file(path)) { server in
                 try await measure(url: server.baseURL, token: server.token)
             }
@@ -197,5 +201,7 @@ func temporaryQueueFile() -> String {
 
 /// Removes a queue file and its companions.
 func removeQueueFile(_ path: String) {
-    for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    for suffix in [""] + SQLiteTelemetryQueueStore.companionSuffixes {
+        try? FileManager.default.removeItem(atPath: path + suffix)
+    }
 }

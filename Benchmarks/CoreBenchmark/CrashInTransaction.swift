@@ -5,8 +5,9 @@ import PrefactorCore
 import PrefactorWire
 
 /// Dies with SIGKILL in the middle of a queue file transaction (for the durable queue's tests): writes a span's create
-/// and finish to the file, then applies the create's settlement (the API id it produced, and the create forgotten)
-/// and is killed after the id is written and before the settlement is, inside the one transaction.
+/// and finish to the file, then appends the create's settlement (the API id it produced, and the create forgotten) to
+/// the log and is killed while applying it to the SQLite file, after the id is written and before the settlement is,
+/// inside the one transaction.
 struct CrashInTransaction: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crash-in-transaction",
@@ -37,7 +38,10 @@ struct CrashInTransaction: AsyncParsableCommand {
             print("could not write: \(failure)")
             throw ExitCode(2)
         }
+        store.checkpoint()
+        // The settlement is appended to the log whole; applying it to the SQLite file is where the kill comes.
         store.apply(StoreChanges(forget: [1], resolved: [("span-1", apiID)]))
+        store.checkpoint()
         print("not killed")
         throw ExitCode(3)
     }

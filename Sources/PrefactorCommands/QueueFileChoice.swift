@@ -45,8 +45,8 @@ struct QueueFileChoice: Equatable {
     /// Whether this process made it (a new file per process), so it may remove it when it leaves it empty.
     var ownFile: Bool
 
-    /// After the client has shut down: removes the process's own file when nothing is left in it (its `-wal`, `-shm`
-    /// and `.lock` companions too) and returns nil; otherwise returns the line that names the kept file and what to
+    /// After the client has shut down: removes the process's own file when nothing is left in it (its companions
+    /// too) and returns nil; otherwise returns the line that names the kept file and what to
     /// do with it. A file chosen with `--queue-file` or `PREFACTOR_QUEUE_FILE` is never removed.
     func settle() -> String? {
         let left: Int
@@ -56,7 +56,9 @@ struct QueueFileChoice: Equatable {
         }
         if left == 0 {
             if ownFile {
-                for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                for suffix in [""] + SQLiteTelemetryQueueStore.companionSuffixes {
+                    try? FileManager.default.removeItem(atPath: path + suffix)
+                }
             }
             return nil
         }

@@ -133,6 +133,8 @@ public final class PrefactorClient: Service, Sendable {
         self.storage = Mutex(Storage(machine: machine))
         self.hub = EventHub(bufferSize: configuration.eventBufferSize)
         for notice in notices { logger.info("Queue: \(notice)") }
+        // The log could not be applied to the SQLite file: published, never silent (the steps stay in the log).
+        journal?.onApplyFailure { [weak self] error in self?.reportWriteFailure(error) }
     }
 
     /// The instance manager (register, start, finish, record quality).
@@ -436,6 +438,8 @@ public final class PrefactorClient: Service, Sendable {
 
     private func finishLifecycle() {
         let stopReport = send { $0.stop() }
+        // The queue file complete in SQLite, for whoever reads it next.
+        journal?.checkpoint()
         let terminationWaiters = storage.withLock { storage in
             defer { storage.terminationWaiters.removeAll() }
             return storage.terminationWaiters.values.flatMap { $0 }

@@ -6,14 +6,19 @@ import PrefactorWire
 import Testing
 
 /// A process killed inside a queue file transaction: the settlement of a delivered create and the API id it produced
-/// are written together or not at all, and the next client neither loses the span nor duplicates it.
+/// are written together or not at all (the SQLite transaction is rolled back whole, and the log that holds both is
+/// applied by the next owner), and the next client neither loses the span nor duplicates it.
 @Suite(.timeLimit(.minutes(2)))
 struct CrashInTransactionTests {
     static var tool: String { Executable.url.deletingLastPathComponent().appendingPathComponent("prefactor-core-benchmark").path }
 
-    @Test func aKillBetweenRecordingTheIdAndSettlingLeavesNeitherAndTheRestartDuplicatesNothing() async throws {
+    @Test func aKillInsideTheTransactionLosesNeitherHalfAndTheRestartDuplicatesNothing() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("crash-txn-\(UUID().uuidString).sqlite").path
-        defer { for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: file + suffix) } }
+        defer {
+            for suffix in [""] + SQLiteTelemetryQueueStore.companionSuffixes {
+                try? FileManager.default.removeItem(atPath: file + suffix)
+            }
+        }
         try await withTestServer { server in
             let api = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
             let instance = try await api.registerAgentInstance(
@@ -38,16 +43,30 @@ struct CrashInTransactionTests {
             #expect(child.status == 128 + 9, "killed by SIGKILL: \(child.status) \(child.stdout)\(child.stderr)")
             #expect(!child.stdout.contains("not killed"))
 
-            // Neither half of the transaction survived: the create is still queued and no API id is recorded.
+            // The SQLite file alone holds neither half: the transaction was rolled back whole.
+            let sqliteOnly = file + "-sqlite-only.sqlite"
+            defer {
+                for suffix in [""] + SQLiteTelemetryQueueStore.companionSuffixes {
+                    try? FileManager.default.removeItem(atPath: sqliteOnly + suffix)
+                }
+            }
+            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: file + suffix) {
+                try FileManager.default.copyItem(atPath: file + suffix, toPath: sqliteOnly + suffix)
+            }
+            let rolledBack = try SQLiteTelemetryQueueStore.inspect(path: sqliteOnly)
+            #expect(try rolledBack.entries().map(\.id) == [1, 2])
+            #expect(rolledBack.resolvedSpans().isEmpty)
+
+            // The log holds both halves in one frame: the create is settled and its API id recorded, together.
             let inspected = try SQLiteTelemetryQueueStore.inspect(path: file)
-            #expect(try inspected.entries().map(\.id) == [1, 2])
-            #expect(inspected.resolvedSpans().isEmpty)
+            #expect(try inspected.entries().map(\.id) == [2])
+            #expect(inspected.resolvedSpans() == ["span-1": delivered.span.id])
 
             var configuration = PrefactorClient.Configuration(
                 api: .init(apiURL: server.baseURL, apiToken: server.token), drainTimeout: .seconds(30))
             configuration.queueFile = file
             let client = try PrefactorClient(configuration: configuration)
-            #expect(client.snapshot().queue.depth == 2)
+            #expect(client.snapshot().queue.depth == 1)
             let report = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 let deadline = ContinuousClock.now + .seconds(30)
@@ -64,7 +83,7 @@ struct CrashInTransactionTests {
             let check = try APIClient(configuration: .init(apiURL: server.baseURL, apiToken: server.token, retryPolicy: .none))
             let spans = try await check.listSpans(instanceID: instance.id, page: PageRequest(offset: 0, pageSize: 100)).items
             try await check.shutdown()
-            // The create sent again with its key was answered from the API's idempotency record: one span, finished.
+            // The finish went to the span the recorded id names: one span, finished.
             #expect(spans.map(\.id) == [delivered.span.id])
             #expect(spans.first?.status == .complete)
         }

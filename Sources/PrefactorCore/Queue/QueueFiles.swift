@@ -48,7 +48,7 @@ public enum QueueFiles {
         public var failed: Int
         /// When the oldest operation was queued.
         public var oldest: Date?
-        /// The file's size on disk, its write-ahead log included.
+        /// The file's size on disk, its write-ahead log and its log included.
         public var bytes: Int
         /// Why it could not be read, if it could not.
         public var problem: String?
@@ -71,7 +71,7 @@ public enum QueueFiles {
 
     /// Reads a file's summary; never throws (a file that cannot be read says why in ``Summary/problem``).
     public static func summary(of path: String) -> Summary {
-        let bytes = ["", "-wal"].reduce(0) { total, suffix in
+        let bytes = (["", "-wal"] + QueueLogFiles.suffixes).reduce(0) { total, suffix in
             total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix))?[.size] as? Int ?? 0)
         }
         let alive = SQLiteTelemetryQueueStore.isOwned(path: path)

@@ -15,14 +15,18 @@ import Synchronization
 /// A ``TelemetryQueueStore`` in a SQLite file (WAL mode): queued operations survive a crash of the process and are
 /// delivered by the next client opened on the file (or by `prefactor queue deliver`).
 ///
-/// Every operation is written before the call that queued it returns. Settling an operation and recording what it
-/// produced (a span's API id, which later finishes and children need) are one transaction. A file is owned by one
-/// live process at a time (an exclusive lock on `FILE.lock`); others may open it read-only to inspect it.
+/// Every operation is written before the call that queued it returns: each step's changes are appended to the file's
+/// log (`FILE-log0`, `FILE-log1`, see ``QueueLogCodec``) with one `write`, and the log is applied to the SQLite file
+/// in batches, off the agent's path (every 25 ms while there is something to apply), and replayed when the file is
+/// opened again. Settling an operation and recording what it produced (a span's API id, which later finishes and
+/// children need) are one log frame and one transaction. A file is owned by one live process at a time (an exclusive
+/// lock on `FILE.lock`); others may open it read-only to inspect it, the log included.
 ///
-/// What survives what: with ``Durability/processCrash`` (the default, `synchronous=NORMAL`) a crash or `kill -9` of
-/// the process loses nothing that was acknowledged; a power loss or an operating system crash may lose the last
-/// transactions. ``Durability/powerLoss`` (`synchronous=FULL`) syncs every transaction to the disk and survives
-/// those too, at a higher cost per operation.
+/// What survives what: with ``Durability/processCrash`` (the default: the log is written without a sync, the SQLite
+/// file with `synchronous=NORMAL`) a crash or `kill -9` of the process loses nothing that was acknowledged, since the
+/// written log is in the operating system's hands; a power loss or an operating system crash may lose the last
+/// writes. ``Durability/powerLoss`` syncs every log write to the disk (`fdatasync`) and the SQLite file with
+/// `synchronous=FULL`, and survives those too, at a higher cost per operation.
 public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// How hard each write is pushed to the disk.
     public enum Durability: String, Sendable, Hashable, CaseIterable {
@@ -68,9 +72,38 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     private let midTransaction: (@Sendable (StoreChanges) -> Void)?
     /// Steps staged by ``stage(_:)`` and not yet written, in order, and the ticket of the last one staged.
     private let journal = Mutex((pending: [StoreChanges](), staged: UInt64(0)))
-    /// The ticket of the last step written; held while a batch is written, so batches are written one at a time and
-    /// in order.
-    private let written = Mutex(UInt64(0))
+    /// The log; held while a batch is appended, so batches are appended one at a time and in order.
+    private let log: Mutex<LogState>
+    /// Applies the log to the SQLite file, one batch at a time.
+    private let applier = DispatchQueue(label: "prefactor.queue-file.apply")
+    /// How long appended steps wait before they are applied (nil: until ``checkpoint()``).
+    private let applyDelay: DispatchTimeInterval?
+
+    /// The files' companions: SQLite's `-wal` and `-shm`, the log's two files and the lock.
+    public static let companionSuffixes = ["-wal", "-shm"] + QueueLogFiles.suffixes + [".lock"]
+
+    /// How long appended steps may wait before they are applied to the SQLite file.
+    static let applyDelay = DispatchTimeInterval.milliseconds(25)
+    /// Frames waiting to be applied that start an apply at once.
+    static let applyBacklog = 2_048
+
+    private struct LogState {
+        /// The ticket of the last step appended.
+        var written: UInt64 = 0
+        /// The two files, the size of each and the highest sequence number appended to each.
+        var descriptors: [Int32] = [-1, -1]
+        var sizes = [0, 0]
+        var highest: [UInt64] = [0, 0]
+        /// The file that takes appends.
+        var current = 0
+        var nextSequence: UInt64 = 1
+        /// Frames appended and not yet applied, in order.
+        var unapplied: [QueueLogCodec.Frame] = []
+        var applyScheduled = false
+        /// Whether the last apply failed, and who hears of a failure.
+        var applyFailing = false
+        var onApplyFailure: (@Sendable (String) -> Void)?
+    }
 
     /// Opens (or creates) a queue file and takes ownership of it.
     ///
@@ -85,15 +118,17 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         try self.init(path: path, durability: durability, owner: owner, midTransaction: nil)
     }
 
-    /// Opens a queue file; `midTransaction` is called with the changes inside each ``apply(_:)`` transaction after
-    /// its first statements (new operations and API ids written, settlements not yet): a seam for the test that
-    /// kills the process there.
+    /// Opens a queue file; `midTransaction` is called with the changes inside each transaction that applies the log
+    /// to the SQLite file, after its first statements (new operations and API ids written, settlements not yet): a
+    /// seam for the test that kills the process there. With `applyDelay` nil the log is applied only by
+    /// ``checkpoint()`` (and when the store goes away), so tests can look at a file whose log was not applied.
     package init(
         path: String, durability: Durability = .processCrash, owner: Owner = .current,
-        midTransaction: (@Sendable (StoreChanges) -> Void)?
+        midTransaction: (@Sendable (StoreChanges) -> Void)?, applyDelay: DispatchTimeInterval? = applyDelay
     ) throws(PrefactorError) {
         self.path = path
         self.midTransaction = midTransaction
+        self.applyDelay = applyDelay
         self.durability = durability
         self.readOnly = false
         let directory = (path as NSString).deletingLastPathComponent
@@ -106,11 +141,12 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         do {
             let first = try Self.open(path, durability: durability, readOnly: false)
             try Self.check(first)
+            try Self.replayLog(path, first, notices: &notices)
             opened = first
         } catch {
             // Damaged or not a queue: keep it for inspection, start a new one.
             let movedTo = path + ".damaged-" + Self.stamp(Date())
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm"] + QueueLogFiles.suffixes {
                 try? FileManager.default.moveItem(atPath: path + suffix, toPath: movedTo + suffix)
             }
             notices.append(.fileReplaced(path: path, movedTo: movedTo, reason: "\(error)"))
@@ -126,11 +162,20 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             }
         }
         database = opened
+        var state = LogState()
         do {
             try database.write { db in
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('owner', ?)",
                     arguments: [String(decoding: try JSONEncoder().encode(owner), as: UTF8.self)])
+            }
+            state.nextSequence = try database.read(Self.appliedSequence) + 1
+            for (index, suffix) in QueueLogFiles.suffixes.enumerated() {
+                let descriptor = Glibc.open(path + suffix, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+                guard descriptor >= 0, ftruncate(descriptor, 0) == 0 else {
+                    throw QueueFileDamage(description: "\(path + suffix): \(String(cString: strerror(errno)))")
+                }
+                state.descriptors[index] = descriptor
             }
             let (total, failed) = try database.read { db in
                 (
@@ -140,9 +185,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             }
             counts.withLock { $0 = (total, failed) }
         } catch {
+            for descriptor in state.descriptors where descriptor >= 0 { close(descriptor) }
             close(lockDescriptor)
             throw PrefactorError(code: .queueFileUnavailable, message: "Cannot write the queue file \(path): \(error)")
         }
+        log = Mutex(state)
         openingNotices = notices
     }
 
@@ -151,9 +198,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         self.durability = .processCrash
         self.readOnly = true
         self.midTransaction = nil
+        self.applyDelay = nil
         self.database = database
         self.lockDescriptor = -1
         self.openingNotices = []
+        self.log = Mutex(LogState())
     }
 
     /// Opens a queue file read-only, whoever owns it: for inspection.
@@ -174,6 +223,13 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     }
 
     deinit {
+        if !readOnly {
+            // Leave the SQLite file complete, for readers that know nothing of the log.
+            applyPending()
+            log.withLock { state in
+                for descriptor in state.descriptors where descriptor >= 0 { close(descriptor) }
+            }
+        }
         if lockDescriptor >= 0 {
             flock(lockDescriptor, LOCK_UN)
             close(lockDescriptor)
@@ -214,41 +270,131 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         }
     }
 
-    /// Writes every staged step up to `ticket` (and any staged after it) in one transaction, unless a flush of another
-    /// thread already did: concurrent steps share a commit. Returns once the step of `ticket` is in the file.
+    /// Appends every staged step up to `ticket` (and any staged after it) to the log in one frame, unless a flush of
+    /// another thread already did: concurrent steps share a write. Returns once the step of `ticket` is in the file.
     ///
-    /// - Returns: Why the transaction failed, to the thread that wrote it (the others get `nil`).
+    /// - Returns: Why the write failed, to the thread that made it (the others get `nil`).
     package func flush(through ticket: UInt64) -> String? {
-        written.withLock { written -> String? in
-            guard written < ticket else { return nil }
+        log.withLock { state -> String? in
+            guard state.written < ticket else { return nil }
             let (batch, last) = journal.withLock { journal in
                 defer { journal.pending.removeAll(keepingCapacity: true) }
                 return (journal.pending, journal.staged)
             }
-            written = last
-            return readOnly ? nil : write(batch)
-        }
-    }
-
-    /// Writes steps in order in one transaction.
-    private func write(_ steps: [StoreChanges]) -> String? {
-        do {
-            try database.write { db in
-                for changes in steps where !changes.isEmpty { try write(changes, db) }
+            state.written = last
+            guard !readOnly else { return nil }
+            let sequence = state.nextSequence
+            let bytes = QueueLogCodec.frame(sequence: sequence, steps: batch)
+            let file = state.current
+            if let failure = QueueLogFiles.append(
+                bytes, to: state.descriptors[file], size: &state.sizes[file], sync: durability == .powerLoss)
+            {
+                return failure
             }
+            state.nextSequence += 1
+            state.highest[file] = sequence
+            state.unapplied.append(QueueLogCodec.Frame(sequence: sequence, steps: batch))
             counts.withLock {
-                for changes in steps {
+                for changes in batch {
                     $0.operations += changes.persist.count - changes.forget.count
                     $0.failed += changes.failed.count
                 }
             }
-        } catch {
-            return "\(error)"
+            if let applyDelay, !state.applyScheduled {
+                state.applyScheduled = true
+                applier.asyncAfter(deadline: .now() + applyDelay) { [weak self] in self?.applyPending() }
+            } else if applyDelay != nil, state.unapplied.count == Self.applyBacklog {
+                applier.async { [weak self] in self?.applyPending() }
+            }
+            return nil
         }
-        return nil
     }
 
-    private func write(_ changes: StoreChanges, _ db: Database) throws {
+    /// Calls `handler` (on the store's own thread) when the log cannot be applied to the SQLite file: the steps stay in
+    /// the log and are tried again every second. Called once per run of failures.
+    package func onApplyFailure(_ handler: @escaping @Sendable (String) -> Void) {
+        log.withLock { $0.onApplyFailure = handler }
+    }
+
+    /// Applies what the log holds to the SQLite file now, and returns once it is there: readers of the SQLite file
+    /// then see every operation. (A file's owner calls it before it reads its own file.)
+    package func checkpoint() {
+        guard !readOnly else { return }
+        applier.sync { applyPending() }
+    }
+
+    /// Applies the frames appended so far in one transaction, then empties the log file that held them. Appends go on
+    /// meanwhile, to the other file.
+    private func applyPending() {
+        let frames = log.withLock { state -> [QueueLogCodec.Frame] in
+            state.applyScheduled = false
+            guard !state.unapplied.isEmpty else { return [] }
+            defer { state.unapplied.removeAll() }
+            let other = 1 - state.current
+            if state.sizes[other] == 0 { state.current = other }
+            return state.unapplied
+        }
+        guard let last = frames.last else { return }
+        do {
+            try Self.write(frames, through: last.sequence, database, midTransaction: midTransaction)
+        } catch {
+            // Still in the log: tried again later (and replayed by the next owner if this process ends first).
+            let report = log.withLock { state in
+                defer { state.applyFailing = true }
+                return state.applyFailing ? nil : state.onApplyFailure
+            }
+            report?("\(error)")
+            log.withLock { state in
+                state.unapplied = frames + state.unapplied
+                if applyDelay != nil, !state.applyScheduled {
+                    state.applyScheduled = true
+                    applier.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending() }
+                }
+            }
+            return
+        }
+        log.withLock { state in
+            state.applyFailing = false
+            for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= last.sequence {
+                if ftruncate(state.descriptors[file], 0) == 0 { state.sizes[file] = 0 }
+            }
+        }
+    }
+
+    /// Writes frames' steps in order in one transaction, and the last sequence number applied.
+    private static func write(
+        _ frames: [QueueLogCodec.Frame], through sequence: UInt64, _ database: DatabaseQueue,
+        midTransaction: (@Sendable (StoreChanges) -> Void)?
+    ) throws {
+        try database.write { db in
+            for frame in frames {
+                for changes in frame.steps where !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_applied', ?)",
+                arguments: [String(sequence)])
+        }
+    }
+
+    /// Applies what the last owner appended to the log and did not apply; the caller then empties the log. The
+    /// file's next sequence number is the last applied one's successor.
+    private static func replayLog(_ path: String, _ database: DatabaseQueue, notices: inout [QueueNotice]) throws {
+        let applied = try database.read(appliedSequence)
+        let found = QueueLogFiles.read(path: path)
+        let fresh = found.frames.filter { $0.sequence > applied }
+        if let last = fresh.last { try write(fresh, through: last.sequence, database, midTransaction: nil) }
+        let skipped = (found.unreadableBytes > 0 ? 1 : 0) + found.unreadableRecords
+        if skipped > 0 { notices.append(.recordsSkipped(path: path + "-log", count: skipped)) }
+    }
+
+    /// The sequence number of the last log frame applied to the file.
+    private static func appliedSequence(_ db: Database) throws -> UInt64 {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_applied'").flatMap { UInt64($0) } ?? 0
+    }
+
+    private static func write(
+        _ changes: StoreChanges, _ db: Database, midTransaction: (@Sendable (StoreChanges) -> Void)?
+    ) throws {
         if !changes.persist.isEmpty {
             let insert = try db.cachedStatement(
                 sql: """
@@ -286,7 +432,9 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     /// A kept operation.
     public func operation(_ id: UInt64) -> TelemetryOperation? {
-        try? database.read { db in
+        if readOnly { return (try? entries())?.first { $0.id == id }?.operation }
+        checkpoint()
+        return try? database.read { db in
             try Data.fetchOne(db, sql: "SELECT body FROM operations WHERE id = ?", arguments: [Int64(bitPattern: id)])
         }.flatMap { try? TelemetryOperation(recordText: $0) }
     }
@@ -307,17 +455,28 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     /// Local span ids whose create was delivered, with their API ids.
     public func resolvedSpans() -> [String: String] {
-        (try? database.read { db in
-            var result: [String: String] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT local_id, api_id FROM resolved_spans")
-            while let row = try rows.next() { result[row[0]] = row[1] }
-            return result
-        }) ?? [:]
+        if readOnly { return (try? view().resolved) ?? [:] }
+        checkpoint()
+        return (try? database.read(Self.resolvedSpans)) ?? [:]
+    }
+
+    private static func resolvedSpans(_ db: Database) throws -> [String: String] {
+        var result: [String: String] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT local_id, api_id FROM resolved_spans")
+        while let row = try rows.next() { result[row[0]] = row[1] }
+        return result
     }
 
     /// What a client takes over from the file: the undelivered operations, their recorded API ids, and how many
     /// records could not be read (a torn or damaged record is skipped and counted, never fatal).
     public func loadForRecovery() throws -> (operations: [TelemetryOperation], resolved: [String: String], skipped: Int) {
+        if readOnly {
+            let view = try view()
+            let pending = view.entries.filter { $0.failedReason == nil }
+            let operations = pending.compactMap(\.operation)
+            return (operations, view.resolved, pending.count - operations.count)
+        }
+        checkpoint()
         let bodies = try database.read { db -> [Data?] in
             var bodies: [Data?] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT body FROM operations WHERE failed_reason IS NULL ORDER BY id")
@@ -351,27 +510,60 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     /// Every operation in the file with what is known of it, for inspection.
     public func entries() throws -> [QueueFileEntry] {
-        try database.read { db in
-            var result: [QueueFileEntry] = []
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT id, kind, instance_id, span_id, idempotency_key, enqueued_at, body, failed_reason,
-                        attempts, last_error
-                    FROM operations ORDER BY id
-                    """)
-            while let row = try rows.next() {
-                let body: Data? = row[6]
-                let id: Int64 = row[0]
-                result.append(
-                    QueueFileEntry(
-                        id: UInt64(bitPattern: id), kind: row[1], instanceID: row[2], spanID: row[3], idempotencyKey: row[4],
-                        enqueuedAt: Date(timeIntervalSince1970: row[5]),
-                        operation: body.flatMap { try? TelemetryOperation(recordText: $0) },
-                        failedReason: row[7], attempts: row[8], lastError: row[9]))
-            }
-            return result
+        if readOnly { return try view().entries }
+        checkpoint()
+        return try database.read(Self.entries)
+    }
+
+    /// What a reader sees: the SQLite file with what the owner's log holds beyond it. The log is read first, so that
+    /// whatever the owner applies meanwhile is either in the SQLite file read after it or skipped in the log.
+    private func view() throws -> (entries: [QueueFileEntry], resolved: [String: String]) {
+        let frames = QueueLogFiles.read(path: path).frames
+        let (applied, rows, resolved) = try database.read { db in
+            (try Self.appliedSequence(db), try Self.entries(db), try Self.resolvedSpans(db))
         }
+        var entries = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
+        var spans = resolved
+        for frame in frames where frame.sequence > applied {
+            for changes in frame.steps {
+                for operation in changes.persist {
+                    entries[operation.id] = QueueFileEntry(
+                        id: operation.id, kind: operation.kind.rawValue, instanceID: operation.instanceID,
+                        spanID: operation.spanID, idempotencyKey: operation.idempotencyKey,
+                        enqueuedAt: operation.enqueuedAt, operation: operation, failedReason: nil)
+                }
+                for (local, api) in changes.resolved { spans[local] = api }
+                for id in changes.forget { entries[id] = nil }
+                for (id, attempts, error) in changes.retrying {
+                    entries[id]?.attempts = attempts
+                    entries[id]?.lastError = error
+                }
+                for (id, reason) in changes.failed { entries[id]?.failedReason = reason }
+            }
+        }
+        return (entries.values.sorted { $0.id < $1.id }, spans)
+    }
+
+    private static func entries(_ db: Database) throws -> [QueueFileEntry] {
+        var result: [QueueFileEntry] = []
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT id, kind, instance_id, span_id, idempotency_key, enqueued_at, body, failed_reason,
+                    attempts, last_error
+                FROM operations ORDER BY id
+                """)
+        while let row = try rows.next() {
+            let body: Data? = row[6]
+            let id: Int64 = row[0]
+            result.append(
+                QueueFileEntry(
+                    id: UInt64(bitPattern: id), kind: row[1], instanceID: row[2], spanID: row[3], idempotencyKey: row[4],
+                    enqueuedAt: Date(timeIntervalSince1970: row[5]),
+                    operation: body.flatMap { try? TelemetryOperation(recordText: $0) },
+                    failedReason: row[7], attempts: row[8], lastError: row[9]))
+        }
+        return result
     }
 
     /// The owner recorded in the file.
@@ -389,6 +581,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         guard !readOnly else {
             throw PrefactorError(code: .queueFileInUse, message: "\(path) is open read-only")
         }
+        checkpoint()
         return try database.write { db in
             var dropped: [UInt64] = []
             for id in ids {

@@ -1,0 +1,261 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The queue file's log: every step's changes are appended to it with one `write` before the call that queued them
+/// returns, and applied to the SQLite file later, in batches (see ``SQLiteTelemetryQueueStore``). A frame holds one
+/// or more steps, in order, under a sequence number and a checksum; the SQLite file records the last sequence number
+/// it applied, so a frame applied twice (a crash between the apply and the truncation of the log) is skipped.
+///
+/// The layout of a frame (little-endian): magic `PFQL` (4 bytes), payload length (4), sequence number (8), CRC-32 of
+/// the payload (4), then the payload: the number of steps (4) and each step (``StoreChanges``) as counted lists of
+/// new operations (their records), forgotten ids, resolved span ids, failed operations and retried ones.
+enum QueueLogCodec {
+    static let magic: UInt32 = 0x4C51_4650
+    static let headerSize = 20
+
+    /// One frame read back.
+    struct Frame {
+        /// Its sequence number.
+        var sequence: UInt64
+        /// The steps, in order.
+        var steps: [StoreChanges]
+    }
+
+    /// What a log holds: the frames that could be read, in order, and what could not.
+    struct Contents {
+        /// The frames up to the first that cannot be read.
+        var frames: [Frame] = []
+        /// Bytes after the last whole frame (a torn last write, or damage): skipped.
+        var unreadableBytes = 0
+        /// Operation records inside whole frames that could not be read: skipped.
+        var unreadableRecords = 0
+    }
+
+    /// The bytes of one frame.
+    static func frame(sequence: UInt64, steps: [StoreChanges]) -> [UInt8] {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(64 + steps.count * 320)
+        put(UInt32(steps.count), &payload)
+        for step in steps { encode(step, &payload) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerSize + payload.count)
+        put(magic, &bytes)
+        put(UInt32(payload.count), &bytes)
+        put(sequence, &bytes)
+        put(CRC32.checksum(payload), &bytes)
+        bytes += payload
+        return bytes
+    }
+
+    /// Reads the frames of a log, stopping at the first that is incomplete or damaged.
+    static func read(_ bytes: [UInt8]) -> Contents {
+        var contents = Contents()
+        var offset = 0
+        while offset < bytes.count {
+            var header = Reader(bytes: bytes, offset: offset)
+            guard let magic = header.u32(), magic == Self.magic, let length = header.u32(), let sequence = header.u64(),
+                let checksum = header.u32(), bytes.count - header.offset >= Int(length)
+            else { break }
+            let start = header.offset
+            let end = start + Int(length)
+            guard CRC32.checksum(bytes[start..<end]) == checksum else { break }
+            var reader = Reader(bytes: bytes, offset: start, end: end)
+            guard let steps = decodeSteps(&reader, unreadable: &contents.unreadableRecords) else { break }
+            contents.frames.append(Frame(sequence: sequence, steps: steps))
+            offset = end
+        }
+        contents.unreadableBytes = bytes.count - offset
+        return contents
+    }
+
+    private static func encode(_ step: StoreChanges, _ out: inout [UInt8]) {
+        put(UInt32(step.persist.count), &out)
+        for operation in step.persist { put(operation.recordText, &out) }
+        put(UInt32(step.forget.count), &out)
+        for id in step.forget { put(id, &out) }
+        put(UInt32(step.resolved.count), &out)
+        for (local, api) in step.resolved {
+            put(local, &out)
+            put(api, &out)
+        }
+        put(UInt32(step.failed.count), &out)
+        for (id, reason) in step.failed {
+            put(id, &out)
+            put(reason, &out)
+        }
+        put(UInt32(step.retrying.count), &out)
+        for (id, attempts, error) in step.retrying {
+            put(id, &out)
+            put(UInt32(clamping: attempts), &out)
+            put(error, &out)
+        }
+    }
+
+    private static func decodeSteps(_ reader: inout Reader, unreadable: inout Int) -> [StoreChanges]? {
+        guard let count = reader.u32() else { return nil }
+        var steps: [StoreChanges] = []
+        for _ in 0..<count {
+            var step = StoreChanges()
+            guard let persisted = reader.u32() else { return nil }
+            for _ in 0..<persisted {
+                guard let record = reader.slice() else { return nil }
+                if let operation = try? TelemetryOperation(recordText: record) {
+                    step.persist.append(operation)
+                } else {
+                    unreadable += 1
+                }
+            }
+            guard let forgotten = reader.u32() else { return nil }
+            for _ in 0..<forgotten {
+                guard let id = reader.u64() else { return nil }
+                step.forget.append(id)
+            }
+            guard let resolved = reader.u32() else { return nil }
+            for _ in 0..<resolved {
+                guard let local = reader.string(), let api = reader.string() else { return nil }
+                step.resolved.append((local, api))
+            }
+            guard let failed = reader.u32() else { return nil }
+            for _ in 0..<failed {
+                guard let id = reader.u64(), let reason = reader.string() else { return nil }
+                step.failed.append((id, reason))
+            }
+            guard let retrying = reader.u32() else { return nil }
+            for _ in 0..<retrying {
+                guard let id = reader.u64(), let attempts = reader.u32(), let error = reader.string() else { return nil }
+                step.retrying.append((id, Int(attempts), error))
+            }
+            steps.append(step)
+        }
+        return reader.offset == reader.end ? steps : nil
+    }
+
+    private static func put(_ value: UInt32, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func put(_ value: UInt64, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func put(_ text: String, _ out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { utf8 in
+            put(UInt32(utf8.count), &out)
+            out.append(contentsOf: utf8)
+        }
+    }
+
+    /// Reads little-endian values from a byte range; `nil` past its end.
+    struct Reader {
+        let bytes: [UInt8]
+        var offset: Int
+        let end: Int
+
+        init(bytes: [UInt8], offset: Int, end: Int? = nil) {
+            self.bytes = bytes
+            self.offset = offset
+            self.end = end ?? bytes.count
+        }
+
+        mutating func u32() -> UInt32? {
+            guard end - offset >= 4 else { return nil }
+            var value: UInt32 = 0
+            for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
+            offset += 4
+            return value
+        }
+
+        mutating func u64() -> UInt64? {
+            guard end - offset >= 8 else { return nil }
+            var value: UInt64 = 0
+            for index in 0..<8 { value |= UInt64(bytes[offset + index]) << (8 * index) }
+            offset += 8
+            return value
+        }
+
+        mutating func slice() -> ArraySlice<UInt8>? {
+            guard let length = u32(), end - offset >= Int(length) else { return nil }
+            defer { offset += Int(length) }
+            return bytes[offset..<(offset + Int(length))]
+        }
+
+        mutating func string() -> String? {
+            slice().map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+}
+
+/// CRC-32 (the polynomial of zlib and PNG), to tell a whole frame from a torn or damaged one.
+enum CRC32 {
+    private static let table: [UInt32] = (0..<256).map { index in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0xEDB8_8320 : value >> 1 }
+        return value
+    }
+
+    static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        return crc ^ 0xFFFF_FFFF
+    }
+}
+
+/// The two files of a queue file's log (`FILE-log0`, `FILE-log1`): appends go to one while the other's frames are
+/// applied to the SQLite file; once applied, that one is emptied and becomes the next to take appends.
+struct QueueLogFiles {
+    /// The suffixes of the two files.
+    static let suffixes = ["-log0", "-log1"]
+
+    /// Reads both files of a log (missing ones read as empty), merged in sequence order.
+    static func read(path: String) -> (frames: [QueueLogCodec.Frame], unreadableBytes: Int, unreadableRecords: Int) {
+        var frames: [QueueLogCodec.Frame] = []
+        var bytes = 0
+        var records = 0
+        for suffix in suffixes {
+            guard let data = FileManager.default.contents(atPath: path + suffix) else { continue }
+            let contents = QueueLogCodec.read([UInt8](data))
+            frames += contents.frames
+            bytes += contents.unreadableBytes
+            records += contents.unreadableRecords
+        }
+        frames.sort { $0.sequence < $1.sequence }
+        return (frames, bytes, records)
+    }
+
+    /// Appends bytes with `write`, all or nothing: a partial write is cut off again, so a later frame never follows
+    /// a torn one. With `sync`, the data is on the disk before it returns.
+    ///
+    /// - Returns: Why it failed, or `nil`.
+    static func append(_ bytes: [UInt8], to descriptor: Int32, size: inout Int, sync: Bool) -> String? {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { buffer in
+                write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                _ = ftruncate(descriptor, off_t(size))
+                return reason
+            }
+            written += result
+        }
+        if sync, fdatasync(descriptor) != 0 {
+            let reason = String(cString: strerror(errno))
+            _ = ftruncate(descriptor, off_t(size))
+            return reason
+        }
+        size += bytes.count
+        return nil
+    }
+}

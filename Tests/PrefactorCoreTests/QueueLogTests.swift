@@ -1,0 +1,188 @@
+import Foundation
+import PrefactorWire
+import Testing
+
+@testable import PrefactorCore
+
+/// The queue file's log: frames read back whole or not at all, a torn tail skipped and counted, and a file whose log
+/// was never applied read and taken over with everything it holds, each step once.
+@Suite(.timeLimit(.minutes(1)))
+struct QueueLogTests {
+    static let create = TelemetryOperation(
+        id: 1, instanceID: "inst",
+        body: .createSpan(
+            spanID: "span-1", parentSpanID: nil, schemaName: "agent:llm", status: .active,
+            payload: ["model": "gpt-4", "ünïcode": "✓"], startedAt: Date(timeIntervalSince1970: 1_764_000_000.25)),
+        idempotencyKey: "key-1", enqueuedAt: Date(timeIntervalSince1970: 1_764_000_000.5))
+
+    static let steps = [
+        StoreChanges(persist: [create, sampleOperation(2), sampleOperation(3)]),
+        StoreChanges(forget: [1], resolved: [("span-1", "api-1")]),
+        StoreChanges(retrying: [(2, 3, "HTTP 503: unavailable")]),
+        StoreChanges(failed: [(3, "HTTP 422: bad payload")]),
+    ]
+
+    func describe(_ step: StoreChanges) -> String {
+        "persist \(step.persist.map(\.recordText)) forget \(step.forget) resolved \(step.resolved.map { "\($0.0)=\($0.1)" })"
+            + " failed \(step.failed.map { "\($0.0):\($0.1)" }) retrying \(step.retrying.map { "\($0.0):\($0.1):\($0.2)" })"
+    }
+
+    @Test func aFrameReadsBackAsTheStepsItWasMadeOf() {
+        let bytes = QueueLogCodec.frame(sequence: 42, steps: Self.steps) + QueueLogCodec.frame(sequence: 43, steps: [])
+        let contents = QueueLogCodec.read(bytes)
+        #expect(contents.frames.map(\.sequence) == [42, 43])
+        #expect(contents.frames.first?.steps.map(describe) == Self.steps.map(describe))
+        #expect(contents.frames.first?.steps.first?.persist.first == Self.create)
+        #expect(contents.unreadableBytes == 0)
+        #expect(contents.unreadableRecords == 0)
+    }
+
+    /// Ways a frame cannot be read.
+    enum Damage: String, CaseIterable, Sendable {
+        case tornHeader, tornPayload, damagedPayload, wrongMagic
+
+        /// Damages the second frame of `bytes`, which starts at `second`.
+        func apply(_ bytes: inout [UInt8], second: Int) {
+            switch self {
+            case .tornHeader: bytes.removeLast(bytes.count - second - 7)
+            case .tornPayload: bytes.removeLast(3)
+            case .damagedPayload: bytes[bytes.count - 10] ^= 0x40
+            case .wrongMagic: bytes[second] ^= 0x01
+            }
+        }
+    }
+
+    /// What cannot be read stops the reading there: a torn tail, a damaged byte, a wrong magic number.
+    @Test(arguments: Damage.allCases)
+    func whatCannotBeReadIsSkippedAndCounted(_ damage: Damage) {
+        let first = QueueLogCodec.frame(sequence: 1, steps: [Self.steps[0]])
+        var bytes = first + QueueLogCodec.frame(sequence: 2, steps: [Self.steps[1]])
+        damage.apply(&bytes, second: first.count)
+        let contents = QueueLogCodec.read(bytes)
+        #expect(contents.frames.map(\.sequence) == [1])
+        #expect(contents.unreadableBytes == bytes.count - first.count)
+    }
+
+    @Test func aRecordThatCannotBeReadInsideAWholeFrameIsSkippedAndCounted() {
+        var bytes = QueueLogCodec.frame(sequence: 1, steps: [StoreChanges(persist: [sampleOperation(1), sampleOperation(2)])])
+        // The first record's opening brace becomes something else; the checksum is made to match again.
+        let recordStart = QueueLogCodec.headerSize + 4 + 4 + 4
+        #expect(bytes[recordStart] == UInt8(ascii: "{"))
+        bytes[recordStart] = UInt8(ascii: "x")
+        let checksum = CRC32.checksum(bytes[QueueLogCodec.headerSize...])
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.replaceSubrange(16..<20, with: $0) }
+        let contents = QueueLogCodec.read(bytes)
+        #expect(contents.frames.first?.steps.first?.persist.map(\.id) == [2])
+        #expect(contents.unreadableRecords == 1)
+    }
+
+    @Test func theChecksumIsCRC32() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([UInt8]()) == 0)
+    }
+
+    /// Copies a queue file as a crash would leave it: the SQLite file, its write-ahead log, and the log if asked.
+    func copy(_ file: String, log: Bool = true) throws -> String {
+        let copy = temporaryQueuePath()
+        for suffix in ["", "-wal"] + (log ? QueueLogFiles.suffixes : [])
+        where FileManager.default.fileExists(atPath: file + suffix) {
+            try FileManager.default.copyItem(atPath: file + suffix, toPath: copy + suffix)
+        }
+        return copy
+    }
+
+    @Test func whatIsOnlyInTheLogIsReadByAnInspectorAndTakenOverByTheNextOwner() throws {
+        let file = temporaryQueuePath()
+        let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: nil)
+        for step in Self.steps { #expect(store.apply(step) == nil) }
+        #expect(store.count == 2)
+        #expect(store.failedCount == 1)
+
+        // The SQLite file has none of it yet.
+        #expect(try SQLiteTelemetryQueueStore.inspect(path: try copy(file, log: false)).entries().isEmpty)
+
+        // A reader sees the log applied over the file, while the owner lives and after a crash alike.
+        for path in [file, try copy(file)] {
+            let reader = try SQLiteTelemetryQueueStore.inspect(path: path)
+            let entries = try reader.entries()
+            #expect(entries.map(\.id) == [2, 3])
+            #expect(entries.first?.attempts == 3)
+            #expect(entries.first?.lastError == "HTTP 503: unavailable")
+            #expect(entries.last?.failedReason == "HTTP 422: bad payload")
+            #expect(reader.resolvedSpans() == ["span-1": "api-1"])
+        }
+
+        // The next owner takes it over, and the log is applied to its SQLite file and emptied.
+        let crashed = try copy(file)
+        let next = try SQLiteTelemetryQueueStore(path: crashed)
+        let recovered = next.recover()
+        #expect(recovered.operations.map(\.id) == [2])
+        #expect(recovered.resolved == ["span-1": "api-1"])
+        #expect(recovered.skipped == 0)
+        #expect(next.count == 2)
+        #expect(next.openingNotices.isEmpty)
+        for suffix in QueueLogFiles.suffixes {
+            #expect((try FileManager.default.attributesOfItem(atPath: crashed + suffix)[.size] as? Int) == 0)
+        }
+        #expect(try SQLiteTelemetryQueueStore.inspect(path: try copy(crashed, log: false)).entries().map(\.id) == [2, 3])
+        _ = store
+    }
+
+    /// A crash after the log was applied and before it was emptied: the next owner skips what was applied, so an
+    /// operation forgotten in the log is not brought back by its earlier record.
+    @Test func aLogAppliedTwiceChangesNothing() throws {
+        let file = temporaryQueuePath()
+        let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: nil)
+        for step in Self.steps { store.apply(step) }
+        let logOnly = try copy(file)
+        store.checkpoint()
+        let applied = try copy(file, log: false)
+        for suffix in QueueLogFiles.suffixes {
+            try FileManager.default.copyItem(atPath: logOnly + suffix, toPath: applied + suffix)
+        }
+        let next = try SQLiteTelemetryQueueStore(path: applied)
+        #expect(next.recover().operations.map(\.id) == [2])
+        #expect(try next.entries().map(\.id) == [2, 3])
+        #expect(next.count == 2)
+        _ = store
+    }
+
+    @Test func aTornLastWriteIsSkippedAndCountedAndWhatCameBeforeIsKept() throws {
+        let file = temporaryQueuePath()
+        let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: nil)
+        store.apply(Self.steps[0])
+        let crashed = try copy(file)
+        // Half of the settlement's frame, as a process killed inside its write would leave it.
+        let torn = QueueLogCodec.frame(sequence: 2, steps: [Self.steps[1]])
+        let handle = try #require(FileHandle(forWritingAtPath: crashed + QueueLogFiles.suffixes[0]))
+        handle.seekToEndOfFile()
+        handle.write(Data(torn.prefix(torn.count / 2)))
+        try handle.close()
+
+        let next = try SQLiteTelemetryQueueStore(path: crashed)
+        #expect(next.openingNotices == [.recordsSkipped(path: crashed + "-log", count: 1)])
+        // Neither half of the settlement: the create is still queued and no API id is recorded.
+        #expect(next.recover().operations.map(\.id) == [1, 2, 3])
+        #expect(next.resolvedSpans().isEmpty)
+        // New writes go after it and are read back.
+        next.apply(StoreChanges(forget: [2]))
+        #expect(try SQLiteTelemetryQueueStore.inspect(path: try copy(crashed)).entries().map(\.id) == [1, 3])
+        _ = store
+    }
+
+    @Test func theLogIsAppliedInTheBackgroundAndEmptied() async throws {
+        let file = temporaryQueuePath()
+        let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: .milliseconds(1))
+        store.apply(Self.steps[0])
+        try await eventually("the SQLite file holds the operations") {
+            (try? SQLiteTelemetryQueueStore.inspect(path: try copy(file, log: false)).entries().count) == 3
+        }
+        store.apply(Self.steps[1])
+        try await eventually("both log files are emptied") {
+            QueueLogFiles.suffixes.allSatisfy {
+                (try? FileManager.default.attributesOfItem(atPath: file + $0)[.size] as? Int) == 0
+            }
+        }
+        #expect(try SQLiteTelemetryQueueStore.inspect(path: try copy(file, log: false)).entries().map(\.id) == [2, 3])
+    }
+}
