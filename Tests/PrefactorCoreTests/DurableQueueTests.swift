@@ -318,12 +318,15 @@ struct DurableQueueTests {
             let (events, report) = try await withRunningClient(configuration(server, file: file)) { client in
                 let recorder = EventRecorder(client.events())
                 let run = try await registerInstance(client)
-                // Another connection breaks the file under the client.
+                // Another connection breaks the file under the client, and the start waits (the API refuses it),
+                // so the log's copy of it has to be applied to the broken file.
                 try await DatabaseQueue(path: file).write { db in try db.execute(sql: "DROP TABLE operations") }
+                for rule in queuedRoutesDown { server.faults.add(rule) }
                 try await run.start()
                 try await eventually("the failed write is published") {
                     recorder.events.contains { if case .queueNotice(.writeFailed(path: file, _)) = $0 { true } else { false } }
                 }
+                server.faults.removeAll()
                 try await eventually("the start is delivered from memory") { client.snapshot().queue.delivered == 1 }
                 return recorder.events
             }

@@ -76,6 +76,27 @@ struct QueueLogTests {
         #expect(contents.unreadableRecords == 1)
     }
 
+    /// What an apply writes: an operation queued and delivered in the same batch is left out (with its attempts);
+    /// one queued in an earlier batch is still forgotten; API ids and failures are always written.
+    @Test func whatCancelsOutInABatchIsNotWritten() {
+        let frames = [
+            QueueLogCodec.Frame(sequence: 1, steps: [Self.steps[0]]),
+            QueueLogCodec.Frame(sequence: 2, steps: [StoreChanges(retrying: [(2, 1, "503")]), Self.steps[3]]),
+            QueueLogCodec.Frame(
+                sequence: 3, steps: [StoreChanges(forget: [1, 2, 9], resolved: [("span-1", "api-1")])]),
+        ]
+        let net = QueueLogCodec.net(frames)
+        #expect(net.map(\.sequence) == [1, 2, 3])
+        let steps = net.flatMap(\.steps)
+        #expect(steps.flatMap(\.persist).map(\.id) == [3])
+        #expect(steps.flatMap(\.forget) == [9])
+        #expect(steps.flatMap(\.retrying).isEmpty)
+        #expect(steps.flatMap(\.failed).map(\.0) == [3])
+        #expect(steps.flatMap(\.resolved).map(\.1) == ["api-1"])
+        // Nothing cancels out: the frames are written as they are.
+        #expect(QueueLogCodec.net([frames[2]]).flatMap(\.steps).flatMap(\.forget) == [1, 2, 9])
+    }
+
     @Test func theChecksumIsCRC32() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum([UInt8]()) == 0)

@@ -75,6 +75,32 @@ enum QueueLogCodec {
         return contents
     }
 
+    /// The frames with what cancels out left out: an operation both queued and delivered within them is never
+    /// written to the SQLite file (nor its attempts), since the file would end as it began. What a batch applies is
+    /// then only what outlives it: with a backlog delivered as fast as it is queued, most of it.
+    static func net(_ frames: [Frame]) -> [Frame] {
+        var queued = Set<UInt64>()
+        var cancelled = Set<UInt64>()
+        for frame in frames {
+            for step in frame.steps {
+                for operation in step.persist { queued.insert(operation.id) }
+                for id in step.forget where queued.contains(id) { cancelled.insert(id) }
+            }
+        }
+        guard !cancelled.isEmpty else { return frames }
+        return frames.map { frame in
+            var frame = frame
+            frame.steps = frame.steps.map { step in
+                var step = step
+                step.persist.removeAll { cancelled.contains($0.id) }
+                step.forget.removeAll { cancelled.contains($0) }
+                step.retrying.removeAll { cancelled.contains($0.0) }
+                return step
+            }
+            return frame
+        }
+    }
+
     private static func encode(_ step: StoreChanges, _ out: inout [UInt8]) {
         put(UInt32(step.persist.count), &out)
         for operation in step.persist { put(operation.recordText, &out) }

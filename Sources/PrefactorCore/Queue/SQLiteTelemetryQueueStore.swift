@@ -366,6 +366,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         _ frames: [QueueLogCodec.Frame], through sequence: UInt64, _ database: DatabaseQueue,
         midTransaction: (@Sendable (StoreChanges) -> Void)?
     ) throws {
+        let frames = QueueLogCodec.net(frames)
         try database.write { db in
             for frame in frames {
                 for changes in frame.steps where !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
