@@ -1,11 +1,31 @@
 /// JSON text written straight into UTF-8 bytes, saving the `String` appends and the final copy of a request body.
-struct JSONBytes: JSONTextOutput {
+package struct JSONBytes: JSONTextOutput {
     /// The text so far.
-    var bytes: [UInt8] = []
+    package var bytes: [UInt8] = []
 
     /// Starts empty, with room for `capacity` bytes.
-    init(capacity: Int) {
+    package init(capacity: Int) {
         bytes.reserveCapacity(capacity)
+    }
+
+    /// Continues after `bytes`.
+    package init(appendingTo bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// Appends text as it is (it must be JSON already: punctuation, a number).
+    package mutating func raw(_ text: String) {
+        appendText(text)
+    }
+
+    /// Appends a JSON string literal, or `null`.
+    package mutating func string(_ text: String?) {
+        if let text { JSONText.quote(text, to: &self) } else { appendText("null") }
+    }
+
+    /// Appends any JSON value.
+    package mutating func value(_ value: JSONValue) {
+        JSONText.write(value, to: &self)
     }
 
     mutating func appendText(_ text: String) {

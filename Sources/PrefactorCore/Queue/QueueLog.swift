@@ -1,4 +1,5 @@
 import Foundation
+import PrefactorWire
 
 #if canImport(Glibc)
     import Glibc
@@ -103,7 +104,17 @@ enum QueueLogCodec {
 
     private static func encode(_ step: StoreChanges, _ out: inout [UInt8]) {
         put(UInt32(step.persist.count), &out)
-        for operation in step.persist { put(operation.recordText, &out) }
+        for operation in step.persist {
+            // The record straight into the frame, its length filled in after it.
+            let lengthAt = out.count
+            put(UInt32(0), &out)
+            var record = JSONBytes(appendingTo: out)
+            out = []
+            operation.writeRecord(to: &record)
+            out = record.bytes
+            let length = UInt32(out.count - lengthAt - 4).littleEndian
+            withUnsafeBytes(of: length) { out.replaceSubrange(lengthAt..<(lengthAt + 4), with: $0) }
+        }
         put(UInt32(step.forget.count), &out)
         for id in step.forget { put(id, &out) }
         put(UInt32(step.resolved.count), &out)
