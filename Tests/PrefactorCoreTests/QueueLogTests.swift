@@ -100,6 +100,21 @@ struct QueueLogTests {
     @Test func theChecksumIsCRC32() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum([UInt8]()) == 0)
+        // Eight bytes a step gives what one bit a step gives, at every length and offset.
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        let bytes = (0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        for start in 0..<9 {
+            for end in start...bytes.count {
+                #expect(CRC32.checksum(bytes[start..<end]) == bitwise(bytes[start..<end]), "\(start)..<\(end)")
+            }
+        }
     }
 
     /// Copies a queue file as a crash would leave it: the SQLite file, its write-ahead log, and the log if asked.

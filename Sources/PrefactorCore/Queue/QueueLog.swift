@@ -41,17 +41,21 @@ enum QueueLogCodec {
 
     /// The bytes of one frame.
     static func frame(sequence: UInt64, steps: [StoreChanges]) -> [UInt8] {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(64 + steps.count * 320)
-        put(UInt32(steps.count), &payload)
-        for step in steps { encode(step, &payload) }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(headerSize + payload.count)
+        bytes.reserveCapacity(headerSize + 64 + steps.count * 320)
+        // The header's length and checksum are filled in once the payload is written after it.
         put(magic, &bytes)
-        put(UInt32(payload.count), &bytes)
+        put(UInt32(0), &bytes)
         put(sequence, &bytes)
-        put(CRC32.checksum(payload), &bytes)
-        bytes += payload
+        put(UInt32(0), &bytes)
+        put(UInt32(steps.count), &bytes)
+        for step in steps { encode(step, &bytes) }
+        let length = UInt32(bytes.count - headerSize)
+        let checksum = CRC32.checksum(bytes[headerSize...])
+        bytes.withUnsafeMutableBytes { buffer in
+            buffer.storeBytes(of: length.littleEndian, toByteOffset: 4, as: UInt32.self)
+            buffer.storeBytes(of: checksum.littleEndian, toByteOffset: 16, as: UInt32.self)
+        }
         return bytes
     }
 
@@ -230,18 +234,53 @@ enum QueueLogCodec {
     }
 }
 
-/// CRC-32 (the polynomial of zlib and PNG), to tell a whole frame from a torn or damaged one.
+/// CRC-32 (the polynomial of zlib and PNG), to tell a whole frame from a torn or damaged one; eight bytes a step
+/// ("slicing by 8"), since every frame the agent writes is checksummed on its path.
 enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0xEDB8_8320 : value >> 1 }
-        return value
+    /// `tables[k][b]`: the CRC of byte `b` followed by `k` zero bytes.
+    private static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var value = UInt32(index)
+            for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0xEDB8_8320 : value >> 1 }
+            tables[index] = value
+        }
+        for index in 0..<256 {
+            for slice in 1..<8 {
+                let previous = tables[(slice - 1) * 256 + index]
+                tables[slice * 256 + index] = tables[Int(previous & 0xFF)] ^ (previous >> 8)
+            }
+        }
+        return tables
+    }()
+
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.withUnsafeBufferPointer { checksum(UnsafeRawBufferPointer($0)) }
     }
 
-    static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 {
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { checksum(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        tables.withUnsafeBufferPointer { t in
+            var index = 0
+            let count = bytes.count
+            while count - index >= 8 {
+                let low = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt32.self)) ^ crc
+                let high = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 4, as: UInt32.self))
+                crc =
+                    t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                    ^ t[256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+                index += 8
+            }
+            while index < count {
+                crc = t[Int((crc ^ UInt32(bytes[index])) & 0xFF)] ^ (crc >> 8)
+                index += 1
+            }
         }
         return crc ^ 0xFFFF_FFFF
     }
