@@ -585,6 +585,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         checkpoint()
         return try database.write { db in
             var dropped: [UInt64] = []
+            var droppedFailed = 0
             for id in ids {
                 let key = Int64(bitPattern: id)
                 guard
@@ -597,10 +598,13 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                     arguments: [key, time.timeIntervalSince1970, reason, row[1] as String?, body])
                 try db.execute(sql: "DELETE FROM operations WHERE id = ?", arguments: [key])
                 dropped.append(id)
+                if (row[1] as String?) != nil { droppedFailed += 1 }
             }
-            let failed = try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE failed_reason IS NOT NULL") ?? 0
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM operations") ?? 0
-            counts.withLock { $0 = (total, failed) }
+            // Counted down rather than recounted: steps appended to the log since the checkpoint are counted already.
+            counts.withLock {
+                $0.operations -= dropped.count
+                $0.failed -= droppedFailed
+            }
             return dropped
         }
     }
