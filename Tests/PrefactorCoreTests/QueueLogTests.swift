@@ -206,6 +206,28 @@ struct QueueLogTests {
         _ = store
     }
 
+    /// A store let go of while its log is being applied waits for the apply and releases the file's lock before it is
+    /// gone: the next owner in the same process opens the file at once (it was refused while the apply ran on).
+    @Test func aStoreLetGoOfDuringAnApplyReleasesTheFileForTheNextOwner() throws {
+        let file = temporaryQueuePath()
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        do {
+            let store = try SQLiteTelemetryQueueStore(
+                path: file,
+                midTransaction: { _ in
+                    entered.signal()
+                    release.wait()
+                }, applyDelay: .milliseconds(1))
+            store.apply(StoreChanges(persist: [sampleOperation(1)]))
+            #expect(entered.wait(timeout: .now() + 10) == .success, "the apply began")
+            // Let the apply finish a little after the store is let go of.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) { release.signal() }
+        }
+        let next = try SQLiteTelemetryQueueStore(path: file)
+        #expect(next.recover().operations.map(\.id) == [1])
+    }
+
     @Test func theLogIsAppliedInTheBackgroundAndEmptied() async throws {
         let file = temporaryQueuePath()
         let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: .milliseconds(1))

@@ -69,15 +69,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     private let lockDescriptor: Int32
     private let counts = Mutex((operations: 0, failed: 0))
     private let readOnly: Bool
-    private let midTransaction: (@Sendable (StoreChanges) -> Void)?
     /// Steps staged by ``stage(_:)`` and not yet written, in order, and the ticket of the last one staged.
     private let journal = Mutex((pending: [StoreChanges](), staged: UInt64(0)))
-    /// The log; held while a batch is appended, so batches are appended one at a time and in order.
-    private let log: Mutex<LogState>
-    /// Applies the log to the SQLite file, one batch at a time.
-    private let applier = DispatchQueue(label: "prefactor.queue-file.apply")
-    /// How long appended steps wait before they are applied (nil: until ``checkpoint()``).
-    private let applyDelay: DispatchTimeInterval?
+    /// The log and what applies it to the SQLite file. Its background work holds the applier, never the store, so the
+    /// store goes away (and releases the file's lock) as soon as its last user lets go of it.
+    private let applier: LogApplier
 
     /// The files' companions: SQLite's `-wal` and `-shm`, the log's two files and the lock.
     public static let companionSuffixes = ["-wal", "-shm"] + QueueLogFiles.suffixes + [".lock"]
@@ -86,24 +82,6 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     static let applyDelay = DispatchTimeInterval.milliseconds(25)
     /// Frames waiting to be applied that start an apply at once.
     static let applyBacklog = 2_048
-
-    private struct LogState {
-        /// The ticket of the last step appended.
-        var written: UInt64 = 0
-        /// The two files, the size of each and the highest sequence number appended to each.
-        var descriptors: [Int32] = [-1, -1]
-        var sizes = [0, 0]
-        var highest: [UInt64] = [0, 0]
-        /// The file that takes appends.
-        var current = 0
-        var nextSequence: UInt64 = 1
-        /// Frames appended and not yet applied, in order.
-        var unapplied: [QueueLogCodec.Frame] = []
-        var applyScheduled = false
-        /// Whether the last apply failed, and who hears of a failure.
-        var applyFailing = false
-        var onApplyFailure: (@Sendable (String) -> Void)?
-    }
 
     /// Opens (or creates) a queue file and takes ownership of it.
     ///
@@ -127,8 +105,6 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         midTransaction: (@Sendable (StoreChanges) -> Void)?, applyDelay: DispatchTimeInterval? = applyDelay
     ) throws(PrefactorError) {
         self.path = path
-        self.midTransaction = midTransaction
-        self.applyDelay = applyDelay
         self.durability = durability
         self.readOnly = false
         let directory = (path as NSString).deletingLastPathComponent
@@ -189,7 +165,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             close(lockDescriptor)
             throw PrefactorError(code: .queueFileUnavailable, message: "Cannot write the queue file \(path): \(error)")
         }
-        log = Mutex(state)
+        applier = LogApplier(
+            log: state, database: opened, midTransaction: midTransaction, applyDelay: applyDelay)
         openingNotices = notices
     }
 
@@ -197,12 +174,10 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         self.path = path
         self.durability = .processCrash
         self.readOnly = true
-        self.midTransaction = nil
-        self.applyDelay = nil
         self.database = database
         self.lockDescriptor = -1
         self.openingNotices = []
-        self.log = Mutex(LogState())
+        self.applier = LogApplier(log: LogState(), database: database, midTransaction: nil, applyDelay: nil)
     }
 
     /// Opens a queue file read-only, whoever owns it: for inspection.
@@ -224,11 +199,9 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     deinit {
         if !readOnly {
-            // Leave the SQLite file complete, for readers that know nothing of the log.
-            applyPending()
-            log.withLock { state in
-                for descriptor in state.descriptors where descriptor >= 0 { close(descriptor) }
-            }
+            // Leave the SQLite file complete, for readers that know nothing of the log, before the lock is released.
+            applier.queue.sync { applier.applyPending() }
+            applier.close()
         }
         if lockDescriptor >= 0 {
             flock(lockDescriptor, LOCK_UN)
@@ -275,7 +248,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     ///
     /// - Returns: Why the write failed, to the thread that made it (the others get `nil`).
     package func flush(through ticket: UInt64) -> String? {
-        log.withLock { state -> String? in
+        applier.log.withLock { state -> String? in
             guard state.written < ticket else { return nil }
             let (batch, last) = journal.withLock { journal in
                 defer { journal.pending.removeAll(keepingCapacity: true) }
@@ -300,12 +273,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                     $0.failed += changes.failed.count
                 }
             }
-            if let applyDelay, !state.applyScheduled {
-                state.applyScheduled = true
-                applier.asyncAfter(deadline: .now() + applyDelay) { [weak self] in self?.applyPending() }
-            } else if applyDelay != nil, state.unapplied.count == Self.applyBacklog {
-                applier.async { [weak self] in self?.applyPending() }
-            }
+            applier.schedule(&state, backlog: Self.applyBacklog)
             return nil
         }
     }
@@ -313,56 +281,18 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// Calls `handler` (on the store's own thread) when the log cannot be applied to the SQLite file: the steps stay in
     /// the log and are tried again every second. Called once per run of failures.
     package func onApplyFailure(_ handler: @escaping @Sendable (String) -> Void) {
-        log.withLock { $0.onApplyFailure = handler }
+        applier.log.withLock { $0.onApplyFailure = handler }
     }
 
     /// Applies what the log holds to the SQLite file now, and returns once it is there: readers of the SQLite file
     /// then see every operation. (A file's owner calls it before it reads its own file.)
     package func checkpoint() {
         guard !readOnly else { return }
-        applier.sync { applyPending() }
-    }
-
-    /// Applies the frames appended so far in one transaction, then empties the log file that held them. Appends go on
-    /// meanwhile, to the other file.
-    private func applyPending() {
-        let frames = log.withLock { state -> [QueueLogCodec.Frame] in
-            state.applyScheduled = false
-            guard !state.unapplied.isEmpty else { return [] }
-            defer { state.unapplied.removeAll() }
-            let other = 1 - state.current
-            if state.sizes[other] == 0 { state.current = other }
-            return state.unapplied
-        }
-        guard let last = frames.last else { return }
-        do {
-            try Self.write(frames, through: last.sequence, database, midTransaction: midTransaction)
-        } catch {
-            // Still in the log: tried again later (and replayed by the next owner if this process ends first).
-            let report = log.withLock { state in
-                defer { state.applyFailing = true }
-                return state.applyFailing ? nil : state.onApplyFailure
-            }
-            report?("\(error)")
-            log.withLock { state in
-                state.unapplied = frames + state.unapplied
-                if applyDelay != nil, !state.applyScheduled {
-                    state.applyScheduled = true
-                    applier.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending() }
-                }
-            }
-            return
-        }
-        log.withLock { state in
-            state.applyFailing = false
-            for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= last.sequence {
-                if ftruncate(state.descriptors[file], 0) == 0 { state.sizes[file] = 0 }
-            }
-        }
+        applier.queue.sync { applier.applyPending() }
     }
 
     /// Writes frames' steps in order in one transaction, and the last sequence number applied.
-    private static func write(
+    fileprivate static func write(
         _ frames: [QueueLogCodec.Frame], through sequence: UInt64, _ database: DatabaseQueue,
         midTransaction: (@Sendable (StoreChanges) -> Void)?
     ) throws {
@@ -696,6 +626,109 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         let seconds = Int(date.timeIntervalSince1970)
         return String(seconds)
     }
+}
+
+/// Applies a queue file's log to its SQLite file, on a queue of its own (see ``SQLiteTelemetryQueueStore``).
+private final class LogApplier: Sendable {
+    /// The log; held while a batch is appended, so batches are appended one at a time and in order.
+    let log: Mutex<LogState>
+    let database: DatabaseQueue
+    /// Applies one batch at a time.
+    let queue = DispatchQueue(label: "prefactor.queue-file.apply")
+    let midTransaction: (@Sendable (StoreChanges) -> Void)?
+    /// How long appended steps wait before they are applied (nil: until ``SQLiteTelemetryQueueStore/checkpoint()``).
+    let applyDelay: DispatchTimeInterval?
+
+    init(
+        log: LogState, database: DatabaseQueue, midTransaction: (@Sendable (StoreChanges) -> Void)?,
+        applyDelay: DispatchTimeInterval?
+    ) {
+        self.log = Mutex(log)
+        self.database = database
+        self.midTransaction = midTransaction
+        self.applyDelay = applyDelay
+    }
+
+    /// After an append (under the log's lock): an apply after the delay, or at once when `backlog` frames wait.
+    func schedule(_ state: inout LogState, backlog: Int) {
+        guard let applyDelay else { return }
+        if !state.applyScheduled {
+            state.applyScheduled = true
+            queue.asyncAfter(deadline: .now() + applyDelay) { [weak self] in self?.applyPending() }
+        } else if state.unapplied.count == backlog {
+            queue.async { [weak self] in self?.applyPending() }
+        }
+    }
+
+    /// Closes the log's files; later applies do nothing.
+    func close() {
+        log.withLock { state in
+            state.closed = true
+            for descriptor in state.descriptors where descriptor >= 0 { Glibc.close(descriptor) }
+            state.descriptors = [-1, -1]
+        }
+    }
+
+    /// Applies the frames appended so far in one transaction, then empties the log file that held them. Appends go on
+    /// meanwhile, to the other file.
+    func applyPending() {
+        let frames = log.withLock { state -> [QueueLogCodec.Frame] in
+            state.applyScheduled = false
+            guard !state.closed, !state.unapplied.isEmpty else { return [] }
+            defer { state.unapplied.removeAll() }
+            let other = 1 - state.current
+            if state.sizes[other] == 0 { state.current = other }
+            return state.unapplied
+        }
+        guard let last = frames.last else { return }
+        do {
+            try SQLiteTelemetryQueueStore.write(frames, through: last.sequence, database, midTransaction: midTransaction)
+        } catch {
+            // Still in the log: tried again later (and replayed by the next owner if this process ends first).
+            let report = log.withLock { state in
+                defer { state.applyFailing = true }
+                return state.applyFailing ? nil : state.onApplyFailure
+            }
+            report?("\(error)")
+            log.withLock { state in
+                state.unapplied = frames + state.unapplied
+                if applyDelay != nil, !state.applyScheduled {
+                    state.applyScheduled = true
+                    queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending() }
+                }
+            }
+            return
+        }
+        log.withLock { state in
+            state.applyFailing = false
+            guard !state.closed else { return }
+            for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= last.sequence {
+                if ftruncate(state.descriptors[file], 0) == 0 { state.sizes[file] = 0 }
+            }
+        }
+    }
+
+}
+
+/// The log of a queue file: where appends go, what is not applied yet.
+private struct LogState {
+    /// The ticket of the last step appended.
+    var written: UInt64 = 0
+    /// The two files, the size of each and the highest sequence number appended to each.
+    var descriptors: [Int32] = [-1, -1]
+    var sizes = [0, 0]
+    var highest: [UInt64] = [0, 0]
+    /// The file that takes appends.
+    var current = 0
+    var nextSequence: UInt64 = 1
+    /// Frames appended and not yet applied, in order.
+    var unapplied: [QueueLogCodec.Frame] = []
+    var applyScheduled = false
+    /// Whether the last apply failed, and who hears of a failure.
+    var applyFailing = false
+    var onApplyFailure: (@Sendable (String) -> Void)?
+    /// Set when the store went away: nothing is applied or emptied any more.
+    var closed = false
 }
 
 /// Why a file is not a usable queue.
