@@ -101,22 +101,67 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 }
 
-/// What the two handlers of one connection share: whether a request head is awaited, and the timers.
+/// What the two handlers of one connection share: whether a request head is awaited, and the deadlines.
 ///
 /// Lives on the connection's event loop only.
 final class ConnectionWatch {
     var awaitingHead = true
-    var headerDeadline: Scheduled<Void>?
-    var requestDeadline: Scheduled<Void>?
+    /// When the head of the request being read must have arrived.
+    let header = Deadline()
+    /// When the request being read must have arrived whole.
+    let request = Deadline()
     var lingering = false
     /// Writes bytes straight to the socket, under the HTTP encoder, then closes the connection.
     var answerRaw: ((String) -> Void)?
 
     func cancelTimers() {
-        headerDeadline?.cancel()
-        headerDeadline = nil
-        requestDeadline?.cancel()
-        requestDeadline = nil
+        header.cancel()
+        request.cancel()
+    }
+}
+
+/// A deadline set and cleared with each request, whose timer is armed lazily and kept across requests.
+///
+/// Setting and clearing the deadline is a store: when the timer fires before the deadline in force (set since for a
+/// later request) it is armed again for that deadline, and when no deadline is in force it stays unarmed until the
+/// next one is set. A connection sending request after request thus schedules a timer once per timeout at most,
+/// instead of scheduling and cancelling one for every request, and a deadline still takes effect at its time.
+///
+/// Lives on the connection's event loop only.
+final class Deadline {
+    /// The deadline in force; `nil` when none is.
+    private(set) var due: NIODeadline?
+    private var timer: Scheduled<Void>?
+
+    /// Whether a timer is armed (for the deadline in force or an earlier one).
+    var isArmed: Bool { timer != nil }
+
+    /// Sets the deadline; then ``arm(on:expire:)`` when ``isArmed`` is `false`.
+    func set(_ deadline: NIODeadline) { due = deadline }
+
+    /// Clears the deadline, leaving its timer armed.
+    func clear() { due = nil }
+
+    /// Arms the timer for the deadline in force: `expire` runs once the deadline in force has passed.
+    func arm(on eventLoop: any EventLoop, expire: @escaping () -> Void) {
+        guard let due, timer == nil else { return }
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: due) {
+            self.timer = nil
+            guard let due = self.due else { return }
+            if due <= .now() {
+                self.due = nil
+                expire()
+            } else {
+                self.arm(on: eventLoop, expire: expire)
+            }
+        }
+    }
+
+    /// Clears the deadline and cancels its timer.
+    func cancel() {
+        due = nil
+        timer?.cancel()
+        timer = nil
     }
 }
 
@@ -152,10 +197,11 @@ final class RawConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if watch.lingering { return }
-        if watch.awaitingHead, watch.headerDeadline == nil {
-            let channel = context.channel
-            watch.headerDeadline = context.eventLoop.scheduleTask(in: TimeAmount(limits.headerTimeout)) {
-                channel.close(promise: nil)
+        if watch.awaitingHead, watch.header.due == nil {
+            watch.header.set(.now() + TimeAmount(limits.headerTimeout))
+            if !watch.header.isArmed {
+                let channel = context.channel
+                watch.header.arm(on: context.eventLoop) { channel.close(promise: nil) }
             }
         }
         context.fireChannelRead(data)
@@ -234,19 +280,20 @@ final class RequestWatchHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         case .head:
             watch.awaitingHead = false
-            watch.headerDeadline?.cancel()
-            watch.headerDeadline = nil
-            // The request fails before the connection closes: a body cut short must not read as a whole one.
-            watch.requestDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(limits.requestTimeout)) {
-                context.fireErrorCaught(RequestTimedOut())
-                context.close(promise: nil)
+            watch.header.clear()
+            watch.request.set(.now() + TimeAmount(limits.requestTimeout))
+            if !watch.request.isArmed {
+                watch.request.arm(on: context.eventLoop) {
+                    // The request fails before the connection closes: a body cut short must not read as a whole one.
+                    context.fireErrorCaught(RequestTimedOut())
+                    context.close(promise: nil)
+                }
             }
         case .body:
             break
         case .end:
             watch.awaitingHead = true
-            watch.requestDeadline?.cancel()
-            watch.requestDeadline = nil
+            watch.request.clear()
         }
         context.fireChannelRead(data)
     }

@@ -133,9 +133,12 @@ struct AuthMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
+    /// `bearer ` in lower case, made once rather than for every request.
+    private static let bearerScheme = Array("bearer ".utf8)
+
     /// Whether a header value starts with `Bearer ` in any letter case.
     static func hasBearerScheme(_ header: String.UTF8View) -> Bool {
-        let scheme = Array("bearer ".utf8)
+        let scheme = bearerScheme
         guard header.count >= scheme.count else { return false }
         return zip(header, scheme).allSatisfy { byte, expected in
             let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 0x20 : byte

@@ -41,6 +41,10 @@ final class WriteBatcher: Sendable {
     /// A connection of its own for the passive checkpoints started while the log fills (see ``boundWAL()``).
     private let eagerCheckpoints: DatabaseQueue?
     private let eagerCheckpointRunning = Atomic<Bool>(false)
+    /// How much the log held when the last of those checkpoints started; 0 once the log has started over.
+    private let eagerCheckpointFrom = Atomic<Int>(0)
+    /// How much the log grows between two of those checkpoints: a sixteenth of the bound.
+    private var eagerCheckpointStep: Int { walCheckpointBytes / 16 }
 
     /// - Parameter path: The database file, for a database with a write-ahead log; `nil` for one in memory.
     init(
@@ -64,17 +68,27 @@ final class WriteBatcher: Sendable {
     /// finish (the background one holds the checkpoint lock, or readers still use old pages) it is tried again after
     /// the next batch; past 7/4 of the threshold, writes wait for it (at most about a second).
     ///
-    /// Once the log is half full, passive checkpoints run one after another on a connection of their own, beside the
-    /// writes, so that the checkpoint on the write path has only the last frames to copy and writes pause briefly.
+    /// Once the log is half full, passive checkpoints run on a connection of their own, beside the writes, each time
+    /// the log has grown by another sixteenth of the bound, so that the checkpoint on the write path has only the
+    /// last frames to copy and writes pause briefly. Each one then flushes the database file (see
+    /// ``syncDatabaseFile(_:)``), so that the flush on the write path has only those last pages to write.
+    ///
+    /// Not one right after another: each copies the pages written since the one before, and the pages every batch
+    /// writes (the instance's row, the ends of the tables and indexes) would be copied and flushed again each time.
     private func boundWAL() async {
         guard let log else { return }
         let bytes = log.bytes
-        if bytes > walCheckpointBytes / 2, bytes <= walCheckpointBytes, let eagerCheckpoints,
+        if bytes > walCheckpointBytes / 2, bytes <= walCheckpointBytes,
+            bytes >= eagerCheckpointFrom.load(ordering: .relaxed) + eagerCheckpointStep, let eagerCheckpoints,
             eagerCheckpointRunning.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
         {
+            eagerCheckpointFrom.store(bytes, ordering: .relaxed)
             let running = self
             Task.detached {
-                _ = try? await eagerCheckpoints.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                _ = try? await eagerCheckpoints.writeWithoutTransaction { db in
+                    try db.checkpoint(.passive)
+                    WriteBatcher.syncDatabaseFile(db)
+                }
                 running.eagerCheckpointRunning.store(false, ordering: .releasing)
             }
         }
@@ -84,11 +98,26 @@ final class WriteBatcher: Sendable {
                 // Every frame is in the database file and no reader needs the log: the next commit writes from its
                 // start (and reports its new length).
                 log.reset()
+                eagerCheckpointFrom.store(0, ordering: .relaxed)
                 return
             }
             if log.bytes <= walCheckpointBytes / 4 * 7 { return }
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(5)) }
         }
+    }
+
+    /// Flushes the database file to disk, through the connection's own file handle.
+    ///
+    /// A passive checkpoint that the writes overtake copies pages into the database file without flushing it: SQLite
+    /// flushes the file only in the checkpoint that reaches the end of the log, here the `RESTART` on the write path,
+    /// which would then write to disk every page the passive ones copied while writes wait. Flushing after each
+    /// passive checkpoint, on its own connection, leaves it only the pages it copies itself.
+    private static func syncDatabaseFile(_ db: GRDB.Database) {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_FILE_POINTER, &file) == SQLITE_OK,
+            let file, let sync = file.pointee.pMethods?.pointee.xSync
+        else { return }
+        _ = sync(file, SQLITE_SYNC_NORMAL)
     }
 
     /// Queues one write.
