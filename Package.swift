@@ -184,6 +184,7 @@ let package = Package(
             dependencies: [
                 "PrefactorServer", "PrefactorServerTesting", "PrefactorWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import NIOHTTP1
 import PrefactorServer
 import PrefactorServerTesting
@@ -13,6 +14,44 @@ struct RestartTests {
             .appendingPathComponent("prefactor-server-tests-\(UUID().uuidString)", isDirectory: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         return try await body(folder.appendingPathComponent("nested/prefactor.sqlite").path)
+    }
+
+    /// A database written before stored responses were kept in write order (a table keyed by scope and key) is moved
+    /// to the new table when opened: a request sent again with its key is still answered from its record.
+    @Test func storedResponsesSurviveTheMoveToWriteOrder() async throws {
+        try await Self.withTemporaryDatabase { path in
+            let first = try await withAPI(database: .file(path)) { api in
+                _ = try await api.register(["id": "ai_kept"])
+                return try await api.createSpan(
+                    instance: "ai_kept", ["id": "sp_kept", "started_at": "2025-01-01T00:00:01Z"],
+                    topLevel: ["idempotency_key": "kept-key"])
+            }
+            // The file as the earlier schema left it.
+            try await DatabaseQueue(path: path).write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE old_records (
+                            scope TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+                            inserted_at INTEGER NOT NULL, PRIMARY KEY(scope, key)) WITHOUT ROWID;
+                        INSERT INTO old_records SELECT scope, key, status, body, inserted_at FROM idempotency_records;
+                        DROP TABLE idempotency_records;
+                        ALTER TABLE old_records RENAME TO idempotency_records;
+                        DELETE FROM grdb_migrations WHERE identifier = 'v2-idempotency-in-write-order';
+                        """)
+                #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM idempotency_records") ?? 0 >= 1)
+            }
+            try await withAPI(database: .file(path)) { api in
+                let replay = try await api.createSpan(
+                    instance: "ai_kept", ["id": "sp_kept", "started_at": "2025-01-01T00:00:01Z"],
+                    topLevel: ["idempotency_key": "kept-key"])
+                expectIdentical(replay, first)
+                #expect(try await api.spans(of: "ai_kept").count == 1)
+            }
+            let migrated = try await DatabaseQueue(path: path).read { db in
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            }
+            #expect(migrated.contains("v2-idempotency-in-write-order"))
+        }
     }
 
     @Test func everythingSurvivesARestart() async throws {

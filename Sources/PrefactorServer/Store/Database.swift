@@ -105,6 +105,22 @@ enum Database {
                         inserted_at INTEGER NOT NULL, PRIMARY KEY(scope, key)) WITHOUT ROWID;
                     """)
         }
+        // Stored responses in the order they were written, found through a small index: keys are random, so a table
+        // ordered by them took each new response into a random page of its own, and the write-ahead log carried (and
+        // checkpoints copied) a page of responses for every write.
+        migrator.registerMigration("v2-idempotency-in-write-order") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE idempotency_records_in_order (
+                        seq INTEGER PRIMARY KEY, scope TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL,
+                        body TEXT NOT NULL, inserted_at INTEGER NOT NULL);
+                    INSERT INTO idempotency_records_in_order (scope, key, status, body, inserted_at)
+                        SELECT scope, key, status, body, inserted_at FROM idempotency_records ORDER BY inserted_at;
+                    DROP TABLE idempotency_records;
+                    ALTER TABLE idempotency_records_in_order RENAME TO idempotency_records;
+                    CREATE UNIQUE INDEX idempotency_records_by_key ON idempotency_records(scope, key);
+                    """)
+        }
         return migrator
     }
 }
