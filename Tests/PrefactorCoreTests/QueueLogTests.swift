@@ -228,6 +228,19 @@ struct QueueLogTests {
         #expect(next.recover().operations.map(\.id) == [1])
     }
 
+    /// Past its bytes limit the log is applied at once, not after the delay.
+    @Test func aLargeLogIsAppliedWithoutWaitingOutTheDelay() async throws {
+        let file = temporaryQueuePath()
+        let store = try SQLiteTelemetryQueueStore(
+            path: file, midTransaction: nil, applyDelay: .seconds(3_600), applyBacklog: 600)
+        store.apply(StoreChanges(persist: [sampleOperation(1)]))
+        #expect(try SQLiteTelemetryQueueStore.inspect(path: try copy(file, log: false)).entries().isEmpty)
+        store.apply(StoreChanges(persist: [sampleOperation(2), sampleOperation(3), sampleOperation(4)]))
+        try await eventually("the SQLite file holds the operations") {
+            (try? SQLiteTelemetryQueueStore.inspect(path: try copy(file, log: false)).entries().count) == 4
+        }
+    }
+
     @Test func theLogIsAppliedInTheBackgroundAndEmptied() async throws {
         let file = temporaryQueuePath()
         let store = try SQLiteTelemetryQueueStore(path: file, midTransaction: nil, applyDelay: .milliseconds(1))

@@ -17,7 +17,7 @@ import Synchronization
 ///
 /// Every operation is written before the call that queued it returns: each step's changes are appended to the file's
 /// log (`FILE-log0`, `FILE-log1`, see ``QueueLogCodec``) with one `write`, and the log is applied to the SQLite file
-/// in batches, off the agent's path (every 25 ms while there is something to apply), and replayed when the file is
+/// in batches, off the agent's path (a second after the first step not yet applied, or at once past 8 MiB), and replayed when the file is
 /// opened again. Settling an operation and recording what it produced (a span's API id, which later finishes and
 /// children need) are one log frame and one transaction. A file is owned by one live process at a time (an exclusive
 /// lock on `FILE.lock`); others may open it read-only to inspect it, the log included.
@@ -78,10 +78,12 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// The files' companions: SQLite's `-wal` and `-shm`, the log's two files and the lock.
     public static let companionSuffixes = ["-wal", "-shm"] + QueueLogFiles.suffixes + [".lock"]
 
-    /// How long appended steps may wait before they are applied to the SQLite file.
-    static let applyDelay = DispatchTimeInterval.milliseconds(25)
-    /// Frames waiting to be applied that start an apply at once.
-    static let applyBacklog = 2_048
+    /// How long appended steps may wait before they are applied to the SQLite file. Readers see the log anyway, so the
+    /// wait only bounds how much a next owner replays; the longer it is, the more operations are delivered before
+    /// their apply and never reach SQLite at all.
+    static let applyDelay = DispatchTimeInterval.seconds(1)
+    /// Bytes of frames waiting to be applied that start an apply at once.
+    static let applyBacklog = 8 << 20
 
     /// Opens (or creates) a queue file and takes ownership of it.
     ///
@@ -102,7 +104,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// ``checkpoint()`` (and when the store goes away), so tests can look at a file whose log was not applied.
     package init(
         path: String, durability: Durability = .processCrash, owner: Owner = .current,
-        midTransaction: (@Sendable (StoreChanges) -> Void)?, applyDelay: DispatchTimeInterval? = applyDelay
+        midTransaction: (@Sendable (StoreChanges) -> Void)?, applyDelay: DispatchTimeInterval? = applyDelay,
+        applyBacklog: Int = applyBacklog
     ) throws(PrefactorError) {
         self.path = path
         self.durability = durability
@@ -166,7 +169,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             throw PrefactorError(code: .queueFileUnavailable, message: "Cannot write the queue file \(path): \(error)")
         }
         applier = LogApplier(
-            log: state, database: opened, midTransaction: midTransaction, applyDelay: applyDelay)
+            log: state, database: opened, midTransaction: midTransaction, applyDelay: applyDelay,
+            applyBacklog: applyBacklog)
         openingNotices = notices
     }
 
@@ -267,13 +271,14 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             state.nextSequence += 1
             state.highest[file] = sequence
             state.unapplied.append(QueueLogCodec.Frame(sequence: sequence, steps: batch))
+            state.unappliedBytes += bytes.count
             counts.withLock {
                 for changes in batch {
                     $0.operations += changes.persist.count - changes.forget.count
                     $0.failed += changes.failed.count
                 }
             }
-            applier.schedule(&state, backlog: Self.applyBacklog)
+            applier.schedule(&state)
             return nil
         }
     }
@@ -638,24 +643,30 @@ private final class LogApplier: Sendable {
     let midTransaction: (@Sendable (StoreChanges) -> Void)?
     /// How long appended steps wait before they are applied (nil: until ``SQLiteTelemetryQueueStore/checkpoint()``).
     let applyDelay: DispatchTimeInterval?
+    /// Bytes of frames waiting that start an apply at once.
+    let applyBacklog: Int
 
     init(
         log: LogState, database: DatabaseQueue, midTransaction: (@Sendable (StoreChanges) -> Void)?,
-        applyDelay: DispatchTimeInterval?
+        applyDelay: DispatchTimeInterval?, applyBacklog: Int = SQLiteTelemetryQueueStore.applyBacklog
     ) {
         self.log = Mutex(log)
         self.database = database
         self.midTransaction = midTransaction
         self.applyDelay = applyDelay
+        self.applyBacklog = applyBacklog
     }
 
-    /// After an append (under the log's lock): an apply after the delay, or at once when `backlog` frames wait.
-    func schedule(_ state: inout LogState, backlog: Int) {
+    /// After an append (under the log's lock): an apply after the delay, or at once when ``applyBacklog`` bytes of
+    /// frames wait.
+    func schedule(_ state: inout LogState) {
         guard let applyDelay else { return }
         if !state.applyScheduled {
             state.applyScheduled = true
-            queue.asyncAfter(deadline: .now() + applyDelay) { [weak self] in self?.applyPending() }
-        } else if state.unapplied.count == backlog {
+            queue.asyncAfter(deadline: .now() + applyDelay) { [weak self] in self?.applyPending(timer: true) }
+        }
+        if state.unappliedBytes >= applyBacklog, !state.applyNowScheduled {
+            state.applyNowScheduled = true
             queue.async { [weak self] in self?.applyPending() }
         }
     }
@@ -671,14 +682,19 @@ private final class LogApplier: Sendable {
 
     /// Applies the frames appended so far in one transaction, then empties the log file that held them. Appends go on
     /// meanwhile, to the other file.
-    func applyPending() {
-        let frames = log.withLock { state -> [QueueLogCodec.Frame] in
-            state.applyScheduled = false
-            guard !state.closed, !state.unapplied.isEmpty else { return [] }
-            defer { state.unapplied.removeAll() }
+    /// `timer`: called by the delayed apply, which is then no longer pending.
+    func applyPending(timer: Bool = false) {
+        let (frames, bytes) = log.withLock { state -> ([QueueLogCodec.Frame], Int) in
+            if timer { state.applyScheduled = false }
+            state.applyNowScheduled = false
+            guard !state.closed, !state.unapplied.isEmpty else { return ([], 0) }
+            defer {
+                state.unapplied.removeAll()
+                state.unappliedBytes = 0
+            }
             let other = 1 - state.current
             if state.sizes[other] == 0 { state.current = other }
-            return state.unapplied
+            return (state.unapplied, state.unappliedBytes)
         }
         guard let last = frames.last else { return }
         do {
@@ -692,9 +708,10 @@ private final class LogApplier: Sendable {
             report?("\(error)")
             log.withLock { state in
                 state.unapplied = frames + state.unapplied
+                state.unappliedBytes += bytes
                 if applyDelay != nil, !state.applyScheduled {
                     state.applyScheduled = true
-                    queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending() }
+                    queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending(timer: true) }
                 }
             }
             return
@@ -723,7 +740,10 @@ private struct LogState {
     var nextSequence: UInt64 = 1
     /// Frames appended and not yet applied, in order.
     var unapplied: [QueueLogCodec.Frame] = []
+    var unappliedBytes = 0
+    /// Whether an apply is due after the delay, and whether one was asked for at once.
     var applyScheduled = false
+    var applyNowScheduled = false
     /// Whether the last apply failed, and who hears of a failure.
     var applyFailing = false
     var onApplyFailure: (@Sendable (String) -> Void)?
