@@ -185,6 +185,8 @@ let package = Package(
                 "PrefactorServer", "PrefactorServerTesting", "PrefactorWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
