@@ -196,7 +196,7 @@ struct TelemetryStateMachine {
 
     private var instances: [String: InstanceRecord] = [:]
     private var instanceOrder: [String] = []
-    private var spans: [String: SpanRecord] = [:]
+    private var spans = SpanTable<SpanRecord>()
     private var spanOrder: [String] = []
     private var apiToLocal: [String: String] = [:]
 
@@ -858,7 +858,7 @@ struct TelemetryStateMachine {
     ) -> Actions {
         var actions = Actions()
         let sorted = operations.sorted { $0.id < $1.id }
-        spans.reserveCapacity(spans.count + resolvedSpans.count + operations.count / 2)
+        spans.reserveCapacity(spans.count + operations.count / 2)
         apiToLocal.reserveCapacity(apiToLocal.count + resolvedSpans.count)
         dependents.reserveCapacity(dependents.count + operations.count)
         for (localID, apiID) in resolvedSpans {
