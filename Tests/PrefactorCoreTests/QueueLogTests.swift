@@ -76,15 +76,54 @@ struct QueueLogTests {
         #expect(contents.unreadableRecords == 1)
     }
 
+    /// A record whose id reads but whose rest does not: read back, it is skipped and counted; an apply leaves it
+    /// out and writes the rest.
+    @Test func aRecordDamagedAfterItsIDIsSkippedAndCounted() throws {
+        var bytes = QueueLogCodec.frame(sequence: 1, steps: [StoreChanges(persist: [sampleOperation(1), sampleOperation(2)])])
+        let recordStart = QueueLogCodec.headerSize + 4 + 4 + 4
+        let damageAt = try #require(bytes[recordStart...].firstIndex(of: UInt8(ascii: "[")))  // the dependencies
+        bytes[damageAt] = UInt8(ascii: "?")
+        let checksum = CRC32.checksum(bytes[QueueLogCodec.headerSize...])
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.replaceSubrange(16..<20, with: $0) }
+        #expect(bytes.withUnsafeBytes { QueueLogCodec.readRaw($0).frames.first?.steps.first?.persist.map(\.id) } == [1, 2])
+        let contents = QueueLogCodec.read(bytes)
+        #expect(contents.frames.first?.steps.first?.persist.map(\.id) == [2])
+        #expect(contents.unreadableRecords == 1)
+    }
+
+    /// The id is read from the front of a record without decoding the rest, every value an id can have included.
+    @Test(
+        arguments: [
+            (#"{"id":7,"x":1}"#, UInt64?.some(7)), (#"{"id":-1,"x":1}"#, UInt64.max),
+            (#"{"id":-9223372036854775808,"x":1}"#, UInt64(1) << 63), (#"{"id":9223372036854775807,"x":1}"#, UInt64(Int64.max)),
+            (#"{"id":9223372036854775808,"x":1}"#, nil), (#"{"id":99999999999999999999,"x":1}"#, nil),
+            (#"{"id":7}"#, nil), (#"{"id":,"x":1}"#, nil), (#"{"id":-,"x":1}"#, nil), (#"{"key":7,"x":1}"#, nil),
+            (#"{"id":7"#, nil), ("", nil),
+        ])
+    func recordIDs(record: String, expected: UInt64?) {
+        #expect(Array(record.utf8).withUnsafeBytes(QueueLogCodec.recordID) == expected)
+        if let expected {
+            // As the record writer writes it.
+            let operation = TelemetryOperation(
+                id: expected, instanceID: "inst", body: .startInstance(timestamp: Date(timeIntervalSince1970: 1)),
+                idempotencyKey: "key", enqueuedAt: Date(timeIntervalSince1970: 1))
+            let written = operation.recordText
+            #expect(Array(written.utf8).withUnsafeBytes(QueueLogCodec.recordID) == expected)
+        }
+    }
+
     /// What an apply writes: an operation queued and delivered in the same batch is left out (with its attempts);
     /// one queued in an earlier batch is still forgotten; API ids and failures are always written.
     @Test func whatCancelsOutInABatchIsNotWritten() {
-        let frames = [
-            QueueLogCodec.Frame(sequence: 1, steps: [Self.steps[0]]),
-            QueueLogCodec.Frame(sequence: 2, steps: [StoreChanges(retrying: [(2, 1, "503")]), Self.steps[3]]),
-            QueueLogCodec.Frame(
-                sequence: 3, steps: [StoreChanges(forget: [1, 2, 9], resolved: [("span-1", "api-1")])]),
-        ]
+        let bytes =
+            QueueLogCodec.frame(sequence: 1, steps: [Self.steps[0]])
+            + QueueLogCodec.frame(sequence: 2, steps: [StoreChanges(retrying: [(2, 1, "503")]), Self.steps[3]])
+            + QueueLogCodec.frame(sequence: 3, steps: [StoreChanges(forget: [1, 2, 9], resolved: [("span-1", "api-1")])])
+        bytes.withUnsafeBytes { checkNet(QueueLogCodec.readRaw($0).frames) }
+    }
+
+    func checkNet(_ frames: [QueueLogCodec.RawFrame]) {
+        #expect(frames.count == 3)
         let net = QueueLogCodec.net(frames)
         #expect(net.map(\.sequence) == [1, 2, 3])
         let steps = net.flatMap(\.steps)

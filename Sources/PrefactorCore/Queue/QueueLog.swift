@@ -29,6 +29,24 @@ enum QueueLogCodec {
         var steps: [StoreChanges]
     }
 
+    /// One step as the log holds it: new operations as their records' bytes (with the id read from the front of
+    /// each), the rest as ``StoreChanges`` has it. What an apply writes to the SQLite file without decoding a record
+    /// it leaves out (``net(_:)``), nor encoding one again.
+    /// The records point into the bytes read (valid while those are).
+    struct RawStep {
+        var persist: [(id: UInt64, record: UnsafeRawBufferPointer)] = []
+        var forget: [UInt64] = []
+        var resolved: [(String, String)] = []
+        var failed: [(UInt64, String)] = []
+        var retrying: [(UInt64, Int, String)] = []
+    }
+
+    /// One frame read back with its records as bytes.
+    struct RawFrame {
+        var sequence: UInt64
+        var steps: [RawStep]
+    }
+
     /// What a log holds: the frames that could be read, in order, and what could not.
     struct Contents {
         /// The frames up to the first that cannot be read.
@@ -59,9 +77,40 @@ enum QueueLogCodec {
         return bytes
     }
 
-    /// Reads the frames of a log, stopping at the first that is incomplete or damaged.
+    /// Reads the frames of a log, stopping at the first that is incomplete or damaged; records that cannot be read
+    /// are skipped and counted.
     static func read(_ bytes: [UInt8]) -> Contents {
-        var contents = Contents()
+        bytes.withUnsafeBytes(read)
+    }
+
+    private static func read(_ bytes: UnsafeRawBufferPointer) -> Contents {
+        let raw = readRaw(bytes)
+        var contents = Contents(unreadableBytes: raw.unreadableBytes, unreadableRecords: raw.unreadableRecords)
+        for frame in raw.frames {
+            let steps = frame.steps.map { step in
+                var changes = StoreChanges(
+                    forget: step.forget, resolved: step.resolved, failed: step.failed, retrying: step.retrying)
+                for (_, record) in step.persist {
+                    if let operation = try? TelemetryOperation(recordText: record) {
+                        changes.persist.append(operation)
+                    } else {
+                        contents.unreadableRecords += 1
+                    }
+                }
+                return changes
+            }
+            contents.frames.append(Frame(sequence: frame.sequence, steps: steps))
+        }
+        return contents
+    }
+
+    /// Reads the frames of a log with their records as bytes, stopping at the first frame that is incomplete or
+    /// damaged. A record whose id cannot be read is skipped and counted.
+    static func readRaw(
+        _ bytes: UnsafeRawBufferPointer
+    ) -> (frames: [RawFrame], unreadableBytes: Int, unreadableRecords: Int) {
+        var frames: [RawFrame] = []
+        var unreadableRecords = 0
         var offset = 0
         while offset < bytes.count {
             var header = Reader(bytes: bytes, offset: offset)
@@ -70,25 +119,51 @@ enum QueueLogCodec {
             else { break }
             let start = header.offset
             let end = start + Int(length)
-            guard CRC32.checksum(bytes[start..<end]) == checksum else { break }
+            guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == checksum else { break }
             var reader = Reader(bytes: bytes, offset: start, end: end)
-            guard let steps = decodeSteps(&reader, unreadable: &contents.unreadableRecords) else { break }
-            contents.frames.append(Frame(sequence: sequence, steps: steps))
+            guard let steps = decodeSteps(&reader, unreadable: &unreadableRecords) else { break }
+            frames.append(RawFrame(sequence: sequence, steps: steps))
             offset = end
         }
-        contents.unreadableBytes = bytes.count - offset
-        return contents
+        return (frames, bytes.count - offset, unreadableRecords)
+    }
+
+    /// The id at the front of a record (`{"id":N,` as ``TelemetryOperation/writeRecord(to:)`` writes it), without
+    /// decoding the rest.
+    static func recordID(_ record: UnsafeRawBufferPointer) -> UInt64? {
+        let prefix = #"{"id":"#.utf8
+        guard record.count > prefix.count, record.starts(with: prefix) else { return nil }
+        var index = record.startIndex + prefix.count
+        let negative = record[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        var magnitude: UInt64 = 0
+        var digits = 0
+        while index < record.endIndex, record[index] >= UInt8(ascii: "0"), record[index] <= UInt8(ascii: "9") {
+            let (times, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times.addingReportingOverflow(UInt64(record[index] - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            magnitude = sum
+            digits += 1
+            index += 1
+        }
+        guard digits > 0, index < record.endIndex, record[index] == UInt8(ascii: ",") else { return nil }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return UInt64(bitPattern: magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude))
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return magnitude
     }
 
     /// The frames with what cancels out left out: an operation both queued and delivered within them is never
     /// written to the SQLite file (nor its attempts), since the file would end as it began. What a batch applies is
     /// then only what outlives it: with a backlog delivered as fast as it is queued, most of it.
-    static func net(_ frames: [Frame]) -> [Frame] {
+    static func net(_ frames: [RawFrame]) -> [RawFrame] {
         var queued = Set<UInt64>()
         var cancelled = Set<UInt64>()
         for frame in frames {
             for step in frame.steps {
-                for operation in step.persist { queued.insert(operation.id) }
+                for (id, _) in step.persist { queued.insert(id) }
                 for id in step.forget where queued.contains(id) { cancelled.insert(id) }
             }
         }
@@ -139,16 +214,16 @@ enum QueueLogCodec {
         }
     }
 
-    private static func decodeSteps(_ reader: inout Reader, unreadable: inout Int) -> [StoreChanges]? {
+    private static func decodeSteps(_ reader: inout Reader, unreadable: inout Int) -> [RawStep]? {
         guard let count = reader.u32() else { return nil }
-        var steps: [StoreChanges] = []
+        var steps: [RawStep] = []
         for _ in 0..<count {
-            var step = StoreChanges()
+            var step = RawStep()
             guard let persisted = reader.u32() else { return nil }
             for _ in 0..<persisted {
                 guard let record = reader.slice() else { return nil }
-                if let operation = try? TelemetryOperation(recordText: record) {
-                    step.persist.append(operation)
+                if let id = recordID(record) {
+                    step.persist.append((id, record))
                 } else {
                     unreadable += 1
                 }
@@ -196,11 +271,11 @@ enum QueueLogCodec {
 
     /// Reads little-endian values from a byte range; `nil` past its end.
     struct Reader {
-        let bytes: [UInt8]
+        let bytes: UnsafeRawBufferPointer
         var offset: Int
         let end: Int
 
-        init(bytes: [UInt8], offset: Int, end: Int? = nil) {
+        init(bytes: UnsafeRawBufferPointer, offset: Int, end: Int? = nil) {
             self.bytes = bytes
             self.offset = offset
             self.end = end ?? bytes.count
@@ -208,24 +283,20 @@ enum QueueLogCodec {
 
         mutating func u32() -> UInt32? {
             guard end - offset >= 4 else { return nil }
-            var value: UInt32 = 0
-            for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
-            offset += 4
-            return value
+            defer { offset += 4 }
+            return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         }
 
         mutating func u64() -> UInt64? {
             guard end - offset >= 8 else { return nil }
-            var value: UInt64 = 0
-            for index in 0..<8 { value |= UInt64(bytes[offset + index]) << (8 * index) }
-            offset += 8
-            return value
+            defer { offset += 8 }
+            return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         }
 
-        mutating func slice() -> ArraySlice<UInt8>? {
+        mutating func slice() -> UnsafeRawBufferPointer? {
             guard let length = u32(), end - offset >= Int(length) else { return nil }
             defer { offset += Int(length) }
-            return bytes[offset..<(offset + Int(length))]
+            return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(length))])
         }
 
         mutating func string() -> String? {
@@ -306,6 +377,45 @@ struct QueueLogFiles {
         }
         frames.sort { $0.sequence < $1.sequence }
         return (frames, bytes, records)
+    }
+
+    /// Reads both files of a log with records as bytes, each up to `limits` bytes when given (what was appended
+    /// before a moment: appends may go on meanwhile), merged in sequence order, and hands them to `body`. The files
+    /// are mapped into memory, not copied: the pages are the operating system's cache, given back when `body`
+    /// returns (a copy in the heap of the thread that applies the log would stay with that thread).
+    static func withRawFrames<T>(
+        path: String, limits: [Int]? = nil,
+        _ body: (_ frames: [QueueLogCodec.RawFrame], _ unreadableBytes: Int, _ unreadableRecords: Int) throws -> T
+    ) rethrows -> T {
+        var mappings: [UnsafeRawBufferPointer] = []
+        defer { for mapping in mappings { munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count) } }
+        var frames: [QueueLogCodec.RawFrame] = []
+        var bytes = 0
+        var records = 0
+        for (index, suffix) in suffixes.enumerated() {
+            guard let mapping = map(path + suffix, limit: limits?[index]) else { continue }
+            mappings.append(mapping)
+            let contents = QueueLogCodec.readRaw(mapping)
+            frames += contents.frames
+            bytes += contents.unreadableBytes
+            records += contents.unreadableRecords
+        }
+        frames.sort { $0.sequence < $1.sequence }
+        return try body(frames, bytes, records)
+    }
+
+    /// A file's first `limit` bytes (all of it without a limit), mapped read-only; `nil` when it cannot be opened or
+    /// is empty.
+    private static func map(_ path: String, limit: Int?) -> UnsafeRawBufferPointer? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        let size = min(Int(info.st_size), limit ?? Int.max)
+        guard size > 0, let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED
+        else { return nil }
+        return UnsafeRawBufferPointer(start: address, count: size)
     }
 
     /// Appends bytes with `write`, all or nothing: a partial write is cut off again, so a later frame never follows

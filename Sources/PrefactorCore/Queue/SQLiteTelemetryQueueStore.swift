@@ -98,8 +98,9 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         try self.init(path: path, durability: durability, owner: owner, midTransaction: nil)
     }
 
-    /// Opens a queue file; `midTransaction` is called with the changes inside each transaction that applies the log
-    /// to the SQLite file, after its first statements (new operations and API ids written, settlements not yet): a
+    /// Opens a queue file; `midTransaction` is called with each step's settlements inside each transaction that
+    /// applies the log to the SQLite file, after its first statements (new operations and API ids written,
+    /// settlements not yet): a
     /// seam for the test that kills the process there. With `applyDelay` nil the log is applied only by
     /// ``checkpoint()`` (and when the store goes away), so tests can look at a file whose log was not applied.
     package init(
@@ -148,7 +149,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
                     sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('owner', ?)",
                     arguments: [String(decoding: try JSONEncoder().encode(owner), as: UTF8.self)])
             }
-            state.nextSequence = try database.read(Self.appliedSequence) + 1
+            state.applied = try database.read(Self.appliedSequence)
+            state.nextSequence = state.applied + 1
             for (index, suffix) in QueueLogFiles.suffixes.enumerated() {
                 let descriptor = Glibc.open(path + suffix, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
                 guard descriptor >= 0, ftruncate(descriptor, 0) == 0 else {
@@ -169,7 +171,7 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             throw PrefactorError(code: .queueFileUnavailable, message: "Cannot write the queue file \(path): \(error)")
         }
         applier = LogApplier(
-            log: state, database: opened, midTransaction: midTransaction, applyDelay: applyDelay,
+            path: path, log: state, database: opened, midTransaction: midTransaction, applyDelay: applyDelay,
             applyBacklog: applyBacklog)
         openingNotices = notices
     }
@@ -181,7 +183,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         self.database = database
         self.lockDescriptor = -1
         self.openingNotices = []
-        self.applier = LogApplier(log: LogState(), database: database, midTransaction: nil, applyDelay: nil)
+        self.applier = LogApplier(
+            path: path, log: LogState(), database: database, midTransaction: nil, applyDelay: nil)
     }
 
     /// Opens a queue file read-only, whoever owns it: for inspection.
@@ -270,7 +273,6 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             }
             state.nextSequence += 1
             state.highest[file] = sequence
-            state.unapplied.append(QueueLogCodec.Frame(sequence: sequence, steps: batch))
             state.unappliedBytes += bytes.count
             counts.withLock {
                 for changes in batch {
@@ -296,15 +298,37 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         applier.queue.sync { applier.applyPending() }
     }
 
-    /// Writes frames' steps in order in one transaction, and the last sequence number applied.
+    /// Writes frames' steps in order in one transaction, and the last sequence number applied. Records are written
+    /// as the log holds them, and SQLite reads the file's columns from them: the apply decodes nothing itself (a
+    /// backlog's worth of decoded payloads would stay in this thread's memory), and a record without them is left out.
     fileprivate static func write(
-        _ frames: [QueueLogCodec.Frame], through sequence: UInt64, _ database: DatabaseQueue,
+        _ frames: [QueueLogCodec.RawFrame], through sequence: UInt64, _ database: DatabaseQueue,
         midTransaction: (@Sendable (StoreChanges) -> Void)?
     ) throws {
         let frames = QueueLogCodec.net(frames)
         try database.write { db in
             for frame in frames {
-                for changes in frame.steps where !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
+                for step in frame.steps {
+                    if !step.persist.isEmpty {
+                        let insert = try db.cachedStatement(
+                            sql: """
+                                INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
+                                    enqueued_at, body)
+                                SELECT ?1, json_extract(?2, '$.body.t'), json_extract(?2, '$.instance'),
+                                    json_extract(?2, '$.body.span'), json_extract(?2, '$.key'),
+                                    json_extract(?2, '$.queued') + \(Date.timeIntervalBetween1970AndReferenceDate), ?2
+                                WHERE json_valid(?2) AND json_type(?2, '$.body.t') = 'text'
+                                    AND json_type(?2, '$.instance') = 'text' AND json_type(?2, '$.key') = 'text'
+                                    AND json_type(?2, '$.queued') IN ('real', 'integer')
+                                """)
+                        for (id, record) in step.persist {
+                            try insert.execute(arguments: [Int64(bitPattern: id), String(decoding: record, as: UTF8.self)])
+                        }
+                    }
+                    let changes = StoreChanges(
+                        forget: step.forget, resolved: step.resolved, failed: step.failed, retrying: step.retrying)
+                    if !step.persist.isEmpty || !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
+                }
             }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_applied', ?)",
@@ -316,10 +340,11 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// file's next sequence number is the last applied one's successor.
     private static func replayLog(_ path: String, _ database: DatabaseQueue, notices: inout [QueueNotice]) throws {
         let applied = try database.read(appliedSequence)
-        let found = QueueLogFiles.read(path: path)
-        let fresh = found.frames.filter { $0.sequence > applied }
-        if let last = fresh.last { try write(fresh, through: last.sequence, database, midTransaction: nil) }
-        let skipped = (found.unreadableBytes > 0 ? 1 : 0) + found.unreadableRecords
+        let skipped = try QueueLogFiles.withRawFrames(path: path) { frames, unreadableBytes, unreadableRecords in
+            let fresh = frames.filter { $0.sequence > applied }
+            if let last = fresh.last { try write(fresh, through: last.sequence, database, midTransaction: nil) }
+            return (unreadableBytes > 0 ? 1 : 0) + unreadableRecords
+        }
         if skipped > 0 { notices.append(.recordsSkipped(path: path + "-log", count: skipped)) }
     }
 
@@ -328,23 +353,10 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_applied'").flatMap { UInt64($0) } ?? 0
     }
 
+    /// Writes one step's settlements (its new operations are written from their records before).
     private static func write(
         _ changes: StoreChanges, _ db: Database, midTransaction: (@Sendable (StoreChanges) -> Void)?
     ) throws {
-        if !changes.persist.isEmpty {
-            let insert = try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
-                        enqueued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-            for operation in changes.persist {
-                let body = operation.recordText
-                try insert.execute(arguments: [
-                    Int64(bitPattern: operation.id), operation.kind.rawValue, operation.instanceID, operation.spanID,
-                    operation.idempotencyKey, operation.enqueuedAt.timeIntervalSince1970, body,
-                ])
-            }
-        }
         if !changes.resolved.isEmpty {
             let resolve = try db.cachedStatement(sql: "INSERT OR REPLACE INTO resolved_spans(local_id, api_id) VALUES (?, ?)")
             for (local, api) in changes.resolved { try resolve.execute(arguments: [local, api]) }
@@ -637,6 +649,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 private final class LogApplier: Sendable {
     /// The log; held while a batch is appended, so batches are appended one at a time and in order.
     let log: Mutex<LogState>
+    /// The queue file; its log files are next to it.
+    let path: String
     let database: DatabaseQueue
     /// Applies one batch at a time.
     let queue = DispatchQueue(label: "prefactor.queue-file.apply")
@@ -647,9 +661,10 @@ private final class LogApplier: Sendable {
     let applyBacklog: Int
 
     init(
-        log: LogState, database: DatabaseQueue, midTransaction: (@Sendable (StoreChanges) -> Void)?,
+        path: String, log: LogState, database: DatabaseQueue, midTransaction: (@Sendable (StoreChanges) -> Void)?,
         applyDelay: DispatchTimeInterval?, applyBacklog: Int = SQLiteTelemetryQueueStore.applyBacklog
     ) {
+        self.path = path
         self.log = Mutex(log)
         self.database = database
         self.midTransaction = midTransaction
@@ -681,24 +696,25 @@ private final class LogApplier: Sendable {
     }
 
     /// Applies the frames appended so far in one transaction, then empties the log file that held them. Appends go on
-    /// meanwhile, to the other file.
+    /// meanwhile, to the other file. The frames are read back from the files (the operating system's cache holds
+    /// them): the store keeps no copy of what it appended, so a backlog costs memory only in the client's queue.
     /// `timer`: called by the delayed apply, which is then no longer pending.
     func applyPending(timer: Bool = false) {
-        let (frames, bytes) = log.withLock { state -> ([QueueLogCodec.Frame], Int) in
+        let taken = log.withLock { state -> (through: UInt64, after: UInt64, limits: [Int])? in
             if timer { state.applyScheduled = false }
             state.applyNowScheduled = false
-            guard !state.closed, !state.unapplied.isEmpty else { return ([], 0) }
-            defer {
-                state.unapplied.removeAll()
-                state.unappliedBytes = 0
-            }
+            guard !state.closed, state.nextSequence - 1 > state.applied else { return nil }
+            state.unappliedBytes = 0
             let other = 1 - state.current
             if state.sizes[other] == 0 { state.current = other }
-            return (state.unapplied, state.unappliedBytes)
+            return (state.nextSequence - 1, state.applied, state.sizes)
         }
-        guard let last = frames.last else { return }
+        guard let taken else { return }
         do {
-            try SQLiteTelemetryQueueStore.write(frames, through: last.sequence, database, midTransaction: midTransaction)
+            try QueueLogFiles.withRawFrames(path: path, limits: taken.limits) { frames, _, _ in
+                let fresh = frames.filter { $0.sequence > taken.after && $0.sequence <= taken.through }
+                try SQLiteTelemetryQueueStore.write(fresh, through: taken.through, database, midTransaction: midTransaction)
+            }
         } catch {
             // Still in the log: tried again later (and replayed by the next owner if this process ends first).
             let report = log.withLock { state in
@@ -707,8 +723,6 @@ private final class LogApplier: Sendable {
             }
             report?("\(error)")
             log.withLock { state in
-                state.unapplied = frames + state.unapplied
-                state.unappliedBytes += bytes
                 if applyDelay != nil, !state.applyScheduled {
                     state.applyScheduled = true
                     queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.applyPending(timer: true) }
@@ -718,8 +732,9 @@ private final class LogApplier: Sendable {
         }
         log.withLock { state in
             state.applyFailing = false
+            state.applied = taken.through
             guard !state.closed else { return }
-            for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= last.sequence {
+            for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= taken.through {
                 if ftruncate(state.descriptors[file], 0) == 0 { state.sizes[file] = 0 }
             }
         }
@@ -738,8 +753,9 @@ private struct LogState {
     /// The file that takes appends.
     var current = 0
     var nextSequence: UInt64 = 1
-    /// Frames appended and not yet applied, in order.
-    var unapplied: [QueueLogCodec.Frame] = []
+    /// The sequence number of the last frame applied to the SQLite file: the frames after it are not.
+    var applied: UInt64 = 0
+    /// Bytes appended since the last apply began.
     var unappliedBytes = 0
     /// Whether an apply is due after the delay, and whether one was asked for at once.
     var applyScheduled = false
