@@ -65,14 +65,45 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
     /// The call.
     public var body: Body
     /// The key sent on every attempt.
-    public var idempotencyKey: String
+    public var idempotencyKey: String {
+        get { storedKey.text }
+        set { storedKey = StoredKey(newValue) }
+    }
     /// Whether the caller chose ``idempotencyKey`` (rather than the client generating it). Such an operation is always
     /// sent as its own request, so the key the caller gave is the one the API sees.
     public var idempotencyKeyGiven: Bool
     /// When the agent asked for it.
     public var enqueuedAt: Date
     /// Operations that must be settled first.
-    public var dependencies: [Dependency]
+    public var dependencies: [Dependency] {
+        get {
+            switch storedDependencies {
+            case .none: return []
+            case .one(let dependency): return [dependency]
+            case .many(let dependencies): return dependencies
+            }
+        }
+        set { storedDependencies = StoredDependencies(newValue) }
+    }
+
+    // A backlog holds one operation per queued call, so the key and the dependencies are kept without an allocation
+    // of their own in the common case: a generated key as its 128 bits, and a single dependency inline.
+    private var storedKey: StoredKey
+    private var storedDependencies: StoredDependencies
+
+    private enum StoredDependencies: Hashable, Sendable {
+        case none
+        case one(Dependency)
+        case many([Dependency])
+
+        init(_ dependencies: [Dependency]) {
+            switch dependencies.count {
+            case 0: self = .none
+            case 1: self = .one(dependencies[0])
+            default: self = .many(dependencies)
+            }
+        }
+    }
 
     /// Creates an operation.
     public init(
@@ -82,10 +113,10 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
         self.id = id
         self.instanceID = instanceID
         self.body = body
-        self.idempotencyKey = idempotencyKey
+        self.storedKey = StoredKey(idempotencyKey)
         self.idempotencyKeyGiven = idempotencyKeyGiven
         self.enqueuedAt = enqueuedAt
-        self.dependencies = dependencies
+        self.storedDependencies = StoredDependencies(dependencies)
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -95,13 +126,38 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
     /// Decodes an operation; one encoded without `idempotencyKeyGiven` reads as a generated key.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.id = try container.decode(UInt64.self, forKey: .id)
-        self.instanceID = try container.decode(String.self, forKey: .instanceID)
-        self.body = try container.decode(Body.self, forKey: .body)
-        self.idempotencyKey = try container.decode(String.self, forKey: .idempotencyKey)
-        self.idempotencyKeyGiven = try container.decodeIfPresent(Bool.self, forKey: .idempotencyKeyGiven) ?? false
-        self.enqueuedAt = try container.decode(Date.self, forKey: .enqueuedAt)
-        self.dependencies = try container.decode([Dependency].self, forKey: .dependencies)
+        self.init(
+            id: try container.decode(UInt64.self, forKey: .id),
+            instanceID: try container.decode(String.self, forKey: .instanceID),
+            body: try container.decode(Body.self, forKey: .body),
+            idempotencyKey: try container.decode(String.self, forKey: .idempotencyKey),
+            idempotencyKeyGiven: try container.decodeIfPresent(Bool.self, forKey: .idempotencyKeyGiven) ?? false,
+            enqueuedAt: try container.decode(Date.self, forKey: .enqueuedAt),
+            dependencies: try container.decode([Dependency].self, forKey: .dependencies))
+    }
+
+    /// Encodes the operation's public members.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(instanceID, forKey: .instanceID)
+        try container.encode(body, forKey: .body)
+        try container.encode(idempotencyKey, forKey: .idempotencyKey)
+        try container.encode(idempotencyKeyGiven, forKey: .idempotencyKeyGiven)
+        try container.encode(enqueuedAt, forKey: .enqueuedAt)
+        try container.encode(dependencies, forKey: .dependencies)
+    }
+
+    /// The length of ``idempotencyKey`` in UTF-8 bytes, without building it.
+    var idempotencyKeyLength: Int { storedKey.utf8Count }
+
+    /// Whether it depends on `operationID`, without building ``dependencies``.
+    func dependsOn(_ operationID: UInt64) -> Bool {
+        switch storedDependencies {
+        case .none: return false
+        case .one(let dependency): return dependency.operationID == operationID
+        case .many(let dependencies): return dependencies.contains { $0.operationID == operationID }
+        }
     }
 
     /// About the bytes the operation takes in a queue, in memory or in a queue file: a fixed part for its ids, key,
@@ -188,12 +244,14 @@ extension TelemetryOperation {
         out.raw("{\"id\":\(Int64(bitPattern: id)),\"instance\":")
         out.string(instanceID)
         out.raw(",\"key\":")
-        out.string(idempotencyKey)
+        storedKey.write(to: &out)
         out.raw(idempotencyKeyGiven ? ",\"given\":true,\"queued\":" : ",\"given\":false,\"queued\":")
         out.value(.double(enqueuedAt.timeIntervalSinceReferenceDate))
         out.raw(",\"deps\":[")
-        for (index, dependency) in dependencies.enumerated() {
-            out.raw(index > 0 ? ",[" : "[")
+        var separator = "["
+        for dependency in dependencies {
+            out.raw(separator)
+            separator = ",["
             out.raw(String(Int64(bitPattern: dependency.operationID)))
             out.raw(dependency.kind == .requires ? ",\"requires\"]" : ",\"after\"]")
         }
@@ -297,4 +355,63 @@ extension TelemetryOperation {
 
     /// A queue-file record that cannot be read.
     package struct RecordError: Error {}
+}
+
+/// An idempotency key as an operation keeps it: one the client generated (a lowercase UUID v4, as
+/// ``IdempotencyKey/generate()`` writes them) as its 128 bits, any other as its text. The text reads back exactly.
+enum StoredKey: Hashable, Sendable {
+    case uuid(high: UInt64, low: UInt64)
+    /// Any key that is not a lowercase UUID v4.
+    case other(String)
+
+    init(_ text: String) {
+        if let (high, low) = Self.uuidBits(text) { self = .uuid(high: high, low: low) } else { self = .other(text) }
+    }
+
+    /// The key's text.
+    var text: String {
+        switch self {
+        case .uuid(let high, let low): return IdempotencyKey.format(high: high, low: low)
+        case .other(let text): return text
+        }
+    }
+
+    /// The text's length in UTF-8 bytes.
+    var utf8Count: Int {
+        switch self {
+        case .uuid: return 36
+        case .other(let text): return text.utf8.count
+        }
+    }
+
+    /// Writes the key as a JSON string.
+    func write(to out: inout JSONBytes) {
+        out.string(text)
+    }
+
+    /// The bits of a lowercase UUID v4 text whose formatting gives the same text back, or `nil`.
+    static func uuidBits(_ text: String) -> (UInt64, UInt64)? {
+        let utf8 = text.utf8
+        guard utf8.count == 36 else { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        var nibbles = 0
+        for (index, byte) in utf8.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let value: UInt64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = UInt64(byte - UInt8(ascii: "a") + 10)
+            default: return nil
+            }
+            if nibbles < 16 { high = high << 4 | value } else { low = low << 4 | value }
+            nibbles += 1
+        }
+        // Version 4 and variant 10xx: the formatting sets these bits, so only such a key reads back as it was.
+        guard (high >> 12) & 0xF == 4, low >> 62 == 0b10 else { return nil }
+        return (high, low)
+    }
 }

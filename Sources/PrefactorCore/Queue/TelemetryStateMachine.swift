@@ -141,20 +141,104 @@ struct TelemetryStateMachine {
         var notices: [Notice] = []
     }
 
-    /// A queued operation and where it is.
+    /// A queued operation and where it is. Kept small (a backlog holds one per operation): counts are 32-bit, and
+    /// the state's retry details, which few operations have at a time, are boxed.
     struct Entry {
+        // (Stored members in this order leave no padding between them.)
         var operation: TelemetryOperation
-        var blockers: Int
-        var state: OperationState
-        var attempts = 0
-        /// Its ``TelemetryOperation/estimatedSize``, counted in the queue's bytes while it is queued.
-        var bytes = 0
+        private var storedBlockers: Int32
+        private var storedAttempts: Int32 = 0
+        private var storedBytes: Int32 = 0
+        private var storedBatchCap = Int32.max
+        private var stateAttempt: Int32 = 0
+        private var stateTag: StateTag
         /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
         /// already hold the API's answer to the body it had then).
         var restored = false
+        private var retry: RetryDetails?
+
+        private enum StateTag: UInt8 {
+            case blocked, pending, inFlight, retrying
+        }
+
+        private final class RetryDetails: Sendable {
+            let nextAttemptAt: Date
+            let error: String
+
+            init(nextAttemptAt: Date, error: String) {
+                self.nextAttemptAt = nextAttemptAt
+                self.error = error
+            }
+        }
+
+        init(operation: TelemetryOperation, blockers: Int, state: OperationState, bytes: Int) {
+            self.operation = operation
+            self.storedBlockers = Int32(clamping: blockers)
+            self.stateTag = .blocked
+            self.storedBytes = Int32(clamping: bytes)
+            self.state = state
+        }
+
+        /// Unsettled operations it waits for.
+        var blockers: Int {
+            get { Int(storedBlockers) }
+            set { storedBlockers = Int32(clamping: newValue) }
+        }
+
+        /// Attempts so far.
+        var attempts: Int {
+            get { Int(storedAttempts) }
+            set { storedAttempts = Int32(clamping: newValue) }
+        }
+
+        /// Its ``TelemetryOperation/estimatedSize``, counted in the queue's bytes while it is queued.
+        var bytes: Int {
+            get { Int(storedBytes) }
+            set { storedBytes = Int32(clamping: newValue) }
+        }
+
         /// The most items of a bulk request this operation may travel in: halved each time the API refuses a
         /// whole bulk request that carried it (1: it goes alone).
-        var batchCap = Int.max
+        var batchCap: Int {
+            get { storedBatchCap == .max ? .max : Int(storedBatchCap) }
+            set { storedBatchCap = Int32(clamping: newValue) }
+        }
+
+        var state: OperationState {
+            get {
+                switch stateTag {
+                case .blocked: return .blocked
+                case .pending: return .pending
+                case .inFlight: return .inFlight(attempt: Int(stateAttempt))
+                case .retrying:
+                    return .retrying(
+                        attempt: Int(stateAttempt), nextAttemptAt: retry?.nextAttemptAt ?? .distantPast, error: retry?.error ?? ""
+                    )
+                }
+            }
+            set {
+                retry = nil
+                stateAttempt = 0
+                switch newValue {
+                case .blocked: stateTag = .blocked
+                case .pending: stateTag = .pending
+                case .inFlight(let attempt):
+                    stateTag = .inFlight
+                    stateAttempt = Int32(clamping: attempt)
+                case .retrying(let attempt, let nextAttemptAt, let error):
+                    stateTag = .retrying
+                    stateAttempt = Int32(clamping: attempt)
+                    retry = RetryDetails(nextAttemptAt: nextAttemptAt, error: error)
+                }
+            }
+        }
+
+        /// Whether it waits for other operations (``state`` is ``OperationState/blocked``), without building the state.
+        var isBlocked: Bool { stateTag == .blocked }
+        /// Whether it is ready for a worker.
+        var isPending: Bool { stateTag == .pending }
+        /// Whether it waits out a backoff.
+        var isRetrying: Bool { stateTag == .retrying }
     }
 
     /// A span as the machine tracks it.
@@ -1097,7 +1181,7 @@ struct TelemetryStateMachine {
     /// (8 to 64 characters) and that was not split down to going alone.
     private func batchable(_ entry: Entry) -> Bool {
         entry.operation.kind == .createSpan && entry.batchCap >= 2
-            && BulkRequest.keyLength.contains(entry.operation.idempotencyKey.utf8.count)
+            && BulkRequest.keyLength.contains(entry.operation.idempotencyKeyLength)
     }
 
     /// Takes up to `limit` more ready span creates for the bulk request of the one just taken, from the oldest ready
@@ -1158,7 +1242,7 @@ struct TelemetryStateMachine {
         guard let spanID = entry.operation.spanID, let finishID = spans[spanID]?.finishOperation,
             var finish = entries[finishID], finish.state == .blocked, finish.blockers == 1,
             case .createSpan(_, _, _, .active, _, _) = entry.operation.body, !finish.operation.idempotencyKeyGiven,
-            finish.operation.dependencies.contains(where: { $0.operationID == createID })
+            finish.operation.dependsOn(createID)
         else { return nil }
         finish.attempts = 1
         finish.state = .inFlight(attempt: 1)

@@ -1,0 +1,100 @@
+import Foundation
+import PrefactorWire
+import Testing
+
+@testable import PrefactorCore
+
+/// What the queue keeps per operation is kept small, and reads back exactly as it was given.
+@Suite("Compact storage of queued operations")
+struct CompactStorageTests {
+    @Test(
+        "every key reads back as it was given",
+        arguments: [
+            "0b9f4c2e-55aa-4f1e-9c3d-2a1b0c9d8e7f",  // a generated key
+            "0B9F4C2E-55AA-4F1E-9C3D-2A1B0C9D8E7F",  // upper case
+            "0b9f4c2e-55aa-7f1e-9c3d-2a1b0c9d8e7f",  // version 7
+            "0b9f4c2e-55aa-4f1e-1c3d-2a1b0c9d8e7f",  // another variant
+            "0b9f4c2e-55aa-4f1e-9c3d-2a1b0c9d8e7",  // one short
+            "0b9f4c2e-55aa-4f1e-9c3d-2a1b0c9d8e7f0",  // one long
+            "0b9f4c2e_55aa-4f1e-9c3d-2a1b0c9d8e7f",  // another separator
+            "0b9f4c2e-55aa-4f1e-9c3d-2a1b0c9d8e7g",  // not hex
+            "my-own-key-for-this-step", "", "ключ-✓",
+        ])
+    func keysReadBack(key: String) {
+        let operation = TelemetryOperation(
+            id: 1, instanceID: "inst", body: .startInstance(timestamp: Date(timeIntervalSince1970: 1)), idempotencyKey: key,
+            enqueuedAt: Date(timeIntervalSince1970: 1))
+        #expect(operation.idempotencyKey == key)
+        #expect(operation.idempotencyKeyLength == key.utf8.count)
+        var changed = operation
+        changed.idempotencyKey = key + "x"
+        #expect(changed.idempotencyKey == key + "x")
+        #expect(changed != operation)
+    }
+
+    @Test("a generated key is kept as its bits, and any key the client generates reads back", arguments: 0..<200)
+    func generatedKeys(seed: Int) {
+        var random = SeededGenerator(seed: UInt64(seed))
+        let key = IdempotencyKey.format(high: random.next(), low: random.next())
+        #expect(StoredKey.uuidBits(key) != nil)
+        #expect(StoredKey(key).text == key)
+    }
+
+    @Test(
+        "dependencies read back in order, and are encoded as before",
+        arguments: [
+            [],
+            [TelemetryOperation.Dependency(operationID: 7, kind: .requires)],
+            [
+                TelemetryOperation.Dependency(operationID: 7, kind: .after),
+                TelemetryOperation.Dependency(operationID: 3, kind: .requires),
+                TelemetryOperation.Dependency(operationID: 9, kind: .after),
+            ],
+        ])
+    func dependencies(_ dependencies: [TelemetryOperation.Dependency]) throws {
+        var operation = TelemetryOperation(
+            id: 10, instanceID: "inst", body: .startInstance(timestamp: Date(timeIntervalSince1970: 1)),
+            idempotencyKey: "key-10", enqueuedAt: Date(timeIntervalSince1970: 1), dependencies: dependencies)
+        #expect(operation.dependencies == dependencies)
+        for dependency in dependencies { #expect(operation.dependsOn(dependency.operationID)) }
+        #expect(!operation.dependsOn(42))
+        let record = try TelemetryOperation(recordText: Array(operation.recordText.utf8))
+        #expect(record == operation)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(operation)) as? [String: Any]
+        #expect(
+            json.map { Set($0.keys) }
+                == ["id", "instanceID", "body", "idempotencyKey", "idempotencyKeyGiven", "enqueuedAt", "dependencies"])
+        #expect(try JSONDecoder().decode(TelemetryOperation.self, from: JSONEncoder().encode(operation)) == operation)
+        operation.dependencies = Array(dependencies.reversed())
+        #expect(operation.dependencies == dependencies.reversed())
+    }
+
+    @Test(
+        "an entry's state reads back as it was set",
+        arguments: [
+            OperationState.blocked, .pending, .inFlight(attempt: 1), .inFlight(attempt: 70_000),
+            .retrying(attempt: 3, nextAttemptAt: Date(timeIntervalSince1970: 1_764_000_000.5), error: "HTTP 503: unavailable"),
+        ])
+    func entryStates(state: OperationState) {
+        var entry = TelemetryStateMachine.Entry(operation: sampleOperation(1), blockers: 2, state: .pending, bytes: 300)
+        entry.state = state
+        #expect(entry.state == state)
+        #expect(entry.isBlocked == (state == .blocked))
+        #expect(entry.isPending == (state == .pending))
+        if case .retrying = state { #expect(entry.isRetrying) } else { #expect(!entry.isRetrying) }
+        #expect(entry.blockers == 2)
+        #expect(entry.bytes == 300)
+        #expect(entry.batchCap == .max)
+        entry.batchCap = 4
+        entry.attempts = 3
+        #expect(entry.batchCap == 4)
+        #expect(entry.attempts == 3)
+    }
+
+    @Test("an entry is smaller than the operation and state it replaced")
+    func entrySize() {
+        // 216 bytes before: the operation (136), the state (40) and four full-width counts.
+        #expect(MemoryLayout<TelemetryStateMachine.Entry>.stride <= 184)
+        #expect(MemoryLayout<OperationState>.stride == 40)
+    }
+}
