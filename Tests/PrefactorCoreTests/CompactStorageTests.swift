@@ -97,4 +97,13 @@ struct CompactStorageTests {
         #expect(MemoryLayout<TelemetryStateMachine.Entry>.stride <= 184)
         #expect(MemoryLayout<OperationState>.stride == 40)
     }
+
+    @Test("the operations waiting for one read back in the order they were added", arguments: [0, 1, 2, 5])
+    func dependents(count: Int) {
+        var dependents = TelemetryStateMachine.Dependents()
+        let added = (0..<count).map { (UInt64(10 + $0), $0 % 2 == 0 ? TelemetryOperation.DependencyKind.requires : .after) }
+        for (id, kind) in added { dependents.append(id, kind) }
+        #expect(dependents.all.map(\.0) == added.map(\.0))
+        #expect(dependents.all.map(\.1) == added.map(\.1))
+    }
 }

@@ -241,6 +241,23 @@ struct TelemetryStateMachine {
         var isRetrying: Bool { stateTag == .retrying }
     }
 
+    /// The operations that wait for one: most operations have one at most (a span's finish waits for its create), so
+    /// one is kept inline and only more take an array.
+    struct Dependents {
+        private var first: (id: UInt64, kind: TelemetryOperation.DependencyKind)?
+        private var more: [(id: UInt64, kind: TelemetryOperation.DependencyKind)] = []
+
+        mutating func append(_ id: UInt64, _ kind: TelemetryOperation.DependencyKind) {
+            if first == nil { first = (id, kind) } else { more.append((id, kind)) }
+        }
+
+        /// All of them, in the order they were added.
+        var all: [(UInt64, TelemetryOperation.DependencyKind)] {
+            guard let first else { return [] }
+            return [first] + more
+        }
+    }
+
     /// A span as the machine tracks it.
     struct SpanRecord {
         var snapshot: SpanSnapshot
@@ -291,7 +308,7 @@ struct TelemetryStateMachine {
     /// The ``TelemetryOperation/estimatedSize`` of every queued operation, together.
     private(set) var queuedBytes = 0
     private var ready = Deque<UInt64>()
-    private var dependents: [UInt64: [(UInt64, TelemetryOperation.DependencyKind)]] = [:]
+    private var dependents: [UInt64: Dependents] = [:]
     private var failedRequirement: Set<UInt64> = []
     /// Span finishes that travel with their create, by the create's operation id.
     private var combinedFinishes: [UInt64: UInt64] = [:]
@@ -1110,7 +1127,7 @@ struct TelemetryStateMachine {
     ) {
         let id = operation.id
         for dependency in live {
-            dependents[dependency.operationID, default: []].append((id, dependency.kind))
+            dependents[dependency.operationID, default: Dependents()].append(id, dependency.kind)
         }
         let bytes = operation.estimatedSize
         entries[id] = Entry(
@@ -1355,7 +1372,7 @@ struct TelemetryStateMachine {
     /// Releases the operations that waited for a settled one: ready when nothing else blocks them, failed when one
     /// they require failed.
     private mutating func release(_ id: UInt64, failed: Bool, _ actions: inout Actions) {
-        guard let waiting = dependents.removeValue(forKey: id) else { return }
+        guard let waiting = dependents.removeValue(forKey: id)?.all else { return }
         for (dependentID, kind) in waiting {
             guard var entry = entries[dependentID] else { continue }
             if failed && kind == .requires { failedRequirement.insert(dependentID) }
