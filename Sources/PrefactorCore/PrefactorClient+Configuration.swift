@@ -65,6 +65,15 @@ extension PrefactorClient {
         /// lone create still goes as its own request, exactly as the official Python SDK sends it. 0 (or 1) sends
         /// every operation as its own request. Read from `PREFACTOR_BULK_MAX_ITEMS`.
         public var bulkMaxItems: Int
+        /// With a queue file: about the most payload bytes (as ``TelemetryOperation/estimatedSize`` counts them) the
+        /// queued operations keep in memory. Beyond it a new operation's payload (span parameters or result, a
+        /// quality record) stays in the file only, and is read back when the operation is sent: a backlog of any size
+        /// costs the client little memory, and a small one is never read back. The span snapshots of such operations
+        /// leave the payload out (``SpanSnapshot/payloadInQueueFile``). 1 MiB by default; read from
+        /// `PREFACTOR_QUEUE_PAYLOAD_MEMORY` (bytes, or with a unit: `512KiB`, `4MiB`; `0` keeps none in memory).
+        public var queuePayloadMemory = Configuration.defaultQueuePayloadMemory
+        /// The default of ``queuePayloadMemory``.
+        public static let defaultQueuePayloadMemory = 1 << 20
 
         /// The default of ``bulkMaxItems``: 100, measured (`prefactor-core-benchmark drain`, 3 workers, release builds,
         /// medians of 5 alternating rounds against one `prefactor serve`). With 50 ms added to every request the drain
@@ -130,6 +139,15 @@ extension PrefactorClient {
                         message: "PREFACTOR_QUEUE_MAX_OPERATIONS must be a positive whole number, got \(limit)")
                 }
                 configuration.maxQueuedOperations = value
+            }
+            if let budget = environment["PREFACTOR_QUEUE_PAYLOAD_MEMORY"], !budget.isEmpty {
+                guard let value = ByteCount.parse(budget) else {
+                    throw PrefactorError(
+                        code: .invalidConfiguration,
+                        message:
+                            "PREFACTOR_QUEUE_PAYLOAD_MEMORY must be a size (bytes, or with a unit: 512KiB, 4MiB), got \(budget)")
+                }
+                configuration.queuePayloadMemory = value
             }
             if let limit = environment["PREFACTOR_QUEUE_MAX_BYTES"], !limit.isEmpty {
                 guard let value = ByteCount.parse(limit), value >= minimumQueuedBytes else {

@@ -16,9 +16,42 @@ extension PrefactorClient {
             // A bulk request may leave the worker an item to retry on its own, or the rest of a batch to resend.
             var next: Dispatch? = dispatch
             while let current = next {
-                next = current.batch.isEmpty ? await deliver(current) : await deliverBatch(current)
+                guard let loaded = loadPayloads(current) else { break }
+                next = loaded.batch.isEmpty ? await deliver(loaded) : await deliverBatch(loaded)
             }
         }
+    }
+
+    /// Reads back from the queue file the payloads the queue left there (a large backlog, see
+    /// ``Configuration/queuePayloadMemory``), so the request carries them; `nil` when some could not be read (those
+    /// operations fail for good, the rest go back to the queue).
+    func loadPayloads(_ dispatch: Dispatch) -> Dispatch? {
+        let ids = dispatch.items.flatMap(\.payloadsOnDisk)
+        guard !ids.isEmpty else { return dispatch }
+        var found: [UInt64: TelemetryOperation] = [:]
+        var reason = "It is not in the queue file"
+        do {
+            found = try journal?.operations(ids) ?? [:]
+        } catch {
+            reason = "\(error)"
+        }
+        let missing = Set(ids).subtracting(found.keys)
+        guard missing.isEmpty else {
+            let message = "Its payload could not be read back from the queue file: \(reason)"
+            logger.error("\(message)", metadata: ["prefactor.operations": "\(missing.sorted())"])
+            send { $0.payloadsUnreadable(dispatch, missing: missing, reason: message) }
+            return nil
+        }
+        func filled(_ item: Dispatch) -> Dispatch {
+            var item = item
+            if let full = found[item.operation.id] { item.operation.body = full.body }
+            if let finish = item.combinedFinish, let full = found[finish.id] { item.combinedFinish?.body = full.body }
+            item.payloadsOnDisk = []
+            return item
+        }
+        var loaded = filled(dispatch)
+        loaded.batch = dispatch.batch.map(filled)
+        return loaded
     }
 
     /// Waits for the next operation to send; `nil` once the client stops.

@@ -114,7 +114,8 @@ public final class PrefactorClient: Service, Sendable {
         let settings = TelemetryStateMachine.Settings(
             coalesceSpanFinishes: configuration.coalesceSpanFinishes, maxDeliveryAttempts: configuration.maxDeliveryAttempts,
             retryPolicy: configuration.api.retryPolicy, maxQueuedOperations: configuration.maxQueuedOperations,
-            maxQueuedBytes: configuration.maxQueuedBytes, bulkMaxItems: configuration.bulkMaxItems)
+            maxQueuedBytes: configuration.maxQueuedBytes, bulkMaxItems: configuration.bulkMaxItems,
+            payloadMemoryBudget: journal == nil ? nil : configuration.queuePayloadMemory)
         var machine = TelemetryStateMachine(settings: settings)
         if store.isDurable {
             // Take over what an earlier process left: same ids, keys and dependencies; recorded API ids.

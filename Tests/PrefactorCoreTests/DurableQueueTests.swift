@@ -338,16 +338,24 @@ struct DurableQueueTests {
     @Test func theEnvironmentChoosesTheQueueFile() throws {
         let environment = [
             "PREFACTOR_API_URL": "http://127.0.0.1:1", "PREFACTOR_API_TOKEN": "t", "PREFACTOR_QUEUE_FILE": "/tmp/q.sqlite",
-            "PREFACTOR_QUEUE_SYNC": "full", "PREFACTOR_QUEUE_MAX_OPERATIONS": "500",
+            "PREFACTOR_QUEUE_SYNC": "full", "PREFACTOR_QUEUE_MAX_OPERATIONS": "500", "PREFACTOR_QUEUE_PAYLOAD_MEMORY": "4MiB",
         ]
         let configuration = try PrefactorClient.Configuration.fromEnvironment(environment)
+        #expect(configuration.queuePayloadMemory == 4 << 20)
+        var noPayloads = environment
+        noPayloads["PREFACTOR_QUEUE_PAYLOAD_MEMORY"] = "0"
+        #expect(try PrefactorClient.Configuration.fromEnvironment(noPayloads).queuePayloadMemory == 0)
+        noPayloads["PREFACTOR_QUEUE_PAYLOAD_MEMORY"] = "lots"
+        #expect(throws: PrefactorError.self) { try PrefactorClient.Configuration.fromEnvironment(noPayloads) }
         #expect(configuration.queueFile == "/tmp/q.sqlite")
         #expect(configuration.queueDurability == .powerLoss)
         #expect(configuration.maxQueuedOperations == 500)
         var bad = environment
         bad["PREFACTOR_QUEUE_SYNC"] = "sometimes"
         #expect(throws: PrefactorError.self) { try PrefactorClient.Configuration.fromEnvironment(bad) }
-        #expect(PrefactorClient.Configuration(api: .init(apiURL: "http://127.0.0.1:1", apiToken: "t")).queueFile == nil)
+        let defaults = PrefactorClient.Configuration(api: .init(apiURL: "http://127.0.0.1:1", apiToken: "t"))
+        #expect(defaults.queueFile == nil)
+        #expect(defaults.queuePayloadMemory == 1 << 20)
     }
 }
 

@@ -24,11 +24,15 @@ struct Harness {
     var now = Date(timeIntervalSince1970: 1_700_000_000)
     var nextWorker: TelemetryStateMachine.WorkerID = 0
 
-    init(coalesce: Bool = true, maxAttempts: Int? = nil, maxOperations: Int? = nil, maxBytes: Int? = nil, bulk: Int = 0) {
+    init(
+        coalesce: Bool = true, maxAttempts: Int? = nil, maxOperations: Int? = nil, maxBytes: Int? = nil, bulk: Int = 0,
+        payloadBudget: Int? = nil
+    ) {
         machine = TelemetryStateMachine(
             settings: .init(
                 coalesceSpanFinishes: coalesce, maxDeliveryAttempts: maxAttempts, retryPolicy: RetryPolicy(),
-                maxQueuedOperations: maxOperations, maxQueuedBytes: maxBytes, bulkMaxItems: bulk))
+                maxQueuedOperations: maxOperations, maxQueuedBytes: maxBytes, bulkMaxItems: bulk,
+                payloadMemoryBudget: payloadBudget))
     }
 
     mutating func advance(_ seconds: TimeInterval) { now = now.addingTimeInterval(seconds) }

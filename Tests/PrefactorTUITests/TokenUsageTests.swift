@@ -268,4 +268,26 @@ struct LocalAgentNameTests {
         snapshot.agentVersion = version
         #expect(Layout.agentLabel(snapshot) == label)
     }
+
+    /// A client that left a span's payload in its queue file sends later snapshots without it: the tree keeps what an
+    /// earlier event showed, so the payload and the token usage stay on screen.
+    @Test func aPayloadLeftInTheQueueFileStaysOnScreen() {
+        var tree = TraceTree()
+        tree.upsert(instance("inst"), at: t0)
+        let full = span(
+            "span-1", in: "inst", "llm:chat", .complete, payload: ["model": "gpt-4o"],
+            result: ["usage": ["total_tokens": 42]], started: 0, finished: 1)
+        tree.upsert(full, at: t0)
+        var stripped = span("span-1", in: "inst", "llm:chat", .complete, apiID: "api-1", started: 0, finished: 1)
+        stripped.payloadInQueueFile = true
+        tree.upsert(stripped, at: at(2))
+        #expect(tree.spans["span-1"]?.span.payload == ["model": "gpt-4o"])
+        #expect(tree.spans["span-1"]?.span.resultPayload == ["usage": ["total_tokens": 42]])
+        #expect(tree.spans["span-1"]?.span.apiID == "api-1")
+        #expect(tree.spanUsage["span-1"]?.usage.total == 42)
+        // Without the mark, an empty payload is the truth and replaces the old one.
+        stripped.payloadInQueueFile = false
+        tree.upsert(stripped, at: at(3))
+        #expect(tree.spans["span-1"]?.span.payload == [:])
+    }
 }

@@ -85,6 +85,10 @@ public struct SpanSnapshot: Sendable, Hashable, Identifiable {
     public var finishDelivered: Bool
     /// A permanent failure of one of its operations.
     public var deliveryError: String?
+    /// Its payload or its result was left in the queue file, not kept in memory (a queue file with a backlog past
+    /// ``PrefactorClient/Configuration/queuePayloadMemory``), so this snapshot leaves it out; the events that announced
+    /// the span's start and finish carried it.
+    public var payloadInQueueFile = false
 
     /// Creates a span snapshot.
     public init(

@@ -273,6 +273,9 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
             }
             state.nextSequence += 1
             state.highest[file] = sequence
+            for changes in batch {
+                for operation in changes.persist { state.persistedThrough = max(state.persistedThrough, operation.id) }
+            }
             state.unappliedBytes += bytes.count
             counts.withLock {
                 for changes in batch {
@@ -385,6 +388,40 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         return try? database.read { db in
             try Data.fetchOne(db, sql: "SELECT body FROM operations WHERE id = ?", arguments: [Int64(bitPattern: id)])
         }.flatMap { try? TelemetryOperation(recordText: $0) }
+    }
+
+    /// Kept operations, by id, read from the SQLite file (the log is applied first when one of them may be only in
+    /// it, and read from the log when the SQLite file does not have it): how a client reads back the payloads it left
+    /// in the file. An id the file does not hold is left out.
+    ///
+    /// - Throws: Why the file could not be read.
+    package func operations(_ ids: [UInt64]) throws -> [UInt64: TelemetryOperation] {
+        guard let highest = ids.max() else { return [:] }
+        if !readOnly, applier.log.withLock({ highest > $0.appliedPersisted }) { checkpoint() }
+        var found = try database.read { db in
+            var found: [UInt64: TelemetryOperation] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT id, body FROM operations WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                arguments: StatementArguments(ids.map { Int64(bitPattern: $0) }))
+            while let row = try rows.next() {
+                let id: Int64 = row[0]
+                let body: Data? = row[1]
+                if let body, let operation = try? TelemetryOperation(recordText: body) {
+                    found[UInt64(bitPattern: id)] = operation
+                }
+            }
+            return found
+        }
+        if found.count < Set(ids).count {
+            // Not in the SQLite file (an apply that keeps failing, a full disk): still in the log.
+            let wanted = Set(ids).subtracting(found.keys)
+            for frame in QueueLogFiles.read(path: path).frames {
+                for step in frame.steps {
+                    for operation in step.persist where wanted.contains(operation.id) { found[operation.id] = operation }
+                }
+            }
+        }
+        return found
     }
 
     /// What a new client takes over (see ``loadForRecovery()``); nothing when the file cannot be read.
@@ -700,14 +737,14 @@ private final class LogApplier: Sendable {
     /// them): the store keeps no copy of what it appended, so a backlog costs memory only in the client's queue.
     /// `timer`: called by the delayed apply, which is then no longer pending.
     func applyPending(timer: Bool = false) {
-        let taken = log.withLock { state -> (through: UInt64, after: UInt64, limits: [Int])? in
+        let taken = log.withLock { state -> (through: UInt64, after: UInt64, limits: [Int], persisted: UInt64)? in
             if timer { state.applyScheduled = false }
             state.applyNowScheduled = false
             guard !state.closed, state.nextSequence - 1 > state.applied else { return nil }
             state.unappliedBytes = 0
             let other = 1 - state.current
             if state.sizes[other] == 0 { state.current = other }
-            return (state.nextSequence - 1, state.applied, state.sizes)
+            return (state.nextSequence - 1, state.applied, state.sizes, state.persistedThrough)
         }
         guard let taken else { return }
         do {
@@ -733,6 +770,7 @@ private final class LogApplier: Sendable {
         log.withLock { state in
             state.applyFailing = false
             state.applied = taken.through
+            state.appliedPersisted = taken.persisted
             guard !state.closed else { return }
             for file in 0..<2 where file != state.current && state.sizes[file] > 0 && state.highest[file] <= taken.through {
                 if ftruncate(state.descriptors[file], 0) == 0 { state.sizes[file] = 0 }
@@ -757,6 +795,9 @@ private struct LogState {
     var applied: UInt64 = 0
     /// Bytes appended since the last apply began.
     var unappliedBytes = 0
+    /// The highest operation id appended, and the highest of those applied to the SQLite file.
+    var persistedThrough: UInt64 = 0
+    var appliedPersisted: UInt64 = 0
     /// Whether an apply is due after the delay, and whether one was asked for at once.
     var applyScheduled = false
     var applyNowScheduled = false

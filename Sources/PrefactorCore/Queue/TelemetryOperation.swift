@@ -174,6 +174,32 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
         return Self.fixedSize + payload
     }
 
+    /// Whether it carries a payload (span parameters, a span result or a quality record).
+    var hasPayload: Bool {
+        switch body {
+        case .startInstance, .finishInstance: return false
+        case .recordQuality(_, let payload): return payload != nil
+        case .createSpan(_, _, _, _, let payload, _): return !payload.isEmpty
+        case .finishSpan(_, _, let result, _): return result != nil
+        }
+    }
+
+    /// The operation without its payload (kept in a queue file meanwhile); ``hasPayload`` is then false.
+    var withoutPayload: TelemetryOperation {
+        var copy = self
+        switch body {
+        case .startInstance, .finishInstance: break
+        case .recordQuality(let name, _): copy.body = .recordQuality(name: name, payload: nil)
+        case .createSpan(let spanID, let parentSpanID, let schemaName, let status, _, let startedAt):
+            copy.body = .createSpan(
+                spanID: spanID, parentSpanID: parentSpanID, schemaName: schemaName, status: status, payload: [:],
+                startedAt: startedAt)
+        case .finishSpan(let spanID, let status, _, let timestamp):
+            copy.body = .finishSpan(spanID: spanID, status: status, resultPayload: nil, timestamp: timestamp)
+        }
+        return copy
+    }
+
     /// The part of ``estimatedSize`` every operation has, whatever its payload.
     public static let fixedSize = 256
 

@@ -29,6 +29,10 @@ struct TelemetryStateMachine {
         var maxQueuedBytes: Int?
         /// The most span creates one bulk request carries; below 2, every operation goes as its own request.
         var bulkMaxItems = 0
+        /// About the most payload bytes (as ``TelemetryOperation/estimatedSize`` counts them) the queued operations
+        /// keep in memory; beyond it a new operation's payload is left in the store (a queue file) and read back when
+        /// it is sent. `nil`: every payload stays in memory (a store that is not durable).
+        var payloadMemoryBudget: Int?
     }
 
     /// A delivery worker of the shell.
@@ -47,6 +51,9 @@ struct TelemetryStateMachine {
         var spanAPIID: String?
         /// For a span create: the span's finish, sent in the same request.
         var combinedFinish: TelemetryOperation?
+        /// Operations of this item (it, or its combined finish) whose payload was left in the store: the shell reads
+        /// them back (``TelemetryQueueStore/operation(_:)``) before it builds the request.
+        var payloadsOnDisk: [UInt64] = []
         /// Further span creates sent with this one in one bulk request (`POST /api/v1/bulk`), in order after it;
         /// empty for a request of its own.
         var batch: [Dispatch] = []
@@ -155,6 +162,8 @@ struct TelemetryStateMachine {
         /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
         /// already hold the API's answer to the body it had then).
         var restored = false
+        /// Its payload was left in the store (see ``Settings/payloadMemoryBudget``): ``operation`` has none.
+        var payloadOnDisk = false
         private var retry: RetryDetails?
 
         private enum StateTag: UInt8 {
@@ -307,6 +316,9 @@ struct TelemetryStateMachine {
     private var entries = DenseTable<Entry>()
     /// The ``TelemetryOperation/estimatedSize`` of every queued operation, together.
     private(set) var queuedBytes = 0
+    /// The payload bytes of the queued operations that keep their payload in memory (see
+    /// ``Settings/payloadMemoryBudget``).
+    private(set) var payloadBytesInMemory = 0
     private var ready = Deque<UInt64>()
     private var dependents: [UInt64: Dependents] = [:]
     private var failedRequirement: Set<UInt64> = []
@@ -615,6 +627,7 @@ struct TelemetryStateMachine {
         spans[localID] = record
         instances[record.snapshot.instanceID]?.openOperations.insert(operation)
         emit(.spanFinished(record.snapshot), &actions)
+        if entries[operation]?.payloadOnDisk == true { leavePayloadsOnDisk(localID, result: true) }
         wakeWorkers(&actions)
         return actions
     }
@@ -768,6 +781,21 @@ struct TelemetryStateMachine {
         let dispatch = beginAttempt(id, &actions)
         emitStats(&actions)
         return (dispatch, actions)
+    }
+
+    /// The shell could not read back the payloads of `missing` (operations of `dispatch` whose payload was left in
+    /// the store): those fail for good, with what requires them, since sending them without their payload would lose
+    /// it; the others the request carried go back to the front of the queue, in order.
+    mutating func payloadsUnreadable(_ dispatch: Dispatch, missing: Set<UInt64>, reason: String) -> Actions {
+        var actions = Actions()
+        let carried = dispatch.carriedOperationIDs
+        for id in carried where missing.contains(id) { failOne(id, reason: reason, status: nil, &actions) }
+        let travelling = Set(combinedFinishes.values)
+        for id in carried.reversed() where !missing.contains(id) && !travelling.contains(id) {
+            if let entry = entries[id], case .inFlight = entry.state { requeueFront(id, &actions) }
+        }
+        afterSettling(&actions)
+        return actions
     }
 
     /// An operator asks to retry an operation now instead of waiting out its backoff.
@@ -1005,6 +1033,9 @@ struct TelemetryStateMachine {
             let live = operation.dependencies.filter { entries[$0.operationID] != nil }
             insert(operation, live: live, &actions)
             entries[operation.id]?.restored = true
+            if entries[operation.id]?.payloadOnDisk == true, let spanID = operation.spanID {
+                leavePayloadsOnDisk(spanID, result: operation.kind == .finishSpan)
+            }
         }
         oldestCandidate = sorted.first?.id ?? nextOperationID
         refreshOldest()
@@ -1093,6 +1124,13 @@ struct TelemetryStateMachine {
         spans[localID] = record
         if let operation { instances[record.snapshot.instanceID]?.openOperations.insert(operation) }
         emit(.spanStarted(record.snapshot), &actions)
+        if let operation, entries[operation]?.payloadOnDisk == true { leavePayloadsOnDisk(localID, result: false) }
+    }
+
+    /// The span's payload (or its result) is in the store, not in memory: its snapshot says so instead of holding it.
+    private mutating func leavePayloadsOnDisk(_ localID: String, result: Bool) {
+        if result { spans[localID]?.snapshot.resultPayload = nil } else { spans[localID]?.snapshot.payload = [:] }
+        spans[localID]?.snapshot.payloadInQueueFile = true
     }
 
     private mutating func resolve(_ localID: String, apiID: String, _ actions: inout Actions) {
@@ -1130,8 +1168,17 @@ struct TelemetryStateMachine {
             dependents[dependency.operationID, default: Dependents()].append(id, dependency.kind)
         }
         let bytes = operation.estimatedSize
-        entries[id] = Entry(
-            operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked, bytes: bytes)
+        var entry = Entry(operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked, bytes: bytes)
+        if let budget = settings.payloadMemoryBudget, operation.hasPayload {
+            let payloadBytes = bytes - TelemetryOperation.fixedSize
+            if payloadBytesInMemory + payloadBytes > budget {
+                entry.operation = operation.withoutPayload
+                entry.payloadOnDisk = true
+            } else {
+                payloadBytesInMemory += payloadBytes
+            }
+        }
+        entries[id] = entry
         queuedBytes += bytes
         waitingByKind[operation.kind, default: 0] += 1
         if live.isEmpty {
@@ -1187,6 +1234,9 @@ struct TelemetryStateMachine {
         if settings.coalesceSpanFinishes, entry.attempts == 0, !entry.restored, entry.operation.kind == .createSpan {
             // Announced right after the create: the two travel in one request.
             dispatch?.combinedFinish = combineFinish(into: id, entry: entry, &actions)
+            if let finish = dispatch?.combinedFinish, entries[finish.id]?.payloadOnDisk == true {
+                dispatch?.payloadsOnDisk.append(finish.id)
+            }
         }
         return dispatch
     }
@@ -1241,10 +1291,14 @@ struct TelemetryStateMachine {
         stats.inFlight += 1
         emit(.operationSent(operationID: id, attempt: entry.attempts), &actions)
         var dispatch = Dispatch(operation: entry.operation, attempt: entry.attempts)
+        if entry.payloadOnDisk { dispatch.payloadsOnDisk.append(id) }
         switch entry.operation.body {
         case .createSpan(_, let parentID, _, _, _, _):
             dispatch.parentAPIID = parentID.map { parent in localSpanID(parent).flatMap { spans[$0]?.snapshot.apiID } ?? parent }
-            if let finishID = combinedFinishes[id] { dispatch.combinedFinish = entries[finishID]?.operation }
+            if let finishID = combinedFinishes[id], let finish = entries[finishID] {
+                dispatch.combinedFinish = finish.operation
+                if finish.payloadOnDisk { dispatch.payloadsOnDisk.append(finishID) }
+            }
         case .finishSpan(let spanID, _, _, _):
             dispatch.spanAPIID = spans[spanID]?.snapshot.apiID
         default:
@@ -1313,6 +1367,7 @@ struct TelemetryStateMachine {
     private mutating func recordDelivered(_ entry: Entry, _ id: UInt64, _ actions: inout Actions) {
         actions.forget.append(id)
         queuedBytes -= entry.bytes
+        releasePayloadBytes(entry)
         waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
@@ -1342,6 +1397,7 @@ struct TelemetryStateMachine {
         }
         actions.failed.append((id, reason))
         queuedBytes -= entry.bytes
+        releasePayloadBytes(entry)
         waitingByKind[entry.operation.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
@@ -1358,6 +1414,13 @@ struct TelemetryStateMachine {
         emit(.operationFailed(failure), &actions)
         instances[entry.operation.instanceID]?.openOperations.remove(id)
         release(id, failed: true, &actions)
+    }
+
+    /// A settled operation's payload no longer counts against ``Settings/payloadMemoryBudget``.
+    private mutating func releasePayloadBytes(_ entry: Entry) {
+        if settings.payloadMemoryBudget != nil, !entry.payloadOnDisk, entry.operation.hasPayload {
+            payloadBytesInMemory -= entry.bytes - TelemetryOperation.fixedSize
+        }
     }
 
     private mutating func countLeaving(_ state: OperationState) {

@@ -193,6 +193,12 @@ public struct TraceTree: Sendable {
     }
 
     private mutating func store(_ span: SpanSnapshot, at time: Date) {
+        var span = span
+        if span.payloadInQueueFile, let known = spans[span.id]?.span {
+            // The client left the payload (or result) in its queue file: keep what an earlier event showed.
+            if span.payload.isEmpty { span.payload = known.payload }
+            if span.resultPayload == nil { span.resultPayload = known.resultPayload }
+        }
         version += 1
         noteUsage(of: span)
         if let apiID = span.apiID { apiToLocal[apiID] = span.id }

@@ -436,6 +436,10 @@ public struct Layout {
             }
             text.history(node.history)
             text.line("payload", theme.accent)
+            if span.payloadInQueueFile && span.payload.isEmpty && span.resultPayload == nil {
+                text.wrapped(
+                    "  (kept in the queue file while queued; not in this client's memory)", indent: 2, theme.dim, words: true)
+            }
             for line in JSONValue.object(span.payload).prettyPrinted.split(separator: "\n") { text.line("  " + line) }
             if let result = span.resultPayload {
                 text.line("result", theme.accent)
