@@ -106,4 +106,12 @@ struct CompactStorageTests {
         #expect(dependents.all.map(\.0) == added.map(\.0))
         #expect(dependents.all.map(\.1) == added.map(\.1))
     }
+
+    #if canImport(Glibc)
+        /// The apply gives its batch's memory back through glibc's `malloc_trim`: found where glibc is.
+        @Test func theHeapTrimIsFoundOnGlibc() {
+            #expect(HeapTrim.isAvailable)
+            HeapTrim.run()
+        }
+    #endif
 }

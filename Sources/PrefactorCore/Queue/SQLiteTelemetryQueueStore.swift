@@ -767,6 +767,7 @@ private final class LogApplier: Sendable {
             }
             return
         }
+        HeapTrim.run()
         log.withLock { state in
             state.applyFailing = false
             state.applied = taken.through
@@ -778,6 +779,25 @@ private final class LogApplier: Sendable {
         }
     }
 
+}
+
+/// Gives the heap's free pages back to the system: glibc's `malloc_trim`, looked up when first used (nothing where
+/// there is none). An apply allocates and frees a batch's worth of statements and strings on its own thread, whose
+/// heap glibc keeps at its largest size otherwise; so does a backlog that was queued and delivered.
+enum HeapTrim {
+    private typealias Trim = @convention(c) (Int) -> Int32
+
+    /// The function's address (0 when there is none).
+    private static let address = UInt(bitPattern: dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim"))
+
+    /// Whether the system has it.
+    static var isAvailable: Bool { address != 0 }
+
+    /// Trims every heap of the process, keeping no padding.
+    static func run() {
+        guard let trim = UnsafeMutableRawPointer(bitPattern: address) else { return }
+        _ = unsafeBitCast(trim, to: Trim.self)(0)
+    }
 }
 
 /// The log of a queue file: where appends go, what is not applied yet.
