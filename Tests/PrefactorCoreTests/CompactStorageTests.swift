@@ -76,7 +76,8 @@ struct CompactStorageTests {
             .retrying(attempt: 3, nextAttemptAt: Date(timeIntervalSince1970: 1_764_000_000.5), error: "HTTP 503: unavailable"),
         ])
     func entryStates(state: OperationState) {
-        var entry = TelemetryStateMachine.Entry(operation: sampleOperation(1), blockers: 2, state: .pending, bytes: 300)
+        var entry = TelemetryStateMachine.Entry(
+            body: .whole(.init(sampleOperation(1))), operation: sampleOperation(1), blockers: 2, state: .pending, bytes: 300)
         entry.state = state
         #expect(entry.state == state)
         #expect(entry.isBlocked == (state == .blocked))
@@ -94,7 +95,7 @@ struct CompactStorageTests {
     @Test("an entry is smaller than the operation and state it replaced")
     func entrySize() {
         // 216 bytes before: the operation (136), the state (40) and four full-width counts.
-        #expect(MemoryLayout<TelemetryStateMachine.Entry>.stride <= 184)
+        #expect(MemoryLayout<TelemetryStateMachine.Entry>.stride <= 120)
         #expect(MemoryLayout<OperationState>.stride == 40)
     }
 
@@ -105,6 +106,63 @@ struct CompactStorageTests {
         for (id, kind) in added { dependents.append(id, kind) }
         #expect(dependents.all.map(\.0) == added.map(\.0))
         #expect(dependents.all.map(\.1) == added.map(\.1))
+    }
+
+    /// Every kind of operation, spans with a local parent, with a parent known only by its API id, cancelled before
+    /// they started, finished with and without a result, and with a key the caller chose: what the machine hands out
+    /// and reports is exactly what it gave the store.
+    @Test func operationsAreBuiltBackExactly() throws {
+        var harness = Harness()
+        var persisted: [UInt64: TelemetryOperation] = [:]
+        func keep(_ actions: TelemetryStateMachine.Actions) {
+            for operation in actions.persist { persisted[operation.id] = operation }
+        }
+        harness.register()
+        keep(try harness.startInstance())
+        let parent = harness.prepare("agent:plan")
+        let child = harness.prepare("llm:chat", parent: parent)
+        keep(try harness.start(child))  // starts its parent implicitly
+        let remoteChild = harness.prepare("tool:call", parent: "api-span-from-elsewhere")
+        keep(try harness.start(remoteChild))
+        keep(try harness.finish(child, .failed))
+        keep(
+            try harness.machine.finishSpan(
+                parent, status: .complete, resultPayload: nil, key: "my-own-key-0001", keyGiven: true, now: harness.now))
+        let never = harness.prepare("tool:call")
+        keep(try harness.machine.cancelUnstarted(never, now: harness.now, keys: &harness.keys))
+        keep(
+            try harness.machine.recordQuality(
+                "inst", name: "accuracy", payload: ["score": 0.5], key: "quality-key-1", now: harness.now))
+        keep(
+            try harness.machine.finishInstance("inst", status: .complete, key: "finish-key-1", keyGiven: false, now: harness.now))
+
+        #expect(persisted.count == 10)
+        #expect(harness.machine.undelivered == persisted.keys.sorted().compactMap { persisted[$0] })
+        #expect(harness.machine.snapshot().operations.map(\.operation) == harness.machine.undelivered)
+        while let dispatch = harness.take() {
+            #expect(dispatch.operation == persisted[dispatch.operation.id])
+            if let finish = dispatch.combinedFinish { #expect(finish == persisted[finish.id]) }
+            harness.succeed(dispatch)
+        }
+        #expect(harness.machine.isDrained)
+    }
+
+    /// A restored finish whose span's record holds something else (here a span known only from its recorded API id)
+    /// is kept whole, and built back as it was.
+    @Test func aRestoredOperationThatDoesNotMatchItsSpanIsKeptWhole() {
+        var harness = Harness()
+        let finish = TelemetryOperation(
+            id: 7, instanceID: "inst",
+            body: .finishSpan(spanID: "span-3", status: .complete, resultPayload: ["r": 1], timestamp: harness.now),
+            idempotencyKey: "restored-key-7", enqueuedAt: harness.now)
+        let create = TelemetryOperation(
+            id: 8, instanceID: "inst",
+            body: .createSpan(
+                spanID: "span-07", parentSpanID: "span-3", schemaName: "llm:chat", status: .active, payload: ["k": "v"],
+                startedAt: harness.now),
+            idempotencyKey: "restored-key-8", enqueuedAt: harness.now)
+        _ = harness.machine.restore([finish, create], resolvedSpans: ["span-3": "api-3"], now: harness.now)
+        #expect(harness.machine.undelivered == [finish, create])
     }
 
     #if canImport(Glibc)

@@ -88,10 +88,11 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
 
     // A backlog holds one operation per queued call, so the key and the dependencies are kept without an allocation
     // of their own in the common case: a generated key as its 128 bits, and a single dependency inline.
-    private var storedKey: StoredKey
-    private var storedDependencies: StoredDependencies
+    private(set) var storedKey: StoredKey
+    private(set) var storedDependencies: StoredDependencies
 
-    private enum StoredDependencies: Hashable, Sendable {
+    /// The dependencies as an operation keeps them.
+    enum StoredDependencies: Hashable, Sendable {
         case none
         case one(Dependency)
         case many([Dependency])
@@ -101,6 +102,15 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
             case 0: self = .none
             case 1: self = .one(dependencies[0])
             default: self = .many(dependencies)
+            }
+        }
+
+        /// Whether one of them is `operationID`.
+        func contains(_ operationID: UInt64) -> Bool {
+            switch self {
+            case .none: return false
+            case .one(let dependency): return dependency.operationID == operationID
+            case .many(let dependencies): return dependencies.contains { $0.operationID == operationID }
             }
         }
     }
@@ -117,6 +127,20 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
         self.idempotencyKeyGiven = idempotencyKeyGiven
         self.enqueuedAt = enqueuedAt
         self.storedDependencies = StoredDependencies(dependencies)
+    }
+
+    /// Creates an operation from the parts another compact form kept (the queue's entries).
+    init(
+        id: UInt64, instanceID: String, body: Body, storedKey: StoredKey, idempotencyKeyGiven: Bool, enqueuedAt: Date,
+        storedDependencies: StoredDependencies
+    ) {
+        self.id = id
+        self.instanceID = instanceID
+        self.body = body
+        self.storedKey = storedKey
+        self.idempotencyKeyGiven = idempotencyKeyGiven
+        self.enqueuedAt = enqueuedAt
+        self.storedDependencies = storedDependencies
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -153,11 +177,7 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
 
     /// Whether it depends on `operationID`, without building ``dependencies``.
     func dependsOn(_ operationID: UInt64) -> Bool {
-        switch storedDependencies {
-        case .none: return false
-        case .one(let dependency): return dependency.operationID == operationID
-        case .many(let dependencies): return dependencies.contains { $0.operationID == operationID }
-        }
+        storedDependencies.contains(operationID)
     }
 
     /// About the bytes the operation takes in a queue, in memory or in a queue file: a fixed part for its ids, key,

@@ -148,11 +148,19 @@ struct TelemetryStateMachine {
         var notices: [Notice] = []
     }
 
-    /// A queued operation and where it is. Kept small (a backlog holds one per operation): counts are 32-bit, and
-    /// the state's retry details, which few operations have at a time, are boxed.
+    /// A queued operation and where it is. Kept small (a backlog holds one per operation): a span's create or finish
+    /// keeps only what its span's record does not hold (``StoredBody``), counts are 32-bit, and the state's retry
+    /// details, which few operations have at a time, are boxed. ``TelemetryStateMachine/operation(_:id:)`` builds the
+    /// operation back.
     struct Entry {
-        // (Stored members in this order leave no padding between them.)
-        var operation: TelemetryOperation
+        // (Stored members in this order leave little padding between them.)
+        fileprivate var body: StoredBody
+        fileprivate var key: StoredKey
+        /// When the agent asked for it.
+        let enqueuedAt: Date
+        fileprivate var dependencies: TelemetryOperation.StoredDependencies
+        /// Whether the caller chose its key.
+        let idempotencyKeyGiven: Bool
         private var storedBlockers: Int32
         private var storedAttempts: Int32 = 0
         private var storedBytes: Int32 = 0
@@ -180,8 +188,12 @@ struct TelemetryStateMachine {
             }
         }
 
-        init(operation: TelemetryOperation, blockers: Int, state: OperationState, bytes: Int) {
-            self.operation = operation
+        init(body: StoredBody, operation: TelemetryOperation, blockers: Int, state: OperationState, bytes: Int) {
+            self.body = body
+            self.key = operation.storedKey
+            self.enqueuedAt = operation.enqueuedAt
+            self.dependencies = operation.storedDependencies
+            self.idempotencyKeyGiven = operation.idempotencyKeyGiven
             self.storedBlockers = Int32(clamping: blockers)
             self.stateTag = .blocked
             self.storedBytes = Int32(clamping: bytes)
@@ -242,12 +254,85 @@ struct TelemetryStateMachine {
             }
         }
 
+        /// The kind of call.
+        var kind: TelemetryOperation.Kind {
+            switch body {
+            case .createSpan: return .createSpan
+            case .finishSpan: return .finishSpan
+            case .whole(let whole): return whole.operation.kind
+            }
+        }
+
+        /// The local span id, for span operations.
+        var spanID: String? {
+            switch body {
+            case .createSpan(let span, _, _, _), .finishSpan(let span, _, _, _): return "span-\(span)"
+            case .whole(let whole): return whole.operation.spanID
+            }
+        }
+
+        /// Whether it is a create of an active span (one a finish may travel with).
+        var isActiveCreate: Bool {
+            switch body {
+            case .createSpan(_, let status, _, _): return status == .active
+            case .finishSpan: return false
+            case .whole(let whole):
+                if case .createSpan(_, _, _, .active, _, _) = whole.operation.body { return true }
+                return false
+            }
+        }
+
+        /// The length of its key in UTF-8 bytes.
+        var idempotencyKeyLength: Int { key.utf8Count }
+
+        /// Whether it carries a payload in memory.
+        var hasPayload: Bool {
+            switch body {
+            case .createSpan(_, _, _, let payload): return !payload.isEmpty
+            case .finishSpan(_, _, _, let result): return result != nil
+            case .whole(let whole): return whole.operation.hasPayload
+            }
+        }
+
+        /// Whether it depends on `operationID`.
+        func dependsOn(_ operationID: UInt64) -> Bool { dependencies.contains(operationID) }
+
+        /// Leaves its payload to the store (see ``Settings/payloadMemoryBudget``).
+        mutating func dropPayload() {
+            switch body {
+            case .createSpan(let span, let status, let startedAt, _):
+                body = .createSpan(span: span, status: status, startedAt: startedAt, payload: [:])
+            case .finishSpan(let span, let status, let timestamp, _):
+                body = .finishSpan(span: span, status: status, timestamp: timestamp, result: nil)
+            case .whole(let whole): body = .whole(WholeOperation(whole.operation.withoutPayload))
+            }
+            payloadOnDisk = true
+        }
+
         /// Whether it waits for other operations (``state`` is ``OperationState/blocked``), without building the state.
         var isBlocked: Bool { stateTag == .blocked }
         /// Whether it is ready for a worker.
         var isPending: Bool { stateTag == .pending }
         /// Whether it waits out a backoff.
         var isRetrying: Bool { stateTag == .retrying }
+    }
+
+    /// The call of a queued operation. A span's create or finish keeps its span's number, status, time and payload;
+    /// the span's record holds the rest (its instance, parent and schema, which never change). Any other operation
+    /// (and one whose span record does not match it, as a damaged file might give) is kept whole.
+    enum StoredBody {
+        case createSpan(span: UInt64, status: AgentStatus, startedAt: Date, payload: [String: JSONValue])
+        case finishSpan(span: UInt64, status: FinishStatus, timestamp: Date, result: [String: JSONValue]?)
+        case whole(WholeOperation)
+    }
+
+    /// An operation kept whole (boxed: a backlog has few of them).
+    final class WholeOperation: Sendable {
+        let operation: TelemetryOperation
+
+        init(_ operation: TelemetryOperation) {
+            self.operation = operation
+        }
     }
 
     /// The operations that wait for one: most operations have one at most (a span's finish waits for its create), so
@@ -358,7 +443,7 @@ struct TelemetryStateMachine {
     var failed: [FailedOperation] { failedOperations }
 
     /// The unsettled operations, in enqueue order.
-    var undelivered: [TelemetryOperation] { entries.values.map(\.operation) }
+    var undelivered: [TelemetryOperation] { entries.entries.map { operation($0.value, id: $0.key) } }
 
     /// The local id of a span known by its local or API id.
     func localSpanID(_ id: String) -> String? {
@@ -408,7 +493,7 @@ struct TelemetryStateMachine {
         ClientSnapshot(
             instances: instanceOrder.compactMap { instances[$0]?.snapshot },
             spans: spanOrder.compactMap { spans[$0]?.snapshot },
-            operations: entries.values.map { OperationSnapshot(operation: $0.operation, state: $0.state) },
+            operations: entries.entries.map { OperationSnapshot(operation: operation($0.value, id: $0.key), state: $0.value.state) },
             queue: stats,
             health: health)
     }
@@ -693,7 +778,7 @@ struct TelemetryStateMachine {
     }
 
     private mutating func succeed(_ id: UInt64, spanAPIID: String?, _ actions: inout Actions) {
-        if let kind = entries[id]?.operation.kind {
+        if let kind = entries[id]?.kind {
             // The API answers again: operations waiting out a transport or 5xx backoff go out now, not after it.
             if !kindHealth.isEmpty || directHealth != .ok {
                 actions.expedite = expeditable(backingOff)
@@ -701,7 +786,7 @@ struct TelemetryStateMachine {
             kindHealth[kind] = nil  // its last outcome is a success
             if directHealth != .authFailed { directHealth = .ok }
         }
-        if let spanAPIID, let entry = entries[id], entry.operation.kind == .createSpan, let spanID = entry.operation.spanID {
+        if let spanAPIID, let entry = entries[id], entry.kind == .createSpan, let spanID = entry.spanID {
             resolve(spanID, apiID: spanAPIID, &actions)
         }
         settleDelivered(id, &actions)
@@ -725,16 +810,16 @@ struct TelemetryStateMachine {
     ) -> NextStep {
         guard let entry = entries[id] else { return .done }
         switch failure.kind {
-        case .conflict where entry.operation.kind == .finishSpan || entry.operation.kind == .finishInstance:
+        case .conflict where entry.kind == .finishSpan || entry.kind == .finishInstance:
             // Already finished: the API has what we wanted.
             settleDelivered(id, &actions)
             return .done
         case .auth:
-            pauseForAuth(kind: entry.operation.kind, failure, &actions)
+            pauseForAuth(kind: entry.kind, failure, &actions)
             requeueFront(id, &actions)
             return .done
         case .unreachable, .transient:
-            noteTransient(kind: entry.operation.kind, failure, &actions)
+            noteTransient(kind: entry.kind, failure, &actions)
             if gaveUp(id, entry, failure, &actions) {
                 afterSettling(&actions)
                 return .done
@@ -1168,12 +1253,13 @@ struct TelemetryStateMachine {
             dependents[dependency.operationID, default: Dependents()].append(id, dependency.kind)
         }
         let bytes = operation.estimatedSize
-        var entry = Entry(operation: operation, blockers: live.count, state: live.isEmpty ? .pending : .blocked, bytes: bytes)
+        var entry = Entry(
+            body: storedBody(of: operation), operation: operation, blockers: live.count,
+            state: live.isEmpty ? .pending : .blocked, bytes: bytes)
         if let budget = settings.payloadMemoryBudget, operation.hasPayload {
             let payloadBytes = bytes - TelemetryOperation.fixedSize
             if payloadBytesInMemory + payloadBytes > budget {
-                entry.operation = operation.withoutPayload
-                entry.payloadOnDisk = true
+                entry.dropPayload()
             } else {
                 payloadBytesInMemory += payloadBytes
             }
@@ -1191,6 +1277,55 @@ struct TelemetryStateMachine {
         if publishing {
             actions.events.append(
                 .operationEnqueued(OperationSnapshot(operation: operation, state: live.isEmpty ? .pending : .blocked)))
+        }
+    }
+
+    /// How an entry keeps an operation: a span's create or finish without what its span's record holds, when the
+    /// record holds exactly that; anything else whole.
+    private func storedBody(of operation: TelemetryOperation) -> StoredBody {
+        guard let spanID = operation.spanID, let number = SpanTable<SpanRecord>.number(of: spanID),
+            let record = spans[spanID], record.snapshot.instanceID == operation.instanceID
+        else { return .whole(WholeOperation(operation)) }
+        switch operation.body {
+        case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt)
+        where record.snapshot.parentID == parentSpanID && record.snapshot.schemaName == schemaName:
+            return .createSpan(span: number, status: status, startedAt: startedAt, payload: payload)
+        case .finishSpan(_, let status, let result, let timestamp):
+            return .finishSpan(span: number, status: status, timestamp: timestamp, result: result)
+        default:
+            return .whole(WholeOperation(operation))
+        }
+    }
+
+    /// The operation an entry keeps, built back whole.
+    func operation(_ entry: Entry, id: UInt64) -> TelemetryOperation {
+        let instanceID: String
+        let body: TelemetryOperation.Body
+        switch entry.body {
+        case .whole(let whole): return whole.operation
+        case .createSpan(let span, let status, let startedAt, let payload):
+            let spanID = "span-\(span)"
+            let record = spans[spanID]?.snapshot
+            instanceID = record?.instanceID ?? ""
+            body = .createSpan(
+                spanID: spanID, parentSpanID: record?.parentID, schemaName: record?.schemaName ?? "", status: status,
+                payload: payload, startedAt: startedAt)
+        case .finishSpan(let span, let status, let timestamp, let result):
+            let spanID = "span-\(span)"
+            instanceID = spans[spanID]?.snapshot.instanceID ?? ""
+            body = .finishSpan(spanID: spanID, status: status, resultPayload: result, timestamp: timestamp)
+        }
+        return TelemetryOperation(
+            id: id, instanceID: instanceID, body: body, storedKey: entry.key, idempotencyKeyGiven: entry.idempotencyKeyGiven,
+            enqueuedAt: entry.enqueuedAt, storedDependencies: entry.dependencies)
+    }
+
+    /// The instance of an entry's operation.
+    private func instanceID(of entry: Entry) -> String {
+        switch entry.body {
+        case .whole(let whole): return whole.operation.instanceID
+        case .createSpan(let span, _, _, _), .finishSpan(let span, _, _, _):
+            return spans["span-\(span)"]?.snapshot.instanceID ?? ""
         }
     }
 
@@ -1231,7 +1366,7 @@ struct TelemetryStateMachine {
     /// combining is on.
     private mutating func beginSending(_ id: UInt64, _ entry: Entry, _ actions: inout Actions) -> Dispatch? {
         var dispatch = beginAttempt(id, &actions)
-        if settings.coalesceSpanFinishes, entry.attempts == 0, !entry.restored, entry.operation.kind == .createSpan {
+        if settings.coalesceSpanFinishes, entry.attempts == 0, !entry.restored, entry.kind == .createSpan {
             // Announced right after the create: the two travel in one request.
             dispatch?.combinedFinish = combineFinish(into: id, entry: entry, &actions)
             if let finish = dispatch?.combinedFinish, entries[finish.id]?.payloadOnDisk == true {
@@ -1247,8 +1382,7 @@ struct TelemetryStateMachine {
     /// Whether an operation may be an item of a bulk request: a span create whose key the bulk endpoint accepts
     /// (8 to 64 characters) and that was not split down to going alone.
     private func batchable(_ entry: Entry) -> Bool {
-        entry.operation.kind == .createSpan && entry.batchCap >= 2
-            && BulkRequest.keyLength.contains(entry.operation.idempotencyKeyLength)
+        entry.kind == .createSpan && entry.batchCap >= 2 && BulkRequest.keyLength.contains(entry.idempotencyKeyLength)
     }
 
     /// Takes up to `limit` more ready span creates for the bulk request of the one just taken, from the oldest ready
@@ -1290,13 +1424,13 @@ struct TelemetryStateMachine {
         entries[id] = entry
         stats.inFlight += 1
         emit(.operationSent(operationID: id, attempt: entry.attempts), &actions)
-        var dispatch = Dispatch(operation: entry.operation, attempt: entry.attempts)
+        var dispatch = Dispatch(operation: operation(entry, id: id), attempt: entry.attempts)
         if entry.payloadOnDisk { dispatch.payloadsOnDisk.append(id) }
-        switch entry.operation.body {
+        switch dispatch.operation.body {
         case .createSpan(_, let parentID, _, _, _, _):
             dispatch.parentAPIID = parentID.map { parent in localSpanID(parent).flatMap { spans[$0]?.snapshot.apiID } ?? parent }
             if let finishID = combinedFinishes[id], let finish = entries[finishID] {
-                dispatch.combinedFinish = finish.operation
+                dispatch.combinedFinish = operation(finish, id: finishID)
                 if finish.payloadOnDisk { dispatch.payloadsOnDisk.append(finishID) }
             }
         case .finishSpan(let spanID, _, _, _):
@@ -1310,10 +1444,9 @@ struct TelemetryStateMachine {
     /// When the span's finish is queued and waits only for this create (an active one, never attempted), it goes in
     /// flight now and is settled with the create. A finish whose key the caller chose is never combined.
     private mutating func combineFinish(into createID: UInt64, entry: Entry, _ actions: inout Actions) -> TelemetryOperation? {
-        guard let spanID = entry.operation.spanID, let finishID = spans[spanID]?.finishOperation,
+        guard let spanID = entry.spanID, let finishID = spans[spanID]?.finishOperation,
             var finish = entries[finishID], finish.state == .blocked, finish.blockers == 1,
-            case .createSpan(_, _, _, .active, _, _) = entry.operation.body, !finish.operation.idempotencyKeyGiven,
-            finish.operation.dependsOn(createID)
+            entry.isActiveCreate, !finish.idempotencyKeyGiven, finish.dependsOn(createID)
         else { return nil }
         finish.attempts = 1
         finish.state = .inFlight(attempt: 1)
@@ -1322,7 +1455,7 @@ struct TelemetryStateMachine {
         stats.inFlight += 1
         combinedFinishes[createID] = finishID
         emit(.operationSent(operationID: finishID, attempt: 1), &actions)
-        return finish.operation
+        return operation(finish, id: finishID)
     }
 
     private mutating func scheduleRetry(_ id: UInt64, at next: Date, delay: Duration, error: String, _ actions: inout Actions) {
@@ -1368,15 +1501,15 @@ struct TelemetryStateMachine {
         actions.forget.append(id)
         queuedBytes -= entry.bytes
         releasePayloadBytes(entry)
-        waitingByKind[entry.operation.kind, default: 1] -= 1
+        waitingByKind[entry.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
         stats.delivered += 1
-        if entry.operation.kind == .finishSpan, let spanID = entry.operation.spanID {
+        if entry.kind == .finishSpan, let spanID = entry.spanID {
             spans[spanID]?.snapshot.finishDelivered = true
         }
         emit(.operationDelivered(operationID: id, attempts: entry.attempts), &actions)
-        instances[entry.operation.instanceID]?.openOperations.remove(id)
+        instances[instanceID(of: entry)]?.openOperations.remove(id)
     }
 
     /// Settles an operation as failed for good, and fails what required it (a finish that travelled with it
@@ -1398,27 +1531,27 @@ struct TelemetryStateMachine {
         actions.failed.append((id, reason))
         queuedBytes -= entry.bytes
         releasePayloadBytes(entry)
-        waitingByKind[entry.operation.kind, default: 1] -= 1
+        waitingByKind[entry.kind, default: 1] -= 1
         backingOff.remove(id)
         countLeaving(entry.state)
         if entry.state == .pending, let index = ready.firstIndex(of: id) { ready.remove(at: index) }
         stats.failed += 1
-        let failure = FailedOperation(operation: entry.operation, reason: reason, status: status)
+        let failure = FailedOperation(operation: operation(entry, id: id), reason: reason, status: status)
         failedOperations.append(failure)
-        if let spanID = entry.operation.spanID, var record = spans[spanID] {
+        if let spanID = entry.spanID, var record = spans[spanID] {
             record.snapshot.deliveryError = reason
-            if entry.operation.kind == .createSpan { record.createFailed = true }
+            if entry.kind == .createSpan { record.createFailed = true }
             spans[spanID] = record
         }
-        actions.notices.append(.failedPermanently(kind: entry.operation.kind, reason: reason))
+        actions.notices.append(.failedPermanently(kind: entry.kind, reason: reason))
         emit(.operationFailed(failure), &actions)
-        instances[entry.operation.instanceID]?.openOperations.remove(id)
+        instances[instanceID(of: entry)]?.openOperations.remove(id)
         release(id, failed: true, &actions)
     }
 
     /// A settled operation's payload no longer counts against ``Settings/payloadMemoryBudget``.
     private mutating func releasePayloadBytes(_ entry: Entry) {
-        if settings.payloadMemoryBudget != nil, !entry.payloadOnDisk, entry.operation.hasPayload {
+        if settings.payloadMemoryBudget != nil, !entry.payloadOnDisk, entry.hasPayload {
             payloadBytesInMemory -= entry.bytes - TelemetryOperation.fixedSize
         }
     }
@@ -1471,7 +1604,7 @@ struct TelemetryStateMachine {
         } else {
             // Ids grow with enqueue order: the oldest unsettled operation is the first id still queued.
             while oldestCandidate < nextOperationID, entries[oldestCandidate] == nil { oldestCandidate += 1 }
-            stats.oldestEnqueuedAt = entries[oldestCandidate]?.operation.enqueuedAt
+            stats.oldestEnqueuedAt = entries[oldestCandidate]?.enqueuedAt
         }
     }
 
