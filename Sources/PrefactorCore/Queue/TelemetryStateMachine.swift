@@ -493,7 +493,9 @@ struct TelemetryStateMachine {
         ClientSnapshot(
             instances: instanceOrder.compactMap { instances[$0]?.snapshot },
             spans: spanOrder.compactMap { spans[$0]?.snapshot },
-            operations: entries.entries.map { OperationSnapshot(operation: operation($0.value, id: $0.key), state: $0.value.state) },
+            operations: entries.entries.map {
+                OperationSnapshot(operation: operation($0.value, id: $0.key), state: $0.value.state)
+            },
             queue: stats,
             health: health)
     }
