@@ -97,6 +97,8 @@ struct CompactStorageTests {
         // 216 bytes before: the operation (136), the state (40) and four full-width counts.
         #expect(MemoryLayout<TelemetryStateMachine.Entry>.stride <= 120)
         #expect(MemoryLayout<OperationState>.stride == 40)
+        // 216 bytes with the public snapshot inside it.
+        #expect(MemoryLayout<TelemetryStateMachine.SpanRecord>.stride <= 152)
     }
 
     @Test("the operations waiting for one read back in the order they were added", arguments: [0, 1, 2, 5])
@@ -163,6 +165,50 @@ struct CompactStorageTests {
             idempotencyKey: "restored-key-8", enqueuedAt: harness.now)
         _ = harness.machine.restore([finish, create], resolvedSpans: ["span-3": "api-3"], now: harness.now)
         #expect(harness.machine.undelivered == [finish, create])
+        // The snapshot lists the span whose create is restored, not the one known only from its recorded API id.
+        #expect(harness.machine.snapshot().spans.map(\.id) == ["span-07"])
+    }
+
+    @Test(
+        "a span record gives back the snapshot it was given, each member on its own",
+        arguments: [
+            SpanSnapshot(id: "span-1", instanceID: "inst", schemaName: "agent:llm", phase: .prepared, preparedAt: .distantPast),
+            {
+                var span = SpanSnapshot(
+                    id: "span-2", apiID: "api-2", instanceID: "inst", parentID: "span-1", schemaName: "llm:chat",
+                    phase: .failed, payload: ["model": "gpt-4o"], resultPayload: ["error": "boom"],
+                    preparedAt: Date(timeIntervalSince1970: 1_764_000_000.125),
+                    startedAt: Date(timeIntervalSince1970: 1_764_000_001.5),
+                    finishedAt: Date(timeIntervalSince1970: 1_764_000_002.75), createDelivered: true, finishDelivered: true,
+                    deliveryError: "HTTP 422: bad payload")
+                span.payloadInQueueFile = true
+                return span
+            }(),
+        ])
+    func spanRecords(snapshot: SpanSnapshot) {
+        var record = TelemetryStateMachine.SpanRecord(snapshot: snapshot)
+        #expect(record.snapshot == snapshot)
+        #expect(record.createOperation == nil && record.finishOperation == nil)
+        record.createOperation = 4
+        record.finishOperation = 9
+        record.createFailed = true
+        record.startInFlight = true
+        record.pendingPayload = ["k": "v"]
+        #expect(record.snapshot == snapshot, "the record's own members leave the snapshot as it was")
+        #expect(record.createOperation == 4 && record.finishOperation == 9)
+        #expect(record.createFailed && record.startInFlight)
+        #expect(record.pendingPayload == ["k": "v"])
+        var changed = snapshot
+        changed.phase = .complete
+        changed.deliveryError = nil
+        changed.finishedAt = nil
+        record.snapshot = changed
+        #expect(record.snapshot == changed)
+        #expect(record.pendingPayload == ["k": "v"], "a new snapshot keeps the pending payload")
+        record.pendingPayload = [:]
+        record.createFailed = false
+        record.startInFlight = false
+        #expect(!record.createFailed && !record.startInFlight && record.pendingPayload.isEmpty)
     }
 
     #if canImport(Glibc)

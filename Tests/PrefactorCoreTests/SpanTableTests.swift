@@ -87,4 +87,16 @@ struct SpanTableTests {
         #expect(table.count == reference.count)
         for (id, value) in reference { #expect(table[id] == value) }
     }
+
+    @Test("values come in number order, then the other ids in the order they were added")
+    func valuesInOrder() {
+        var table = SpanTable<String>()
+        table["span-3"] = "three"
+        table["zeta"] = "zeta"
+        table["span-1000000000"] = "far"
+        table["span-2"] = "two"  // below the array: kept aside, after it
+        table["span-4"] = "four"
+        table["alpha"] = "alpha"
+        #expect(table.values == ["three", "four", "zeta", "far", "two", "alpha"])
+    }
 }

@@ -603,11 +603,17 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
 
     // MARK: Opening
 
+    /// The SQLite page cache of a queue file's connection, in KiB.
+    static let pageCacheKiB = 256
+
     private static func open(_ path: String, durability: Durability, readOnly: Bool) throws -> DatabaseQueue {
         var configuration = GRDB.Configuration()
         configuration.readonly = readOnly
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
+            // The apply appends in id order and readers scan: a small page cache does (SQLite's default is 2 MiB per
+            // connection, resident for the client's life).
+            try db.execute(sql: "PRAGMA cache_size = -\(pageCacheKiB)")
             if !readOnly {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = \(durability.rawValue)")

@@ -9,6 +9,8 @@ struct SpanTable<Value> {
     private var base: UInt64 = 0
     private var dense: [Value?] = []
     private var others: [String: Value] = [:]
+    /// The ids put in the dictionary, in the order they were put there.
+    private var otherOrder: [String] = []
     /// How far past the array's end a new number may land and still be stored in it (the gap is filled with
     /// empty slots).
     static var maxGap: UInt64 { 1_024 }
@@ -75,7 +77,12 @@ struct SpanTable<Value> {
                 others[id] = newValue
             } else if let newValue {
                 count += 1
-                if let index = placeSlot(id) { dense[index] = newValue } else { others[id] = newValue }
+                if let index = placeSlot(id) {
+                    dense[index] = newValue
+                } else {
+                    others[id] = newValue
+                    otherOrder.append(id)
+                }
             }
         }
         _modify {
@@ -89,6 +96,11 @@ struct SpanTable<Value> {
                 self[id] = value
             }
         }
+    }
+
+    /// The values: those of numbered ids in number order, then the others in the order they were added.
+    var values: [Value] {
+        dense.compactMap { $0 } + otherOrder.compactMap { others[$0] }
     }
 
     /// Makes room for at least `capacity` values.

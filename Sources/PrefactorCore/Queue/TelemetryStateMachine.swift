@@ -352,16 +352,140 @@ struct TelemetryStateMachine {
         }
     }
 
-    /// A span as the machine tracks it.
+    /// A span as the machine tracks it. Kept small (a backlog holds one per span): times without an optional's extra
+    /// byte, operation ids with 0 for none, flags in a byte, and what few spans have (a delivery error, a pending
+    /// payload) boxed. ``snapshot`` builds the public value and takes one back.
     struct SpanRecord {
-        var snapshot: SpanSnapshot
-        var createOperation: UInt64?
-        var finishOperation: UInt64?
-        var createFailed = false
+        // (Stored members in this order leave little padding between them.)
+        private var id: String
+        private var apiID: String?
+        private var instanceID: String
+        private var parentID: String?
+        private var schemaName: String
+        private var payload: [String: JSONValue]
+        private var resultPayload: [String: JSONValue]?
+        private var preparedAt: Date
+        /// Seconds since the reference date; NaN for none.
+        private var startedAt: Double
+        private var finishedAt: Double
+        private var createOperationID: UInt64 = 0
+        private var finishOperationID: UInt64 = 0
+        private var rare: Rare?
+        private var phase: SpanPhase
+        private var flags: Flags = []
+
+        private struct Flags: OptionSet {
+            let rawValue: UInt8
+            static let createDelivered = Flags(rawValue: 1 << 0)
+            static let finishDelivered = Flags(rawValue: 1 << 1)
+            static let payloadInQueueFile = Flags(rawValue: 1 << 2)
+            static let createFailed = Flags(rawValue: 1 << 3)
+            static let startInFlight = Flags(rawValue: 1 << 4)
+            static let unlisted = Flags(rawValue: 1 << 5)
+        }
+
+        /// What few spans have, boxed.
+        private final class Rare: Sendable {
+            let deliveryError: String?
+            let pendingPayload: [String: JSONValue]
+
+            init(deliveryError: String?, pendingPayload: [String: JSONValue]) {
+                self.deliveryError = deliveryError
+                self.pendingPayload = pendingPayload
+            }
+        }
+
+        init(snapshot: SpanSnapshot) {
+            id = snapshot.id
+            apiID = snapshot.apiID
+            instanceID = snapshot.instanceID
+            parentID = snapshot.parentID
+            schemaName = snapshot.schemaName
+            payload = snapshot.payload
+            resultPayload = snapshot.resultPayload
+            preparedAt = snapshot.preparedAt
+            startedAt = .nan
+            finishedAt = .nan
+            phase = snapshot.phase
+            self.snapshot = snapshot
+        }
+
+        /// The span as a public value.
+        var snapshot: SpanSnapshot {
+            get {
+                var snapshot = SpanSnapshot(
+                    id: id, apiID: apiID, instanceID: instanceID, parentID: parentID, schemaName: schemaName, phase: phase,
+                    payload: payload, resultPayload: resultPayload, preparedAt: preparedAt,
+                    startedAt: startedAt.isNaN ? nil : Date(timeIntervalSinceReferenceDate: startedAt),
+                    finishedAt: finishedAt.isNaN ? nil : Date(timeIntervalSinceReferenceDate: finishedAt),
+                    createDelivered: flags.contains(.createDelivered), finishDelivered: flags.contains(.finishDelivered),
+                    deliveryError: rare?.deliveryError)
+                snapshot.payloadInQueueFile = flags.contains(.payloadInQueueFile)
+                return snapshot
+            }
+            set {
+                id = newValue.id
+                apiID = newValue.apiID
+                instanceID = newValue.instanceID
+                parentID = newValue.parentID
+                schemaName = newValue.schemaName
+                phase = newValue.phase
+                payload = newValue.payload
+                resultPayload = newValue.resultPayload
+                preparedAt = newValue.preparedAt
+                startedAt = newValue.startedAt?.timeIntervalSinceReferenceDate ?? .nan
+                finishedAt = newValue.finishedAt?.timeIntervalSinceReferenceDate ?? .nan
+                set(.createDelivered, newValue.createDelivered)
+                set(.finishDelivered, newValue.finishDelivered)
+                set(.payloadInQueueFile, newValue.payloadInQueueFile)
+                setRare(deliveryError: newValue.deliveryError, pendingPayload: pendingPayload)
+            }
+        }
+
+        private mutating func set(_ flag: Flags, _ on: Bool) {
+            if on { flags.insert(flag) } else { flags.remove(flag) }
+        }
+
+        private mutating func setRare(deliveryError: String?, pendingPayload: [String: JSONValue]) {
+            guard deliveryError != rare?.deliveryError || pendingPayload != (rare?.pendingPayload ?? [:]) else { return }
+            rare =
+                deliveryError == nil && pendingPayload.isEmpty
+                ? nil : Rare(deliveryError: deliveryError, pendingPayload: pendingPayload)
+        }
+
+        var createOperation: UInt64? {
+            get { createOperationID == 0 ? nil : createOperationID }
+            set { createOperationID = newValue ?? 0 }
+        }
+
+        var finishOperation: UInt64? {
+            get { finishOperationID == 0 ? nil : finishOperationID }
+            set { finishOperationID = newValue ?? 0 }
+        }
+
+        var createFailed: Bool {
+            get { flags.contains(.createFailed) }
+            set { set(.createFailed, newValue) }
+        }
+
         /// The payload to start with when the span is started implicitly.
-        var pendingPayload: [String: JSONValue] = [:]
+        var pendingPayload: [String: JSONValue] {
+            get { rare?.pendingPayload ?? [:] }
+            set { setRare(deliveryError: rare?.deliveryError, pendingPayload: newValue) }
+        }
+
+        /// Whether ``TelemetryStateMachine/snapshot()`` lists it: a span known only from an API id a store recorded
+        /// (its create delivered before a restart) is not.
+        var isListed: Bool {
+            get { !flags.contains(.unlisted) }
+            set { set(.unlisted, !newValue) }
+        }
+
         /// Synchronous start mode: the create is being sent; others wait rather than send a second create.
-        var startInFlight = false
+        var startInFlight: Bool {
+            get { flags.contains(.startInFlight) }
+            set { set(.startInFlight, newValue) }
+        }
     }
 
     /// An instance as the machine tracks it.
@@ -392,7 +516,6 @@ struct TelemetryStateMachine {
     private var instances: [String: InstanceRecord] = [:]
     private var instanceOrder: [String] = []
     private var spans = SpanTable<SpanRecord>()
-    private var spanOrder: [String] = []
     private var apiToLocal: [String: String] = [:]
 
     private var nextOperationID: UInt64 = 1
@@ -492,7 +615,7 @@ struct TelemetryStateMachine {
     func snapshot() -> ClientSnapshot {
         ClientSnapshot(
             instances: instanceOrder.compactMap { instances[$0]?.snapshot },
-            spans: spanOrder.compactMap { spans[$0]?.snapshot },
+            spans: spans.values.filter(\.isListed).map(\.snapshot),
             operations: entries.entries.map {
                 OperationSnapshot(operation: operation($0.value, id: $0.key), state: $0.value.state)
             },
@@ -611,7 +734,6 @@ struct TelemetryStateMachine {
             payload: [:], resultPayload: nil, preparedAt: now, startedAt: nil, finishedAt: nil,
             createDelivered: false, finishDelivered: false, deliveryError: nil)
         spans[id] = SpanRecord(snapshot: snapshot)
-        spanOrder.append(id)
         emit(.spanPrepared(snapshot), &actions)
         return (id, actions)
     }
@@ -1082,7 +1204,9 @@ struct TelemetryStateMachine {
                 let snapshot = SpanSnapshot(
                     id: localID, apiID: apiID, instanceID: "", schemaName: "", phase: .active, preparedAt: now,
                     createDelivered: true)
-                spans[localID] = SpanRecord(snapshot: snapshot)
+                var record = SpanRecord(snapshot: snapshot)
+                record.isListed = false
+                spans[localID] = record
             }
             spans[localID]?.snapshot.apiID = apiID
             apiToLocal[apiID] = localID
@@ -1101,7 +1225,6 @@ struct TelemetryStateMachine {
                         id: spanID, instanceID: operation.instanceID, parentID: parentID, schemaName: schemaName,
                         phase: .active, payload: payload, preparedAt: startedAt, startedAt: startedAt)
                     spans[spanID] = SpanRecord(snapshot: snapshot)
-                    spanOrder.append(spanID)
                 }
                 spans[spanID]?.createOperation = operation.id
             }
