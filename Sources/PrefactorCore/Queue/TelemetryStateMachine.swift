@@ -153,26 +153,26 @@ struct TelemetryStateMachine {
     /// details, which few operations have at a time, are boxed. ``TelemetryStateMachine/operation(_:id:)`` builds the
     /// operation back.
     struct Entry {
-        // (Stored members in this order leave little padding between them.)
+        // (Stored members in this order fill the padding the enums leave: 96 bytes.)
         fileprivate var body: StoredBody
-        fileprivate var key: StoredKey
-        /// When the agent asked for it.
-        let enqueuedAt: Date
-        fileprivate var dependencies: TelemetryOperation.StoredDependencies
         /// Whether the caller chose its key.
         let idempotencyKeyGiven: Bool
-        private var storedBlockers: Int32
-        private var storedAttempts: Int32 = 0
-        private var storedBytes: Int32 = 0
-        private var storedBatchCap = Int32.max
-        private var stateAttempt: Int32 = 0
         private var stateTag: StateTag
         /// Taken over from a store: it may have been sent before the crash, so it is never combined (its key may
         /// already hold the API's answer to the body it had then).
         var restored = false
-        /// Its payload was left in the store (see ``Settings/payloadMemoryBudget``): ``operation`` has none.
+        /// Its payload was left in the store (see ``Settings/payloadMemoryBudget``): the entry has none.
         var payloadOnDisk = false
+        fileprivate var key: StoredKey
+        private var storedBlockers: Int32
+        /// When the agent asked for it.
+        let enqueuedAt: Date
+        fileprivate var dependencies: TelemetryOperation.StoredDependencies
+        /// Attempts so far; also the attempt an in-flight or retrying state names.
+        private var storedAttempts: Int32 = 0
         private var retry: RetryDetails?
+        private var storedBytes: Int32 = 0
+        private var storedBatchCap = Int32.max
 
         private enum StateTag: UInt8 {
             case blocked, pending, inFlight, retrying
@@ -230,25 +230,25 @@ struct TelemetryStateMachine {
                 switch stateTag {
                 case .blocked: return .blocked
                 case .pending: return .pending
-                case .inFlight: return .inFlight(attempt: Int(stateAttempt))
+                case .inFlight: return .inFlight(attempt: Int(storedAttempts))
                 case .retrying:
                     return .retrying(
-                        attempt: Int(stateAttempt), nextAttemptAt: retry?.nextAttemptAt ?? .distantPast, error: retry?.error ?? ""
+                        attempt: Int(storedAttempts), nextAttemptAt: retry?.nextAttemptAt ?? .distantPast,
+                        error: retry?.error ?? ""
                     )
                 }
             }
             set {
                 retry = nil
-                stateAttempt = 0
                 switch newValue {
                 case .blocked: stateTag = .blocked
                 case .pending: stateTag = .pending
                 case .inFlight(let attempt):
                     stateTag = .inFlight
-                    stateAttempt = Int32(clamping: attempt)
+                    storedAttempts = Int32(clamping: attempt)
                 case .retrying(let attempt, let nextAttemptAt, let error):
                     stateTag = .retrying
-                    stateAttempt = Int32(clamping: attempt)
+                    storedAttempts = Int32(clamping: attempt)
                     retry = RetryDetails(nextAttemptAt: nextAttemptAt, error: error)
                 }
             }
@@ -274,7 +274,7 @@ struct TelemetryStateMachine {
         /// Whether it is a create of an active span (one a finish may travel with).
         var isActiveCreate: Bool {
             switch body {
-            case .createSpan(_, let status, _, _): return status == .active
+            case .createSpan(_, _, _, let status): return status == .active
             case .finishSpan: return false
             case .whole(let whole):
                 if case .createSpan(_, _, _, .active, _, _) = whole.operation.body { return true }
@@ -288,8 +288,8 @@ struct TelemetryStateMachine {
         /// Whether it carries a payload in memory.
         var hasPayload: Bool {
             switch body {
-            case .createSpan(_, _, _, let payload): return !payload.isEmpty
-            case .finishSpan(_, _, _, let result): return result != nil
+            case .createSpan(_, _, let payload, _): return !payload.isEmpty
+            case .finishSpan(_, _, let result, _): return result != nil
             case .whole(let whole): return whole.operation.hasPayload
             }
         }
@@ -300,10 +300,10 @@ struct TelemetryStateMachine {
         /// Leaves its payload to the store (see ``Settings/payloadMemoryBudget``).
         mutating func dropPayload() {
             switch body {
-            case .createSpan(let span, let status, let startedAt, _):
-                body = .createSpan(span: span, status: status, startedAt: startedAt, payload: [:])
-            case .finishSpan(let span, let status, let timestamp, _):
-                body = .finishSpan(span: span, status: status, timestamp: timestamp, result: nil)
+            case .createSpan(let span, let startedAt, _, let status):
+                body = .createSpan(span: span, startedAt: startedAt, payload: [:], status: status)
+            case .finishSpan(let span, let timestamp, _, let status):
+                body = .finishSpan(span: span, timestamp: timestamp, result: nil, status: status)
             case .whole(let whole): body = .whole(WholeOperation(whole.operation.withoutPayload))
             }
             payloadOnDisk = true
@@ -321,8 +321,9 @@ struct TelemetryStateMachine {
     /// the span's record holds the rest (its instance, parent and schema, which never change). Any other operation
     /// (and one whose span record does not match it, as a damaged file might give) is kept whole.
     enum StoredBody {
-        case createSpan(span: UInt64, status: AgentStatus, startedAt: Date, payload: [String: JSONValue])
-        case finishSpan(span: UInt64, status: FinishStatus, timestamp: Date, result: [String: JSONValue]?)
+        // (The status last: the enum is then 26 bytes, not 32.)
+        case createSpan(span: UInt64, startedAt: Date, payload: [String: JSONValue], status: AgentStatus)
+        case finishSpan(span: UInt64, timestamp: Date, result: [String: JSONValue]?, status: FinishStatus)
         case whole(WholeOperation)
     }
 
@@ -1414,9 +1415,9 @@ struct TelemetryStateMachine {
         switch operation.body {
         case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt)
         where record.snapshot.parentID == parentSpanID && record.snapshot.schemaName == schemaName:
-            return .createSpan(span: number, status: status, startedAt: startedAt, payload: payload)
+            return .createSpan(span: number, startedAt: startedAt, payload: payload, status: status)
         case .finishSpan(_, let status, let result, let timestamp):
-            return .finishSpan(span: number, status: status, timestamp: timestamp, result: result)
+            return .finishSpan(span: number, timestamp: timestamp, result: result, status: status)
         default:
             return .whole(WholeOperation(operation))
         }
@@ -1428,14 +1429,14 @@ struct TelemetryStateMachine {
         let body: TelemetryOperation.Body
         switch entry.body {
         case .whole(let whole): return whole.operation
-        case .createSpan(let span, let status, let startedAt, let payload):
+        case .createSpan(let span, let startedAt, let payload, let status):
             let spanID = "span-\(span)"
             let record = spans[spanID]?.snapshot
             instanceID = record?.instanceID ?? ""
             body = .createSpan(
                 spanID: spanID, parentSpanID: record?.parentID, schemaName: record?.schemaName ?? "", status: status,
                 payload: payload, startedAt: startedAt)
-        case .finishSpan(let span, let status, let timestamp, let result):
+        case .finishSpan(let span, let timestamp, let result, let status):
             let spanID = "span-\(span)"
             instanceID = spans[spanID]?.snapshot.instanceID ?? ""
             body = .finishSpan(spanID: spanID, status: status, resultPayload: result, timestamp: timestamp)
