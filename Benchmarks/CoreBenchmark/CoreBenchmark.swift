@@ -156,6 +156,7 @@ struct QueueMemory: AsyncParsableCommand {
 
     @Option(help: "Operations to queue (half span starts, half span finishes).") var operations = 100_000
     @Flag(help: "Keep the queue in a temporary queue file (the durable queue) instead of memory.") var durable = false
+    @Option(help: "Seconds to wait before measuring again, once a queue file's log is applied.") var settle = 2
 
     func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
@@ -181,13 +182,19 @@ struct QueueMemory: AsyncParsableCommand {
                     payload: ["model": "gpt-4", "prompt": "Summarise the ticket", "index": .int(Int64(index))])
                 try await client.spanManager.finish(id, resultPayload: ["response": "ok", "tokens": 42])
             }
-            let after = residentBytes()
             let queued = client.snapshot().queue.depth
-            print(
-                "queue memory: \(queued) operations queued, resident memory grew by "
-                    + String(
-                        format: "%.1f MB (%.0f bytes per operation, spans and operations together)",
-                        Double(after - before) / 1_048_576, Double(after - before) / Double(max(queued, 1))))
+            func report(_ when: String) {
+                let grown = residentBytes() - before
+                print(
+                    "queue memory: \(queued) operations queued, resident memory grew by "
+                        + String(
+                            format: "%.1f MB (%.0f bytes per operation, spans and operations together), %@",
+                            Double(grown) / 1_048_576, Double(grown) / Double(max(queued, 1)), when))
+            }
+            report("right after the last was queued")
+            // A queue file's log is applied within a second of the last step: then the queue is at rest.
+            try await Task.sleep(for: .seconds(settle))
+            report("\(settle) s later, at rest")
             let report = await client.shutdown()
             print("  shutdown reported \(report.undelivered.count) undelivered operations")
         }

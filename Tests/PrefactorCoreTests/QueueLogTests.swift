@@ -136,6 +136,38 @@ struct QueueLogTests {
         #expect(QueueLogCodec.net([frames[2]]).flatMap(\.steps).flatMap(\.forget) == [1, 2, 9])
     }
 
+    /// The apply reads the log a frame at a time: both files in sequence order, each up to the size it had when
+    /// the apply began, a frame larger than any before it included, and nothing after a torn frame.
+    @Test func theLogIsReadAFrameAtATimeInSequenceOrder() throws {
+        let path = temporaryQueuePath()
+        let big = StoreChanges(
+            persist: [
+                TelemetryOperation(
+                    id: 9, instanceID: "inst",
+                    body: .recordQuality(name: "q", payload: ["text": .string(String(repeating: "x", count: 100_000))]),
+                    idempotencyKey: "key-9", enqueuedAt: Date(timeIntervalSince1970: 1))
+            ])
+        let older = QueueLogCodec.frame(sequence: 1, steps: [Self.steps[0]]) + QueueLogCodec.frame(sequence: 2, steps: [big])
+        let newer =
+            QueueLogCodec.frame(sequence: 3, steps: [Self.steps[1]]) + QueueLogCodec.frame(sequence: 4, steps: [Self.steps[2]])
+        let torn = Array(QueueLogCodec.frame(sequence: 5, steps: [Self.steps[3]]).dropLast(3))
+        try Data(newer + torn).write(to: URL(fileURLWithPath: path + "-log0"))
+        try Data(older).write(to: URL(fileURLWithPath: path + "-log1"))
+        func read(_ limits: [Int]) throws -> [UInt64] {
+            var sequences: [UInt64] = []
+            var ids: [UInt64] = []
+            try QueueLogFiles.forEachRawFrame(path: path, limits: limits) { frame in
+                sequences.append(frame.sequence)
+                ids += frame.steps.flatMap { $0.persist.map(\.id) }
+            }
+            #expect(ids == [1, 2, 3, 9], "the older file's records, the large one whole")
+            return sequences
+        }
+        #expect(try read([newer.count + torn.count, older.count]) == [1, 2, 3, 4])
+        #expect(try read([newer.count - 1, older.count]) == [1, 2, 3], "the limit cuts the last frame off")
+        #expect(try read([0, older.count]) == [1, 2])
+    }
+
     @Test func theChecksumIsCRC32() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum([UInt8]()) == 0)

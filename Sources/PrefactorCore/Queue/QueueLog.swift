@@ -112,20 +112,28 @@ enum QueueLogCodec {
         var frames: [RawFrame] = []
         var unreadableRecords = 0
         var offset = 0
-        while offset < bytes.count {
-            var header = Reader(bytes: bytes, offset: offset)
-            guard let magic = header.u32(), magic == Self.magic, let length = header.u32(), let sequence = header.u64(),
-                let checksum = header.u32(), bytes.count - header.offset >= Int(length)
-            else { break }
-            let start = header.offset
-            let end = start + Int(length)
-            guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == checksum else { break }
-            var reader = Reader(bytes: bytes, offset: start, end: end)
-            guard let steps = decodeSteps(&reader, unreadable: &unreadableRecords) else { break }
-            frames.append(RawFrame(sequence: sequence, steps: steps))
+        while offset < bytes.count, let (frame, end) = readFrame(bytes, at: offset, unreadable: &unreadableRecords) {
+            frames.append(frame)
             offset = end
         }
         return (frames, bytes.count - offset, unreadableRecords)
+    }
+
+    /// Reads one frame at `offset` of `bytes`: its sequence number, steps and length, or `nil` when it is incomplete or
+    /// damaged.
+    static func readFrame(
+        _ bytes: UnsafeRawBufferPointer, at offset: Int, unreadable: inout Int
+    ) -> (frame: RawFrame, end: Int)? {
+        var header = Reader(bytes: bytes, offset: offset)
+        guard let magic = header.u32(), magic == Self.magic, let length = header.u32(), let sequence = header.u64(),
+            let checksum = header.u32(), bytes.count - header.offset >= Int(length)
+        else { return nil }
+        let start = header.offset
+        let end = start + Int(length)
+        guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == checksum else { return nil }
+        var reader = Reader(bytes: bytes, offset: start, end: end)
+        guard let steps = decodeSteps(&reader, unreadable: &unreadable) else { return nil }
+        return (RawFrame(sequence: sequence, steps: steps), end)
     }
 
     /// The id at the front of a record (`{"id":N,` as ``TelemetryOperation/writeRecord(to:)`` writes it), without
@@ -159,25 +167,37 @@ enum QueueLogCodec {
     /// written to the SQLite file (nor its attempts), since the file would end as it began. What a batch applies is
     /// then only what outlives it: with a backlog delivered as fast as it is queued, most of it.
     static func net(_ frames: [RawFrame]) -> [RawFrame] {
-        var queued = Set<UInt64>()
-        var cancelled = Set<UInt64>()
-        for frame in frames {
+        var net = Net()
+        for frame in frames { net.note(frame) }
+        return frames.map { frame in
+            var frame = frame
+            frame.steps = frame.steps.map(net.filter)
+            return frame
+        }
+    }
+
+    /// What cancels out within a batch of frames (``net(_:)``), learnt frame by frame: a batch can then be read twice,
+    /// a frame at a time, instead of held whole.
+    struct Net {
+        private var queued = Set<UInt64>()
+        private var cancelled = Set<UInt64>()
+
+        /// Learns what a frame queues and settles.
+        mutating func note(_ frame: RawFrame) {
             for step in frame.steps {
                 for (id, _) in step.persist { queued.insert(id) }
                 for id in step.forget where queued.contains(id) { cancelled.insert(id) }
             }
         }
-        guard !cancelled.isEmpty else { return frames }
-        return frames.map { frame in
-            var frame = frame
-            frame.steps = frame.steps.map { step in
-                var step = step
-                step.persist.removeAll { cancelled.contains($0.id) }
-                step.forget.removeAll { cancelled.contains($0) }
-                step.retrying.removeAll { cancelled.contains($0.0) }
-                return step
-            }
-            return frame
+
+        /// A step without what cancels out.
+        func filter(_ step: RawStep) -> RawStep {
+            guard !cancelled.isEmpty else { return step }
+            var step = step
+            step.persist.removeAll { cancelled.contains($0.id) }
+            step.forget.removeAll { cancelled.contains($0) }
+            step.retrying.removeAll { cancelled.contains($0.0) }
+            return step
         }
     }
 
@@ -402,6 +422,64 @@ struct QueueLogFiles {
         }
         frames.sort { $0.sequence < $1.sequence }
         return try body(frames, bytes, records)
+    }
+
+    /// Calls `body` with each whole frame of both files, each read up to `limits` bytes (what was appended before a
+    /// moment), in sequence order: one frame at a time, read into one buffer, so reading a log costs the size of its
+    /// largest frame, not of the log. The frame's records point into that buffer, valid during `body`.
+    static func forEachRawFrame(
+        path: String, limits: [Int], _ body: (QueueLogCodec.RawFrame) throws -> Void
+    ) throws {
+        var files: [(descriptor: Int32, limit: Int, first: UInt64)] = []
+        defer { for file in files { close(file.descriptor) } }
+        var header = [UInt8](repeating: 0, count: QueueLogCodec.headerSize)
+        for (index, suffix) in suffixes.enumerated() where limits[index] >= QueueLogCodec.headerSize {
+            let descriptor = open(path + suffix, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            files.append((descriptor, limits[index], 0))
+            if readFully(descriptor, into: &header, count: header.count, at: 0) {
+                files[files.count - 1].first = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
+            }
+        }
+        var buffer: [UInt8] = []
+        for file in files.sorted(by: { UInt64(littleEndian: $0.first) < UInt64(littleEndian: $1.first) }) {
+            var offset = 0
+            while file.limit - offset >= QueueLogCodec.headerSize,
+                readFully(file.descriptor, into: &header, count: header.count, at: offset)
+            {
+                let length = Int(
+                    UInt32(littleEndian: header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }))
+                let size = QueueLogCodec.headerSize + length
+                guard file.limit - offset >= size else { break }
+                if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
+                guard readFully(file.descriptor, into: &buffer, count: size, at: offset) else { break }
+                var unreadable = 0
+                let read = try buffer.withUnsafeBytes { bytes -> Bool in
+                    let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<size])
+                    guard let (frame, _) = QueueLogCodec.readFrame(frameBytes, at: 0, unreadable: &unreadable) else {
+                        return false
+                    }
+                    try body(frame)
+                    return true
+                }
+                guard read else { break }
+                offset += size
+            }
+        }
+    }
+
+    /// Reads `count` bytes at `offset` into the front of `buffer`; `false` when the file has fewer.
+    private static func readFully(_ descriptor: Int32, into buffer: inout [UInt8], count: Int, at offset: Int) -> Bool {
+        var done = 0
+        while done < count {
+            let result = buffer.withUnsafeMutableBytes {
+                pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else { return false }
+            done += result
+        }
+        return true
     }
 
     /// A file's first `limit` bytes (all of it without a limit), mapped read-only; `nil` when it cannot be opened or

@@ -311,32 +311,39 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         let frames = QueueLogCodec.net(frames)
         try database.write { db in
             for frame in frames {
-                for step in frame.steps {
-                    if !step.persist.isEmpty {
-                        let insert = try db.cachedStatement(
-                            sql: """
-                                INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
-                                    enqueued_at, body)
-                                SELECT ?1, json_extract(?2, '$.body.t'), json_extract(?2, '$.instance'),
-                                    json_extract(?2, '$.body.span'), json_extract(?2, '$.key'),
-                                    json_extract(?2, '$.queued') + \(Date.timeIntervalBetween1970AndReferenceDate), ?2
-                                WHERE json_valid(?2) AND json_type(?2, '$.body.t') = 'text'
-                                    AND json_type(?2, '$.instance') = 'text' AND json_type(?2, '$.key') = 'text'
-                                    AND json_type(?2, '$.queued') IN ('real', 'integer')
-                                """)
-                        for (id, record) in step.persist {
-                            try insert.execute(arguments: [Int64(bitPattern: id), String(decoding: record, as: UTF8.self)])
-                        }
-                    }
-                    let changes = StoreChanges(
-                        forget: step.forget, resolved: step.resolved, failed: step.failed, retrying: step.retrying)
-                    if !step.persist.isEmpty || !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
-                }
+                for step in frame.steps { try write(step, db, midTransaction: midTransaction) }
             }
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_applied', ?)",
-                arguments: [String(sequence)])
+            try recordApplied(through: sequence, db)
         }
+    }
+
+    /// Writes one step of the log: its new operations from their records, then its settlements.
+    fileprivate static func write(
+        _ step: QueueLogCodec.RawStep, _ db: Database, midTransaction: (@Sendable (StoreChanges) -> Void)?
+    ) throws {
+        if !step.persist.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO operations(id, kind, instance_id, span_id, idempotency_key,
+                        enqueued_at, body)
+                    SELECT ?1, json_extract(?2, '$.body.t'), json_extract(?2, '$.instance'),
+                        json_extract(?2, '$.body.span'), json_extract(?2, '$.key'),
+                        json_extract(?2, '$.queued') + \(Date.timeIntervalBetween1970AndReferenceDate), ?2
+                    WHERE json_valid(?2) AND json_type(?2, '$.body.t') = 'text'
+                        AND json_type(?2, '$.instance') = 'text' AND json_type(?2, '$.key') = 'text'
+                        AND json_type(?2, '$.queued') IN ('real', 'integer')
+                    """)
+            for (id, record) in step.persist {
+                try insert.execute(arguments: [Int64(bitPattern: id), String(decoding: record, as: UTF8.self)])
+            }
+        }
+        let changes = StoreChanges(forget: step.forget, resolved: step.resolved, failed: step.failed, retrying: step.retrying)
+        if !step.persist.isEmpty || !changes.isEmpty { try write(changes, db, midTransaction: midTransaction) }
+    }
+
+    /// Records the last sequence number applied, in the transaction that applied it.
+    fileprivate static func recordApplied(through sequence: UInt64, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_applied', ?)", arguments: [String(sequence)])
     }
 
     /// Applies what the last owner appended to the log and did not apply; the caller then empties the log. The
@@ -754,9 +761,20 @@ private final class LogApplier: Sendable {
         }
         guard let taken else { return }
         do {
-            try QueueLogFiles.withRawFrames(path: path, limits: taken.limits) { frames, _, _ in
-                let fresh = frames.filter { $0.sequence > taken.after && $0.sequence <= taken.through }
-                try SQLiteTelemetryQueueStore.write(fresh, through: taken.through, database, midTransaction: midTransaction)
+            // Read twice, a frame at a time: first what cancels out, then what to write.
+            var net = QueueLogCodec.Net()
+            let fresh = { (frame: QueueLogCodec.RawFrame) in frame.sequence > taken.after && frame.sequence <= taken.through }
+            try QueueLogFiles.forEachRawFrame(path: path, limits: taken.limits) { frame in
+                if fresh(frame) { net.note(frame) }
+            }
+            try database.write { db in
+                try QueueLogFiles.forEachRawFrame(path: path, limits: taken.limits) { frame in
+                    guard fresh(frame) else { return }
+                    for step in frame.steps {
+                        try SQLiteTelemetryQueueStore.write(net.filter(step), db, midTransaction: midTransaction)
+                    }
+                }
+                try SQLiteTelemetryQueueStore.recordApplied(through: taken.through, db)
             }
         } catch {
             // Still in the log: tried again later (and replayed by the next owner if this process ends first).
