@@ -207,6 +207,19 @@ struct CompactStorageTests {
         record.snapshot = changed
         #expect(record.snapshot == changed)
         #expect(record.pendingPayload == ["k": "v"], "a new snapshot keeps the pending payload")
+        // Each member written on its own reads back in the snapshot.
+        record.phase = .cancelled
+        record.startedAt = nil
+        record.finishedAt = Date(timeIntervalSince1970: 5)
+        record.apiID = "api-9"
+        record.createDelivered = false
+        record.payloadInQueueFile = true
+        record.deliveryError = "gone"
+        let members = record.snapshot
+        #expect(members.phase == .cancelled && members.startedAt == nil)
+        #expect(members.finishedAt == Date(timeIntervalSince1970: 5) && members.apiID == "api-9")
+        #expect(!members.createDelivered && members.payloadInQueueFile && members.deliveryError == "gone")
+        #expect(record.pendingPayload == ["k": "v"], "the delivery error and the pending payload share a box")
         record.pendingPayload = [:]
         record.createFailed = false
         record.startInFlight = false

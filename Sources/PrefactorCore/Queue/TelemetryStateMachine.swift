@@ -358,21 +358,22 @@ struct TelemetryStateMachine {
     /// payload) boxed. ``snapshot`` builds the public value and takes one back.
     struct SpanRecord {
         // (Stored members in this order leave little padding between them.)
-        private var id: String
-        private var apiID: String?
-        private var instanceID: String
-        private var parentID: String?
-        private var schemaName: String
-        private var payload: [String: JSONValue]
-        private var resultPayload: [String: JSONValue]?
-        private var preparedAt: Date
+        // The snapshot's members, read and written directly where the machine needs one (no snapshot built).
+        private(set) var id: String
+        var apiID: String?
+        private(set) var instanceID: String
+        private(set) var parentID: String?
+        private(set) var schemaName: String
+        var payload: [String: JSONValue]
+        var resultPayload: [String: JSONValue]?
+        private(set) var preparedAt: Date
         /// Seconds since the reference date; NaN for none.
-        private var startedAt: Double
-        private var finishedAt: Double
+        private var startedAtSeconds: Double
+        private var finishedAtSeconds: Double
         private var createOperationID: UInt64 = 0
         private var finishOperationID: UInt64 = 0
         private var rare: Rare?
-        private var phase: SpanPhase
+        var phase: SpanPhase
         private var flags: Flags = []
 
         private struct Flags: OptionSet {
@@ -405,8 +406,8 @@ struct TelemetryStateMachine {
             payload = snapshot.payload
             resultPayload = snapshot.resultPayload
             preparedAt = snapshot.preparedAt
-            startedAt = .nan
-            finishedAt = .nan
+            startedAtSeconds = .nan
+            finishedAtSeconds = .nan
             phase = snapshot.phase
             self.snapshot = snapshot
         }
@@ -417,8 +418,7 @@ struct TelemetryStateMachine {
                 var snapshot = SpanSnapshot(
                     id: id, apiID: apiID, instanceID: instanceID, parentID: parentID, schemaName: schemaName, phase: phase,
                     payload: payload, resultPayload: resultPayload, preparedAt: preparedAt,
-                    startedAt: startedAt.isNaN ? nil : Date(timeIntervalSinceReferenceDate: startedAt),
-                    finishedAt: finishedAt.isNaN ? nil : Date(timeIntervalSinceReferenceDate: finishedAt),
+                    startedAt: startedAt, finishedAt: finishedAt,
                     createDelivered: flags.contains(.createDelivered), finishDelivered: flags.contains(.finishDelivered),
                     deliveryError: rare?.deliveryError)
                 snapshot.payloadInQueueFile = flags.contains(.payloadInQueueFile)
@@ -434,8 +434,8 @@ struct TelemetryStateMachine {
                 payload = newValue.payload
                 resultPayload = newValue.resultPayload
                 preparedAt = newValue.preparedAt
-                startedAt = newValue.startedAt?.timeIntervalSinceReferenceDate ?? .nan
-                finishedAt = newValue.finishedAt?.timeIntervalSinceReferenceDate ?? .nan
+                startedAt = newValue.startedAt
+                finishedAt = newValue.finishedAt
                 set(.createDelivered, newValue.createDelivered)
                 set(.finishDelivered, newValue.finishDelivered)
                 set(.payloadInQueueFile, newValue.payloadInQueueFile)
@@ -452,6 +452,36 @@ struct TelemetryStateMachine {
             rare =
                 deliveryError == nil && pendingPayload.isEmpty
                 ? nil : Rare(deliveryError: deliveryError, pendingPayload: pendingPayload)
+        }
+
+        var startedAt: Date? {
+            get { startedAtSeconds.isNaN ? nil : Date(timeIntervalSinceReferenceDate: startedAtSeconds) }
+            set { startedAtSeconds = newValue?.timeIntervalSinceReferenceDate ?? .nan }
+        }
+
+        var finishedAt: Date? {
+            get { finishedAtSeconds.isNaN ? nil : Date(timeIntervalSinceReferenceDate: finishedAtSeconds) }
+            set { finishedAtSeconds = newValue?.timeIntervalSinceReferenceDate ?? .nan }
+        }
+
+        var createDelivered: Bool {
+            get { flags.contains(.createDelivered) }
+            set { set(.createDelivered, newValue) }
+        }
+
+        var finishDelivered: Bool {
+            get { flags.contains(.finishDelivered) }
+            set { set(.finishDelivered, newValue) }
+        }
+
+        var payloadInQueueFile: Bool {
+            get { flags.contains(.payloadInQueueFile) }
+            set { set(.payloadInQueueFile, newValue) }
+        }
+
+        var deliveryError: String? {
+            get { rare?.deliveryError }
+            set { setRare(deliveryError: newValue, pendingPayload: pendingPayload) }
         }
 
         var createOperation: UInt64? {
@@ -606,8 +636,8 @@ struct TelemetryStateMachine {
     /// The innermost span of `stack` (local ids, outermost first) that belongs to the instance and is not finished.
     func innermostOpenSpan(in stack: [String], instanceID: String) -> String? {
         for id in stack.reversed() {
-            guard let record = spans[id], record.snapshot.instanceID == instanceID else { continue }
-            if !record.snapshot.phase.isFinished { return id }
+            guard let record = spans[id], record.instanceID == instanceID else { continue }
+            if !record.phase.isFinished { return id }
         }
         return nil
     }
@@ -766,7 +796,7 @@ struct TelemetryStateMachine {
     ) throws(PrefactorError) -> (ImplicitStart, Actions) {
         guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
         if record.startInFlight { return (.startInFlight, Actions()) }
-        guard record.snapshot.phase == .prepared else { return (.alreadyStarted, Actions()) }
+        guard record.phase == .prepared else { return (.alreadyStarted, Actions()) }
         return (.started, try startSpan(localID, payload: payload, startedAt: startedAt, now: now, keys: &keys))
     }
 
@@ -776,9 +806,9 @@ struct TelemetryStateMachine {
         let localID = try startable(id)
         guard let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
         guard !record.startInFlight else { throw PrefactorError.spanStartInFlight(id) }
-        var parentAPIID = record.snapshot.parentID
-        if let parentID = record.snapshot.parentID, let parent = spans[parentID] {
-            guard let apiID = parent.snapshot.apiID else { throw PrefactorError.parentNotCreated(parentID) }
+        var parentAPIID = record.parentID
+        if let parentID = record.parentID, let parent = spans[parentID] {
+            guard let apiID = parent.apiID else { throw PrefactorError.parentNotCreated(parentID) }
             parentAPIID = apiID
         }
         spans[localID]?.startInFlight = true
@@ -813,29 +843,29 @@ struct TelemetryStateMachine {
     ) throws(PrefactorError) -> Actions {
         var actions = Actions()
         guard let localID = localSpanID(id), var record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
-        switch record.snapshot.phase {
+        switch record.phase {
         case .prepared, .pending: throw PrefactorError.spanNotStarted(id)
-        case .complete, .failed, .cancelled: throw PrefactorError.spanAlreadyFinished(id, as: record.snapshot.phase)
+        case .complete, .failed, .cancelled: throw PrefactorError.spanAlreadyFinished(id, as: record.phase)
         case .active: break
         }
         try checkOpen(payload: resultPayload)
         let dependencies = record.createOperation.map { [TelemetryOperation.Dependency(operationID: $0, kind: .requires)] } ?? []
         let operation = enqueue(
-            instanceID: record.snapshot.instanceID,
+            instanceID: record.instanceID,
             body: .finishSpan(spanID: localID, status: status, resultPayload: resultPayload, timestamp: now), key: key,
             keyGiven: keyGiven, now: now, dependencies: dependencies, &actions)
         record.finishOperation = operation
-        record.snapshot.phase = StatusMapping.spanPhase(for: status)
+        record.phase = StatusMapping.spanPhase(for: status)
         if let resultPayload, !resultPayload.isEmpty {
-            if let existing = record.snapshot.resultPayload {
-                record.snapshot.resultPayload = existing.merging(resultPayload) { _, new in new }
+            if let existing = record.resultPayload {
+                record.resultPayload = existing.merging(resultPayload) { _, new in new }
             } else {
-                record.snapshot.resultPayload = resultPayload  // shares storage with the queued operation
+                record.resultPayload = resultPayload  // shares storage with the queued operation
             }
         }
-        record.snapshot.finishedAt = now
+        record.finishedAt = now
         spans[localID] = record
-        instances[record.snapshot.instanceID]?.openOperations.insert(operation)
+        instances[record.instanceID]?.openOperations.insert(operation)
         emit(.spanFinished(record.snapshot), &actions)
         if entries[operation]?.payloadOnDisk == true { leavePayloadsOnDisk(localID, result: true) }
         wakeWorkers(&actions)
@@ -846,23 +876,23 @@ struct TelemetryStateMachine {
     mutating func cancelUnstarted(_ id: String, now: Date, keys: inout some KeySource) throws(PrefactorError) -> Actions {
         var actions = Actions()
         guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
-        guard record.snapshot.phase == .prepared else {
-            throw PrefactorError.spanAlreadyStarted(id, as: record.snapshot.phase, hint: "use finish(status: .cancelled)")
+        guard record.phase == .prepared else {
+            throw PrefactorError.spanAlreadyStarted(id, as: record.phase, hint: "use finish(status: .cancelled)")
         }
         guard !record.startInFlight else { throw PrefactorError.spanStartInFlight(id) }
         try checkOpen(adding: 2)
         let create = try enqueueCreate(
-            localID, status: .pending, payload: [:], startedAt: record.snapshot.preparedAt, now: now, keys: &keys, &actions)
+            localID, status: .pending, payload: [:], startedAt: record.preparedAt, now: now, keys: &keys, &actions)
         let finish = enqueue(
-            instanceID: record.snapshot.instanceID,
+            instanceID: record.instanceID,
             body: .finishSpan(spanID: localID, status: .cancelled, resultPayload: nil, timestamp: now), key: keys.next(),
             keyGiven: false, now: now, dependencies: [.init(operationID: create, kind: .requires)], &actions)
         guard var updated = spans[localID] else { return actions }
         updated.finishOperation = finish
-        updated.snapshot.phase = .cancelled
-        updated.snapshot.finishedAt = now
+        updated.phase = .cancelled
+        updated.finishedAt = now
         spans[localID] = updated
-        instances[updated.snapshot.instanceID]?.openOperations.insert(finish)
+        instances[updated.instanceID]?.openOperations.insert(finish)
         emit(.spanFinished(updated.snapshot), &actions)
         wakeWorkers(&actions)
         return actions
@@ -1209,7 +1239,7 @@ struct TelemetryStateMachine {
                 record.isListed = false
                 spans[localID] = record
             }
-            spans[localID]?.snapshot.apiID = apiID
+            spans[localID]?.apiID = apiID
             apiToLocal[apiID] = localID
         }
         for operation in sorted {
@@ -1231,8 +1261,8 @@ struct TelemetryStateMachine {
             }
             if case .finishSpan(let spanID, let status, _, let timestamp) = operation.body {
                 spans[spanID]?.finishOperation = operation.id
-                spans[spanID]?.snapshot.phase = StatusMapping.spanPhase(for: status)
-                spans[spanID]?.snapshot.finishedAt = timestamp
+                spans[spanID]?.phase = StatusMapping.spanPhase(for: status)
+                spans[spanID]?.finishedAt = timestamp
             }
             if let number = operation.spanID.flatMap(Self.spanNumber) { nextSpanNumber = max(nextSpanNumber, number) }
             switch operation.kind {
@@ -1282,8 +1312,8 @@ struct TelemetryStateMachine {
     /// A span that may be started: known, prepared, and the client open.
     private func startable(_ id: String) throws(PrefactorError) -> String {
         guard let localID = localSpanID(id), let record = spans[localID] else { throw PrefactorError.unknownSpan(id) }
-        guard record.snapshot.phase == .prepared else {
-            throw PrefactorError.spanAlreadyStarted(id, as: record.snapshot.phase, hint: nil)
+        guard record.phase == .prepared else {
+            throw PrefactorError.spanAlreadyStarted(id, as: record.phase, hint: nil)
         }
         try checkOpen()
         return localID
@@ -1295,7 +1325,7 @@ struct TelemetryStateMachine {
         keys: inout some KeySource, _ actions: inout Actions
     ) throws(PrefactorError) -> UInt64 {
         guard let record = spans[localID] else { throw PrefactorError.unknownSpan(localID) }
-        if let parentID = record.snapshot.parentID, let parent = spans[parentID], parent.snapshot.phase == .prepared {
+        if let parentID = record.parentID, let parent = spans[parentID], parent.phase == .prepared {
             guard !parent.startInFlight else { throw PrefactorError.spanStartInFlight(parentID) }
             try enqueueCreate(
                 // Started now, by its child: the time it really started, not a backdated one.
@@ -1303,23 +1333,23 @@ struct TelemetryStateMachine {
                 keys: &keys, &actions)
         }
         var dependencies: [TelemetryOperation.Dependency] = []
-        if let start = instances[record.snapshot.instanceID]?.startOperation {
+        if let start = instances[record.instanceID]?.startOperation {
             dependencies.append(.init(operationID: start, kind: .after))
         }
-        if let parentID = record.snapshot.parentID, let create = spans[parentID]?.createOperation {
+        if let parentID = record.parentID, let create = spans[parentID]?.createOperation {
             dependencies.append(.init(operationID: create, kind: .requires))
         }
         let operation = enqueue(
-            instanceID: record.snapshot.instanceID,
+            instanceID: record.instanceID,
             body: .createSpan(
-                spanID: localID, parentSpanID: record.snapshot.parentID, schemaName: record.snapshot.schemaName,
+                spanID: localID, parentSpanID: record.parentID, schemaName: record.schemaName,
                 status: status, payload: payload, startedAt: startedAt),
             key: keys.next(), keyGiven: false, now: now, dependencies: dependencies, &actions)
         if status == .active {
             markStarted(localID, operation: operation, payload: payload, startedAt: startedAt, &actions)
         } else {
             spans[localID]?.createOperation = operation
-            instances[record.snapshot.instanceID]?.openOperations.insert(operation)
+            instances[record.instanceID]?.openOperations.insert(operation)
         }
         return operation
     }
@@ -1329,25 +1359,25 @@ struct TelemetryStateMachine {
     ) {
         guard var record = spans[localID] else { return }
         record.createOperation = operation
-        record.snapshot.phase = .active
-        record.snapshot.payload = payload
-        record.snapshot.startedAt = startedAt
+        record.phase = .active
+        record.payload = payload
+        record.startedAt = startedAt
         spans[localID] = record
-        if let operation { instances[record.snapshot.instanceID]?.openOperations.insert(operation) }
+        if let operation { instances[record.instanceID]?.openOperations.insert(operation) }
         emit(.spanStarted(record.snapshot), &actions)
         if let operation, entries[operation]?.payloadOnDisk == true { leavePayloadsOnDisk(localID, result: false) }
     }
 
     /// The span's payload (or its result) is in the store, not in memory: its snapshot says so instead of holding it.
     private mutating func leavePayloadsOnDisk(_ localID: String, result: Bool) {
-        if result { spans[localID]?.snapshot.resultPayload = nil } else { spans[localID]?.snapshot.payload = [:] }
-        spans[localID]?.snapshot.payloadInQueueFile = true
+        if result { spans[localID]?.resultPayload = nil } else { spans[localID]?.payload = [:] }
+        spans[localID]?.payloadInQueueFile = true
     }
 
     private mutating func resolve(_ localID: String, apiID: String, _ actions: inout Actions) {
         guard var record = spans[localID] else { return }
-        record.snapshot.apiID = apiID
-        record.snapshot.createDelivered = true
+        record.apiID = apiID
+        record.createDelivered = true
         spans[localID] = record
         apiToLocal[apiID] = localID
         actions.resolved.append((localID, apiID))
@@ -1410,11 +1440,11 @@ struct TelemetryStateMachine {
     /// record holds exactly that; anything else whole.
     private func storedBody(of operation: TelemetryOperation) -> StoredBody {
         guard let spanID = operation.spanID, let number = SpanTable<SpanRecord>.number(of: spanID),
-            let record = spans[spanID], record.snapshot.instanceID == operation.instanceID
+            let record = spans[spanID], record.instanceID == operation.instanceID
         else { return .whole(WholeOperation(operation)) }
         switch operation.body {
         case .createSpan(_, let parentSpanID, let schemaName, let status, let payload, let startedAt)
-        where record.snapshot.parentID == parentSpanID && record.snapshot.schemaName == schemaName:
+        where record.parentID == parentSpanID && record.schemaName == schemaName:
             return .createSpan(span: number, startedAt: startedAt, payload: payload, status: status)
         case .finishSpan(_, let status, let result, let timestamp):
             return .finishSpan(span: number, timestamp: timestamp, result: result, status: status)
@@ -1431,14 +1461,14 @@ struct TelemetryStateMachine {
         case .whole(let whole): return whole.operation
         case .createSpan(let span, let startedAt, let payload, let status):
             let spanID = "span-\(span)"
-            let record = spans[spanID]?.snapshot
+            let record = spans[spanID]
             instanceID = record?.instanceID ?? ""
             body = .createSpan(
                 spanID: spanID, parentSpanID: record?.parentID, schemaName: record?.schemaName ?? "", status: status,
                 payload: payload, startedAt: startedAt)
         case .finishSpan(let span, let timestamp, let result, let status):
             let spanID = "span-\(span)"
-            instanceID = spans[spanID]?.snapshot.instanceID ?? ""
+            instanceID = spans[spanID]?.instanceID ?? ""
             body = .finishSpan(spanID: spanID, status: status, resultPayload: result, timestamp: timestamp)
         }
         return TelemetryOperation(
@@ -1451,7 +1481,7 @@ struct TelemetryStateMachine {
         switch entry.body {
         case .whole(let whole): return whole.operation.instanceID
         case .createSpan(let span, _, _, _), .finishSpan(let span, _, _, _):
-            return spans["span-\(span)"]?.snapshot.instanceID ?? ""
+            return spans["span-\(span)"]?.instanceID ?? ""
         }
     }
 
@@ -1554,13 +1584,13 @@ struct TelemetryStateMachine {
         if entry.payloadOnDisk { dispatch.payloadsOnDisk.append(id) }
         switch dispatch.operation.body {
         case .createSpan(_, let parentID, _, _, _, _):
-            dispatch.parentAPIID = parentID.map { parent in localSpanID(parent).flatMap { spans[$0]?.snapshot.apiID } ?? parent }
+            dispatch.parentAPIID = parentID.map { parent in localSpanID(parent).flatMap { spans[$0]?.apiID } ?? parent }
             if let finishID = combinedFinishes[id], let finish = entries[finishID] {
                 dispatch.combinedFinish = operation(finish, id: finishID)
                 if finish.payloadOnDisk { dispatch.payloadsOnDisk.append(finishID) }
             }
         case .finishSpan(let spanID, _, _, _):
-            dispatch.spanAPIID = spans[spanID]?.snapshot.apiID
+            dispatch.spanAPIID = spans[spanID]?.apiID
         default:
             break
         }
@@ -1632,7 +1662,7 @@ struct TelemetryStateMachine {
         countLeaving(entry.state)
         stats.delivered += 1
         if entry.kind == .finishSpan, let spanID = entry.spanID {
-            spans[spanID]?.snapshot.finishDelivered = true
+            spans[spanID]?.finishDelivered = true
         }
         emit(.operationDelivered(operationID: id, attempts: entry.attempts), &actions)
         instances[instanceID(of: entry)]?.openOperations.remove(id)
@@ -1665,7 +1695,7 @@ struct TelemetryStateMachine {
         let failure = FailedOperation(operation: operation(entry, id: id), reason: reason, status: status)
         failedOperations.append(failure)
         if let spanID = entry.spanID, var record = spans[spanID] {
-            record.snapshot.deliveryError = reason
+            record.deliveryError = reason
             if entry.kind == .createSpan { record.createFailed = true }
             spans[spanID] = record
         }
