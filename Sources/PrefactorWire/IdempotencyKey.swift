@@ -16,10 +16,27 @@ public enum IdempotencyKey {
 
     /// The UUID v4 text of 128 bits: the version and variant bits are set, the rest are kept.
     package static func format(high: UInt64, low: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 36) { buffer in
+            write(high: high, low: low, into: buffer)
+            return 36
+        }
+    }
+
+    /// Appends the UUID v4 text of 128 bits (as ``format(high:low:)`` writes it) to UTF-8 bytes, without a `String`.
+    package static func append(high: UInt64, low: UInt64, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 36))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            write(high: high, low: low, into: UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + 36)]))
+        }
+    }
+
+    /// Writes the 36 bytes of the UUID v4 text of 128 bits.
+    private static func write(high: UInt64, low: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
         let high = (high & ~0xF000) | 0x4000  // version 4 in bits 12-15 of the third group
         let low = (low & ~(0xC << 60)) | (0x8 << 60)  // variant 10xx
         let digits: StaticString = "0123456789abcdef"
-        return String(unsafeUninitializedCapacity: 36) { buffer in
+        do {
             digits.withUTF8Buffer { hex in
                 var index = 0
                 func put(_ value: UInt64, nibbles: Int) {
@@ -42,7 +59,6 @@ public enum IdempotencyKey {
                 dash()
                 put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
             }
-            return 36
         }
     }
 

@@ -38,6 +38,12 @@ struct CompactStorageTests {
         let key = IdempotencyKey.format(high: random.next(), low: random.next())
         #expect(StoredKey.uuidBits(key) != nil)
         #expect(StoredKey(key).text == key)
+        // Written into a queue-file record straight from its bits, it reads back the same.
+        let operation = TelemetryOperation(
+            id: 1, instanceID: "inst", body: .startInstance(timestamp: Date(timeIntervalSince1970: 1)), idempotencyKey: key,
+            enqueuedAt: Date(timeIntervalSince1970: 1))
+        #expect(operation.recordText.contains("\"key\":\"\(key)\""))
+        #expect((try? TelemetryOperation(recordText: Array(operation.recordText.utf8)))?.idempotencyKey == key)
     }
 
     @Test(

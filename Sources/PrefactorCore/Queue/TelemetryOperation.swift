@@ -105,6 +105,15 @@ public struct TelemetryOperation: Sendable, Codable, Hashable, Identifiable {
             }
         }
 
+        /// Calls `body` with each, in order, without building an array.
+        func forEach(_ body: (Dependency) -> Void) {
+            switch self {
+            case .none: break
+            case .one(let dependency): body(dependency)
+            case .many(let dependencies): dependencies.forEach(body)
+            }
+        }
+
         /// Whether one of them is `operationID`.
         func contains(_ operationID: UInt64) -> Bool {
             switch self {
@@ -295,10 +304,10 @@ extension TelemetryOperation {
         out.value(.double(enqueuedAt.timeIntervalSinceReferenceDate))
         out.raw(",\"deps\":[")
         var separator = "["
-        for dependency in dependencies {
+        storedDependencies.forEach { dependency in
             out.raw(separator)
             separator = ",["
-            out.raw(String(Int64(bitPattern: dependency.operationID)))
+            out.value(.int(Int64(bitPattern: dependency.operationID)))
             out.raw(dependency.kind == .requires ? ",\"requires\"]" : ",\"after\"]")
         }
         out.raw("],\"body\":{\"t\":")
@@ -430,9 +439,15 @@ enum StoredKey: Hashable, Sendable {
         }
     }
 
-    /// Writes the key as a JSON string.
+    /// Writes the key as a JSON string (a generated key straight from its bits).
     func write(to out: inout JSONBytes) {
-        out.string(text)
+        switch self {
+        case .uuid(let high, let low):
+            out.bytes.append(UInt8(ascii: "\""))
+            IdempotencyKey.append(high: high, low: low, to: &out.bytes)
+            out.bytes.append(UInt8(ascii: "\""))
+        case .other(let text): out.string(text)
+        }
     }
 
     /// The bits of a lowercase UUID v4 text whose formatting gives the same text back, or `nil`.
