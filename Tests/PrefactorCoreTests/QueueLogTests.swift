@@ -153,10 +153,10 @@ struct QueueLogTests {
         let torn = Array(QueueLogCodec.frame(sequence: 5, steps: [Self.steps[3]]).dropLast(3))
         try Data(newer + torn).write(to: URL(fileURLWithPath: path + "-log0"))
         try Data(older).write(to: URL(fileURLWithPath: path + "-log1"))
-        func read(_ limits: [Int]) throws -> [UInt64] {
+        func read(_ limits: [Int], chunk: Int = QueueLogFiles.readChunk) throws -> [UInt64] {
             var sequences: [UInt64] = []
             var ids: [UInt64] = []
-            try QueueLogFiles.forEachRawFrame(path: path, limits: limits) { frame in
+            try QueueLogFiles.forEachRawFrame(path: path, limits: limits, chunk: chunk) { frame in
                 sequences.append(frame.sequence)
                 ids += frame.steps.flatMap { $0.persist.map(\.id) }
             }
@@ -166,6 +166,11 @@ struct QueueLogTests {
         #expect(try read([newer.count + torn.count, older.count]) == [1, 2, 3, 4])
         #expect(try read([newer.count - 1, older.count]) == [1, 2, 3], "the limit cuts the last frame off")
         #expect(try read([0, older.count]) == [1, 2])
+        // Read in chunks smaller than a header, than most frames, and than the large one: the same frames.
+        for chunk in [7, 64, 1_000, 150_000] {
+            #expect(try read([newer.count + torn.count, older.count], chunk: chunk) == [1, 2, 3, 4], "chunk \(chunk)")
+            #expect(try read([newer.count - 1, older.count], chunk: chunk) == [1, 2, 3], "chunk \(chunk)")
+        }
     }
 
     @Test func theChecksumIsCRC32() {

@@ -428,7 +428,7 @@ struct QueueLogFiles {
     /// moment), in sequence order: one frame at a time, read into one buffer, so reading a log costs the size of its
     /// largest frame, not of the log. The frame's records point into that buffer, valid during `body`.
     static func forEachRawFrame(
-        path: String, limits: [Int], _ body: (QueueLogCodec.RawFrame) throws -> Void
+        path: String, limits: [Int], chunk: Int = readChunk, _ body: (QueueLogCodec.RawFrame) throws -> Void
     ) throws {
         var files: [(descriptor: Int32, limit: Int, first: UInt64)] = []
         defer { for file in files { close(file.descriptor) } }
@@ -441,39 +441,64 @@ struct QueueLogFiles {
                 files[files.count - 1].first = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
             }
         }
-        var buffer: [UInt8] = []
+        // Read in chunks: a log of small frames costs a few reads, not two per frame.
+        var buffer = [UInt8](repeating: 0, count: max(chunk, QueueLogCodec.headerSize))
         for file in files.sorted(by: { UInt64(littleEndian: $0.first) < UInt64(littleEndian: $1.first) }) {
-            var offset = 0
-            while file.limit - offset >= QueueLogCodec.headerSize,
-                readFully(file.descriptor, into: &header, count: header.count, at: offset)
-            {
-                let length = Int(
-                    UInt32(littleEndian: header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }))
-                let size = QueueLogCodec.headerSize + length
-                guard file.limit - offset >= size else { break }
-                if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
-                guard readFully(file.descriptor, into: &buffer, count: size, at: offset) else { break }
-                var unreadable = 0
-                let read = try buffer.withUnsafeBytes { bytes -> Bool in
-                    let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<size])
-                    guard let (frame, _) = QueueLogCodec.readFrame(frameBytes, at: 0, unreadable: &unreadable) else {
-                        return false
+            var start = 0  // the file offset of the buffer's first byte
+            var filled = 0  // the bytes of the buffer read from the file
+            var position = 0  // where the next frame starts in the buffer
+            reading: while true {
+                while filled - position >= QueueLogCodec.headerSize {
+                    let length = buffer.withUnsafeBytes {
+                        Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
                     }
-                    try body(frame)
-                    return true
+                    let size = QueueLogCodec.headerSize + length
+                    guard file.limit - (start + position) >= size else { break reading }
+                    guard filled - position >= size else { break }
+                    var unreadable = 0
+                    let read = try buffer.withUnsafeBytes { bytes -> Bool in
+                        let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + size)])
+                        guard let (frame, _) = QueueLogCodec.readFrame(frameBytes, at: 0, unreadable: &unreadable) else {
+                            return false
+                        }
+                        try body(frame)
+                        return true
+                    }
+                    guard read else { break reading }
+                    position += size
                 }
-                guard read else { break }
-                offset += size
+                // Keep what is left of a frame, make room for it when it is larger than the buffer, and read on.
+                let rest = filled - position
+                if rest > 0, position > 0 {
+                    buffer.withUnsafeMutableBytes { bytes in
+                        bytes.baseAddress!.copyMemory(from: bytes.baseAddress! + position, byteCount: rest)
+                    }
+                }
+                start += position
+                position = 0
+                filled = rest
+                let left = file.limit - (start + filled)
+                guard left > 0 else { break }
+                if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+                let count = min(buffer.count - filled, left)
+                guard readFully(file.descriptor, into: &buffer, count: count, at: start + filled, bufferOffset: filled)
+                else { break }
+                filled += count
             }
         }
     }
 
-    /// Reads `count` bytes at `offset` into the front of `buffer`; `false` when the file has fewer.
-    private static func readFully(_ descriptor: Int32, into buffer: inout [UInt8], count: Int, at offset: Int) -> Bool {
+    /// How many bytes of the log one read takes.
+    static let readChunk = 1 << 20
+
+    /// Reads `count` bytes at `offset` into `buffer` from `bufferOffset` on; `false` when the file has fewer.
+    private static func readFully(
+        _ descriptor: Int32, into buffer: inout [UInt8], count: Int, at offset: Int, bufferOffset: Int = 0
+    ) -> Bool {
         var done = 0
         while done < count {
             let result = buffer.withUnsafeMutableBytes {
-                pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done))
+                pread(descriptor, $0.baseAddress! + bufferOffset + done, count - done, off_t(offset + done))
             }
             if result < 0, errno == EINTR { continue }
             guard result > 0 else { return false }
