@@ -26,8 +26,10 @@ extension PrefactorClient {
     /// ``Configuration/queuePayloadMemory``), so the request carries them; `nil` when some could not be read (those
     /// operations fail for good, the rest go back to the queue).
     func loadPayloads(_ dispatch: Dispatch) -> Dispatch? {
-        let ids = dispatch.items.flatMap(\.payloadsOnDisk)
-        guard !ids.isEmpty else { return dispatch }
+        guard !dispatch.payloadsOnDisk.isEmpty || dispatch.batch.contains(where: { !$0.payloadsOnDisk.isEmpty }) else {
+            return dispatch
+        }
+        let ids = dispatch.payloadsOnDisk + dispatch.batch.flatMap(\.payloadsOnDisk)
         var found: [UInt64: TelemetryOperation] = [:]
         var reason = "It is not in the queue file"
         do {

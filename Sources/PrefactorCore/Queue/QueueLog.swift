@@ -163,21 +163,10 @@ enum QueueLogCodec {
         return magnitude
     }
 
-    /// The frames with what cancels out left out: an operation both queued and delivered within them is never
-    /// written to the SQLite file (nor its attempts), since the file would end as it began. What a batch applies is
-    /// then only what outlives it: with a backlog delivered as fast as it is queued, most of it.
-    static func net(_ frames: [RawFrame]) -> [RawFrame] {
-        var net = Net()
-        for frame in frames { net.note(frame) }
-        return frames.map { frame in
-            var frame = frame
-            frame.steps = frame.steps.map(net.filter)
-            return frame
-        }
-    }
-
-    /// What cancels out within a batch of frames (``net(_:)``), learnt frame by frame: a batch can then be read twice,
-    /// a frame at a time, instead of held whole.
+    /// What cancels out within a batch of frames, learnt frame by frame (a batch is read twice, a frame at a time,
+    /// instead of held whole): an operation both queued and delivered within it is never written to the SQLite file
+    /// (nor its attempts), since the file would end as it began. What a batch applies is then only what outlives it:
+    /// with a backlog delivered as fast as it is queued, most of it.
     struct Net {
         private var queued = Set<UInt64>()
         private var cancelled = Set<UInt64>()
@@ -399,51 +388,35 @@ struct QueueLogFiles {
         return (frames, bytes, records)
     }
 
-    /// Reads both files of a log with records as bytes, each up to `limits` bytes when given (what was appended
-    /// before a moment: appends may go on meanwhile), merged in sequence order, and hands them to `body`. The files
-    /// are mapped into memory, not copied: the pages are the operating system's cache, given back when `body`
-    /// returns (a copy in the heap of the thread that applies the log would stay with that thread).
-    static func withRawFrames<T>(
-        path: String, limits: [Int]? = nil,
-        _ body: (_ frames: [QueueLogCodec.RawFrame], _ unreadableBytes: Int, _ unreadableRecords: Int) throws -> T
-    ) rethrows -> T {
-        var mappings: [UnsafeRawBufferPointer] = []
-        defer { for mapping in mappings { munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count) } }
-        var frames: [QueueLogCodec.RawFrame] = []
-        var bytes = 0
-        var records = 0
-        for (index, suffix) in suffixes.enumerated() {
-            guard let mapping = map(path + suffix, limit: limits?[index]) else { continue }
-            mappings.append(mapping)
-            let contents = QueueLogCodec.readRaw(mapping)
-            frames += contents.frames
-            bytes += contents.unreadableBytes
-            records += contents.unreadableRecords
-        }
-        frames.sort { $0.sequence < $1.sequence }
-        return try body(frames, bytes, records)
-    }
-
-    /// Calls `body` with each whole frame of both files, each read up to `limits` bytes (what was appended before a
-    /// moment), in sequence order: one frame at a time, read into one buffer, so reading a log costs the size of its
-    /// largest frame, not of the log. The frame's records point into that buffer, valid during `body`.
+    /// Calls `body` with each whole frame of both files, each read up to `limits` bytes when given (what was
+    /// appended before a moment: appends may go on meanwhile), in sequence order, stopping in a file at its first
+    /// frame that is incomplete or damaged. The files are read in chunks and parsed from one buffer, so reading a log
+    /// costs a few reads and the size of its largest frame. The frame's records point into that buffer, valid during
+    /// `body`.
+    ///
+    /// - Returns: The bytes after the last whole frame of each file (a torn or damaged tail), and the records inside
+    ///   whole frames that could not be read.
+    @discardableResult
     static func forEachRawFrame(
-        path: String, limits: [Int], chunk: Int = readChunk, _ body: (QueueLogCodec.RawFrame) throws -> Void
-    ) throws {
+        path: String, limits: [Int]? = nil, chunk: Int = readChunk, _ body: (QueueLogCodec.RawFrame) throws -> Void
+    ) throws -> (bytes: Int, records: Int) {
         var files: [(descriptor: Int32, limit: Int, first: UInt64)] = []
         defer { for file in files { close(file.descriptor) } }
         var header = [UInt8](repeating: 0, count: QueueLogCodec.headerSize)
-        for (index, suffix) in suffixes.enumerated() where limits[index] >= QueueLogCodec.headerSize {
+        for (index, suffix) in suffixes.enumerated() {
             let descriptor = open(path + suffix, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { continue }
-            files.append((descriptor, limits[index], 0))
+            var info = stat()
+            let size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+            files.append((descriptor, min(size, limits?[index] ?? .max), 0))
             if readFully(descriptor, into: &header, count: header.count, at: 0) {
-                files[files.count - 1].first = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
+                files[files.count - 1].first = UInt64(
+                    littleEndian: header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) })
             }
         }
-        // Read in chunks: a log of small frames costs a few reads, not two per frame.
+        var unreadable = (bytes: 0, records: 0)
         var buffer = [UInt8](repeating: 0, count: max(chunk, QueueLogCodec.headerSize))
-        for file in files.sorted(by: { UInt64(littleEndian: $0.first) < UInt64(littleEndian: $1.first) }) {
+        for file in files.sorted(by: { $0.first < $1.first }) {
             var start = 0  // the file offset of the buffer's first byte
             var filled = 0  // the bytes of the buffer read from the file
             var position = 0  // where the next frame starts in the buffer
@@ -455,12 +428,10 @@ struct QueueLogFiles {
                     let size = QueueLogCodec.headerSize + length
                     guard file.limit - (start + position) >= size else { break reading }
                     guard filled - position >= size else { break }
-                    var unreadable = 0
                     let read = try buffer.withUnsafeBytes { bytes -> Bool in
                         let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + size)])
-                        guard let (frame, _) = QueueLogCodec.readFrame(frameBytes, at: 0, unreadable: &unreadable) else {
-                            return false
-                        }
+                        guard let (frame, _) = QueueLogCodec.readFrame(frameBytes, at: 0, unreadable: &unreadable.records)
+                        else { return false }
                         try body(frame)
                         return true
                     }
@@ -485,7 +456,9 @@ struct QueueLogFiles {
                 else { break }
                 filled += count
             }
+            unreadable.bytes += file.limit - (start + position)
         }
+        return unreadable
     }
 
     /// How many bytes of the log one read takes.
@@ -505,20 +478,6 @@ struct QueueLogFiles {
             done += result
         }
         return true
-    }
-
-    /// A file's first `limit` bytes (all of it without a limit), mapped read-only; `nil` when it cannot be opened or
-    /// is empty.
-    private static func map(_ path: String, limit: Int?) -> UnsafeRawBufferPointer? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return nil }
-        let size = min(Int(info.st_size), limit ?? Int.max)
-        guard size > 0, let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED
-        else { return nil }
-        return UnsafeRawBufferPointer(start: address, count: size)
     }
 
     /// Appends bytes with `write`, all or nothing: a partial write is cut off again, so a later frame never follows

@@ -301,20 +301,36 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
         applier.queue.sync { applier.applyPending() }
     }
 
-    /// Writes frames' steps in order in one transaction, and the last sequence number applied. Records are written
-    /// as the log holds them, and SQLite reads the file's columns from them: the apply decodes nothing itself (a
-    /// backlog's worth of decoded payloads would stay in this thread's memory), and a record without them is left out.
-    fileprivate static func write(
-        _ frames: [QueueLogCodec.RawFrame], through sequence: UInt64, _ database: DatabaseQueue,
+    /// Applies the log's frames numbered after `after` (and up to `through`, when given) in one transaction, with
+    /// the last sequence number applied, reading each file up to its limit (all of it without limits). The log is
+    /// read twice, a frame at a time: first what cancels out (``QueueLogCodec/Net``), then what to write. Records are
+    /// written as the log holds them, and SQLite reads the file's columns from them: the apply decodes nothing itself
+    /// (a backlog's worth of decoded payloads would stay in this thread's memory), and a record without them is left
+    /// out.
+    ///
+    /// - Returns: What could not be read: a torn or damaged tail counts once, and each unreadable record.
+    fileprivate static func applyLog(
+        path: String, limits: [Int]?, after: UInt64, through: UInt64?, _ database: DatabaseQueue,
         midTransaction: (@Sendable (StoreChanges) -> Void)?
-    ) throws {
-        let frames = QueueLogCodec.net(frames)
-        try database.write { db in
-            for frame in frames {
-                for step in frame.steps { try write(step, db, midTransaction: midTransaction) }
-            }
-            try recordApplied(through: sequence, db)
+    ) throws -> Int {
+        var net = QueueLogCodec.Net()
+        var last: UInt64?
+        let fresh = { (frame: QueueLogCodec.RawFrame) in frame.sequence > after && frame.sequence <= (through ?? .max) }
+        let unreadable = try QueueLogFiles.forEachRawFrame(path: path, limits: limits) { frame in
+            guard fresh(frame) else { return }
+            net.note(frame)
+            last = max(last ?? 0, frame.sequence)
         }
+        if let applied = through ?? last {
+            try database.write { db in
+                try QueueLogFiles.forEachRawFrame(path: path, limits: limits) { frame in
+                    guard fresh(frame) else { return }
+                    for step in frame.steps { try write(net.filter(step), db, midTransaction: midTransaction) }
+                }
+                try recordApplied(through: applied, db)
+            }
+        }
+        return (unreadable.bytes > 0 ? 1 : 0) + unreadable.records
     }
 
     /// Writes one step of the log: its new operations from their records, then its settlements.
@@ -350,11 +366,8 @@ public final class SQLiteTelemetryQueueStore: TelemetryQueueStore {
     /// file's next sequence number is the last applied one's successor.
     private static func replayLog(_ path: String, _ database: DatabaseQueue, notices: inout [QueueNotice]) throws {
         let applied = try database.read(appliedSequence)
-        let skipped = try QueueLogFiles.withRawFrames(path: path) { frames, unreadableBytes, unreadableRecords in
-            let fresh = frames.filter { $0.sequence > applied }
-            if let last = fresh.last { try write(fresh, through: last.sequence, database, midTransaction: nil) }
-            return (unreadableBytes > 0 ? 1 : 0) + unreadableRecords
-        }
+        let skipped = try applyLog(
+            path: path, limits: nil, after: applied, through: nil, database, midTransaction: nil)
         if skipped > 0 { notices.append(.recordsSkipped(path: path + "-log", count: skipped)) }
     }
 
@@ -761,21 +774,9 @@ private final class LogApplier: Sendable {
         }
         guard let taken else { return }
         do {
-            // Read twice, a frame at a time: first what cancels out, then what to write.
-            var net = QueueLogCodec.Net()
-            let fresh = { (frame: QueueLogCodec.RawFrame) in frame.sequence > taken.after && frame.sequence <= taken.through }
-            try QueueLogFiles.forEachRawFrame(path: path, limits: taken.limits) { frame in
-                if fresh(frame) { net.note(frame) }
-            }
-            try database.write { db in
-                try QueueLogFiles.forEachRawFrame(path: path, limits: taken.limits) { frame in
-                    guard fresh(frame) else { return }
-                    for step in frame.steps {
-                        try SQLiteTelemetryQueueStore.write(net.filter(step), db, midTransaction: midTransaction)
-                    }
-                }
-                try SQLiteTelemetryQueueStore.recordApplied(through: taken.through, db)
-            }
+            _ = try SQLiteTelemetryQueueStore.applyLog(
+                path: path, limits: taken.limits, after: taken.after, through: taken.through, database,
+                midTransaction: midTransaction)
         } catch {
             // Still in the log: tried again later (and replayed by the next owner if this process ends first).
             let report = log.withLock { state in
