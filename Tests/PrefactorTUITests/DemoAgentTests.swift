@@ -24,10 +24,14 @@ struct DemoAgentTests {
                 group.addTask { try await client.run() }
                 group.addTask { await agent.run() }
 
-                // The first run, once it has a span on the server.
+                // A run with a span on the server that the demo is still running: on a loaded machine the server may
+                // see a run's first span only after the demo has finished it locally (its finish still queued), and
+                // a run the client has finished is no longer watched for termination.
                 var runID = ""
-                try await eventually("a run with a span") {
-                    guard let run = try await inspector.listAgentInstances(status: .active).items.first else { return false }
+                try await eventually("a run with a span, still running") {
+                    let running = Set(client.snapshot().instances.filter { $0.phase == .active }.map(\.id))
+                    let active = try await inspector.listAgentInstances(status: .active).items
+                    guard let run = active.first(where: { running.contains($0.id) }) else { return false }
                     runID = run.id
                     return try await !inspector.listSpans(instanceID: run.id).items.isEmpty
                 }
